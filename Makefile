@@ -1,0 +1,38 @@
+# One-command entry points. Everything installs into .venv on first use.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+
+.PHONY: run test unit bench lint install clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test,bench,lint]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: start Postgres, NATS and every service; seed a demo account; print its token
+run: $(STAMP)
+	$(BIN)/sched run
+
+## make test: every test tier against real Postgres and NATS (started by the fixtures)
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+## make unit: the fast tier only (no servers)
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
+
+## make bench: benchmarks; results are printed and appended to tests/benchmarks/RESULTS.md by hand
+bench: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.run_all
+
+lint: $(STAMP)
+	$(BIN)/ruff check shared services projections tests
+	$(BIN)/mypy shared services projections
+
+clean:
+	rm -rf .sched

@@ -1,0 +1,58 @@
+"""Domain errors: typed values mapped once to NATS error replies and HTTP statuses."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error a client may cause; `code` is stable, `fields` names the inputs at fault."""
+
+    code = "invalid"
+    http_status = 422
+
+    def __init__(self, message: str, fields: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+
+    def to_reply(self) -> dict[str, object]:
+        return {"ok": False, "error": {"code": self.code, "message": self.message, "fields": self.fields}}
+
+
+class ValidationFailed(DomainError):
+    """Input that breaks a rule; names the field(s) at fault."""
+
+    code = "validation_failed"
+
+    @classmethod
+    def on(cls, field: str, message: str) -> ValidationFailed:
+        return cls(f"{field}: {message}", {field: [message]})
+
+
+class NotFound(DomainError):
+    """The resource does not exist or belongs to another account (never tells which)."""
+
+    code = "not_found"
+    http_status = 404
+
+    def __init__(self, what: str = "resource") -> None:
+        super().__init__(f"{what} not found")
+
+
+class Unauthorized(DomainError):
+    code = "unauthorized"
+    http_status = 401
+
+
+class Conflict(DomainError):
+    """A state conflict that re-deciding cannot fix (e.g. a command id reused for another command)."""
+
+    code = "conflict"
+    http_status = 409
+
+
+class VersionConflict(Exception):
+    """An append lost an optimistic-concurrency race; the command service re-decides on fresh state."""
+
+    def __init__(self, stream_id: str) -> None:
+        super().__init__(f"version conflict on {stream_id}")
+        self.stream_id = stream_id

