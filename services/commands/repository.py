@@ -1,0 +1,92 @@
+"""Loading aggregate state from streams, with a per-process cache of evolved states."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from shared.domain import accounts, links, providers
+from shared.domain.core import Decision
+from shared.eventstore import EventStore, NewEvent, StreamAppend
+from shared.messages.events import Event, decode_event, encode_event, event_type
+
+Evolve = Callable[[Any, Event], Any]
+
+# Which state and evolve function a stream has, by the prefix of its id ("linkslug-" before "link-").
+STREAM_KINDS: list[tuple[str, Callable[[], Any], Evolve]] = [
+    ("account-", accounts.AccountState, accounts.evolve),
+    ("provider-", providers.ProviderState, providers.evolve),
+    ("linkslug-", links.SlugState, links.evolve_slug),
+    ("link-", links.LinkState, links.evolve),
+]
+
+
+def stream_kind(stream_id: str) -> tuple[Callable[[], Any], Evolve]:
+    for prefix, initial, evolve in STREAM_KINDS:
+        if stream_id.startswith(prefix):
+            return initial, evolve
+    raise KeyError(f"no aggregate for stream {stream_id!r}")
+
+
+class Repository:
+    """Current state of any stream: the cached state plus whatever was appended since.
+
+    Cached states are immutable, so concurrent handlers can share them; a stale entry only costs
+    a version conflict, after which the handler re-loads and re-decides.
+    """
+
+    def __init__(self, store: EventStore, capacity: int = 20_000) -> None:
+        self.store = store
+        self.capacity = capacity
+        self._cache: OrderedDict[str, tuple[int, Any]] = OrderedDict()
+
+    async def load(self, stream_id: str) -> tuple[int, Any]:
+        """(version, state) of the stream now."""
+        initial, evolve = stream_kind(stream_id)
+        version, state = self._cache.get(stream_id) or (0, initial())
+        for recorded in await self.store.read_stream(stream_id, after_version=version):
+            state = evolve(state, decode_event(recorded.data))
+            version = recorded.version
+        self._remember(stream_id, version, state)
+        return version, state
+
+    def appended(self, stream_id: str, expected_version: int, events: list[Event]) -> None:
+        """Fold our own successful append into the cache (saves the next reader a replay)."""
+        cached = self._cache.get(stream_id)
+        if expected_version and (cached is None or cached[0] != expected_version):
+            return
+        initial, evolve = stream_kind(stream_id)
+        state = cached[1] if cached else initial()
+        for event in events:
+            state = evolve(state, event)
+        self._remember(stream_id, expected_version + len(events), state)
+
+    def _remember(self, stream_id: str, version: int, state: Any) -> None:
+        current = self._cache.get(stream_id)
+        if current is None or current[0] <= version:
+            self._cache[stream_id] = (version, state)
+        self._cache.move_to_end(stream_id)
+        while len(self._cache) > self.capacity:
+            self._cache.popitem(last=False)
+
+
+class UnitOfWork:
+    """One attempt at one command: remembers the version of every stream it read."""
+
+    def __init__(self, repository: Repository) -> None:
+        self.repository = repository
+        self.versions: dict[str, int] = {}
+
+    async def load(self, stream_id: str) -> Any:
+        version, state = await self.repository.load(stream_id)
+        self.versions[stream_id] = version
+        return state
+
+    def appends(self, decision: Decision, new_event_id: Callable[[], str]) -> list[StreamAppend]:
+        """The decision as appends, each expecting the version it was decided on (0 = a new stream)."""
+        return [
+            StreamAppend(stream_id, self.versions.get(stream_id, 0),
+                         [NewEvent(new_event_id(), event_type(e), encode_event(e)) for e in events])
+            for stream_id, events in decision.changes if events
+        ]

@@ -1,0 +1,124 @@
+"""Executing one command: decode, idempotency, decide on fresh state, append, retry on conflict."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import msgspec
+
+from shared.domain.core import Decision, Env
+from shared.errors import Conflict, DomainError, ValidationFailed, VersionConflict
+from shared.eventstore import DuplicateCommand, EventStore
+from shared.ids import new_id
+from services.commands.handlers import ROUTES
+from services.commands.repository import Repository, UnitOfWork
+
+log = logging.getLogger("sched.commands")
+
+MAX_ATTEMPTS = 30
+_PATH = re.compile(r"at `\$\.?([^`]*)`")
+_encoder = msgspec.json.Encoder()
+
+
+def decode_error(exc: msgspec.DecodeError) -> ValidationFailed:
+    """A msgspec decode failure as a field error: `Expected int, got str - at $.durations[0]` -> durations[0]."""
+    text = str(exc)
+    match = _PATH.search(text)
+    message = _PATH.sub("", text).rstrip(" -")
+    if isinstance(exc, msgspec.ValidationError):
+        if text.startswith("Object missing required field"):
+            field = text.split("`")[1]
+            prefix = match.group(1) + "." if match and match.group(1) else ""
+            return ValidationFailed(f"{prefix}{field}: is required", {f"{prefix}{field}": ["is required"]})
+        if text.startswith("Object contains unknown field"):
+            field = text.split("`")[1]
+            return ValidationFailed(f"{field}: is not a known field", {field: ["is not a known field"]})
+        field = match.group(1) if match and match.group(1) else "body"
+        return ValidationFailed(f"{field}: {message}", {field: [message]})
+    return ValidationFailed(f"body: is not valid JSON ({message})", {"body": ["is not valid JSON"]})
+
+
+def ok_reply(result: dict[str, Any], event_ids: list[str], position: int) -> dict[str, Any]:
+    return {"ok": True, "result": result, "events": event_ids, "position": position}
+
+
+class CommandService:
+    """Runs commands against one event store; stateless apart from a cache, so any number can run."""
+
+    def __init__(self, store: EventStore, public_url: str = "http://127.0.0.1:8000/book",
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        self.store = store
+        self.repository = Repository(store)
+        self.public_url = public_url
+        self.clock = clock
+
+    async def execute(self, name: str, body: bytes) -> bytes:
+        """The JSON reply to one command body (never raises for anything a client can send)."""
+        try:
+            reply = await self.run(name, body)
+        except DomainError as exc:
+            reply = exc.to_reply()
+        except Exception:  # a bug or an outage: log it, tell the caller without a traceback
+            log.exception("command %s failed", name)
+            reply = {"ok": False, "error": {"code": "internal", "message": "internal error; try again", "fields": {}}}
+        return _encoder.encode(reply)
+
+    async def run(self, name: str, body: bytes) -> dict[str, Any]:
+        route = ROUTES.get(name)
+        if route is None:
+            raise ValidationFailed.on("command", f"unknown command {name!r}")
+        try:
+            command = msgspec.json.decode(body, type=route.command_type)
+        except msgspec.DecodeError as exc:
+            raise decode_error(exc) from None
+        if not command.command_id or len(command.command_id) > 200:
+            raise ValidationFailed.on("command_id", "must be a non-empty string of at most 200 characters")
+        replayed = await self._replayed(name, command)
+        if replayed is not None:
+            return replayed
+        for attempt in range(MAX_ATTEMPTS):
+            uow = UnitOfWork(self.repository)
+            env = Env(now=self.clock(), public_url=self.public_url)
+            decision = await route.handler(command, uow, env)
+            try:
+                return await self._commit(name, command, uow, decision)
+            except VersionConflict:
+                # Someone appended first: re-decide on the fresh state (it may now be a rejection).
+                if attempt >= 3:
+                    await asyncio.sleep(random.uniform(0, 0.002 * attempt))
+            except DuplicateCommand:
+                replayed = await self._replayed(name, command)
+                if replayed is not None:
+                    return replayed
+        raise Conflict("too much contention on this resource; try again")
+
+    async def _commit(self, name: str, command: Any, uow: UnitOfWork, decision: Decision) -> dict[str, Any]:
+        appends = uow.appends(decision, lambda: new_id("evt"))
+        event_ids = [e.id for a in appends for e in a.events]
+        stored = ok_reply(decision.stored_result or decision.result, event_ids, 0)
+        account_id = command.account_id or str(decision.result.get("account_id", ""))
+        position = await self.store.append(
+            appends, command_id=command.command_id, command_name=name, account_id=account_id,
+            reply=_encoder.encode(stored),
+        )
+        for append, (_, events) in zip(appends, [c for c in decision.changes if c[1]]):
+            self.repository.appended(append.stream_id, append.expected_version, events)
+        return ok_reply(decision.result, event_ids, position)
+
+    async def _replayed(self, name: str, command: Any) -> dict[str, Any] | None:
+        """The stored reply when this command id already took effect."""
+        stored = await self.store.stored_reply(command.command_id)
+        if stored is None:
+            return None
+        if stored.command_name != name or (command.account_id and stored.account_id != command.account_id):
+            raise Conflict("command_id was already used for a different command")
+        reply: dict[str, Any] = msgspec.json.decode(stored.reply)
+        reply["position"] = stored.position
+        return reply
+

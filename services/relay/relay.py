@@ -1,0 +1,108 @@
+"""The relay: follows the event log in commit order and publishes each event to JetStream."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import msgspec
+import nats
+from nats.js import JetStreamContext
+from nats.js.api import StreamConfig
+
+from shared.eventstore import EventStore, LogCursor, RecordedEvent
+from shared.settings import Settings
+
+log = logging.getLogger("sched.relay")
+
+CHECKPOINT = "relay"
+# JetStream drops a re-published Nats-Msg-Id inside this window: a relay that dies after publishing
+# but before saving its checkpoint republishes the same ids on restart, and they are not stored twice.
+DUPLICATE_WINDOW_SECONDS = 24 * 3600
+
+
+class Envelope(msgspec.Struct, frozen=True):
+    """The body of every message on SCHED_EVENTS (DESIGN.md section 4)."""
+
+    id: str
+    type: str
+    stream_id: str
+    version: int
+    position: int
+    occurred_at: str
+    account_id: str
+    data: msgspec.Raw
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def aggregate_of(stream_id: str) -> str:
+    """`provider-prov_01..` -> `provider`."""
+    return stream_id.split("-", 1)[0]
+
+
+def envelope_of(event: RecordedEvent) -> bytes:
+    return _encoder.encode(Envelope(
+        id=event.id, type=event.type, stream_id=event.stream_id, version=event.version, position=event.position,
+        occurred_at=event.occurred_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), account_id=event.account_id,
+        data=msgspec.Raw(event.data),
+    ))
+
+
+async def ensure_events_stream(js: JetStreamContext, settings: Settings) -> None:
+    """Create SCHED_EVENTS (or the configured name) if it does not exist yet."""
+    config = StreamConfig(
+        name=settings.events_stream, subjects=[f"{settings.events_subject_prefix}.>"],
+        duplicate_window=DUPLICATE_WINDOW_SECONDS,
+    )
+    try:
+        await js.stream_info(settings.events_stream)
+    except nats.js.errors.NotFoundError:
+        await js.add_stream(config)
+
+
+class Relay:
+    """Publishes the log to JetStream; the checkpoint moves only after JetStream acknowledged."""
+
+    def __init__(self, store: EventStore, js: JetStreamContext, settings: Settings, batch_size: int = 500) -> None:
+        self.store = store
+        self.js = js
+        self.settings = settings
+        self.batch_size = batch_size
+        self.cursor = LogCursor()
+
+    async def start(self) -> None:
+        await ensure_events_stream(self.js, self.settings)
+        self.cursor = await self.store.load_checkpoint(CHECKPOINT)
+
+    async def publish_batch(self) -> int:
+        """Publish the next batch; return how many events it held."""
+        events = await self.store.read_all(self.cursor, self.batch_size)
+        if not events:
+            return 0
+        prefix = self.settings.events_subject_prefix
+        # One connection keeps publish order, so pipelining keeps the stream in log order.
+        await asyncio.gather(*[
+            self.js.publish(f"{prefix}.{aggregate_of(e.stream_id)}.{e.type}", envelope_of(e),
+                            headers={"Nats-Msg-Id": e.id}, timeout=10)
+            for e in events
+        ])
+        self.cursor = events[-1].cursor
+        await self.store.save_checkpoint(CHECKPOINT, self.cursor)
+        return len(events)
+
+    async def run(self, stop: asyncio.Event, idle_sleep: float = 0.01) -> None:
+        """Publish until `stop` is set; poll briefly when caught up."""
+        while not stop.is_set():
+            try:
+                published = await self.publish_batch()
+            except Exception:  # the broker or the database is away: keep the checkpoint and retry
+                log.exception("relay batch failed; retrying")
+                published = 0
+                await asyncio.sleep(0.5)
+            if published < self.batch_size:
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=idle_sleep)
+                except asyncio.TimeoutError:
+                    pass

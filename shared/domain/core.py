@@ -1,0 +1,62 @@
+"""What every decider shares: the environment it may read and the decision it returns."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, NamedTuple
+
+from shared.ids import new_id
+from shared.messages.events import Event
+
+
+def iso_z(moment: datetime) -> str:
+    """ISO-8601 UTC with `Z`, second precision, as the seeds print timestamps."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Env:
+    """The only inputs a decider takes besides the command and state: time, ids and secrets.
+
+    Passed in so that deciding stays pure and tests can fix every value.
+    """
+
+    now: datetime
+    new_id: Callable[[str], str] = new_id
+    new_secret: Callable[[], str] = field(default=lambda: "sched_" + secrets.token_urlsafe(32))
+    public_url: str = "http://127.0.0.1:8000/book"
+
+    @property
+    def now_iso(self) -> str:
+        return iso_z(self.now)
+
+
+class Decision(NamedTuple):
+    """The events to append, per stream, and the command's result (the resource the API returns).
+
+    `stored_result` replaces `result` in the idempotency record when the result holds a secret
+    that must not be kept (an API token is shown once).
+    """
+
+    changes: list[tuple[str, list[Event]]]
+    result: dict[str, Any]
+    stored_result: dict[str, Any] | None = None
+
+
+def account_stream(account_id: str) -> str:
+    return f"account-{account_id}"
+
+
+def provider_stream(provider_id: str) -> str:
+    return f"provider-{provider_id}"
+
+
+def link_stream(link_id: str) -> str:
+    return f"link-{link_id}"
+
+
+def link_slug_stream(account_id: str, slug: str) -> str:
+    return f"linkslug-{account_id}-{slug}"

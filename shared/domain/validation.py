@@ -1,0 +1,106 @@
+"""Field checks shared by the deciders; each failure names the field at fault."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from shared.errors import ValidationFailed
+
+DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+
+
+class Problems:
+    """Collects every field error of one command, then raises them together."""
+
+    def __init__(self) -> None:
+        self.fields: dict[str, list[str]] = {}
+
+    def add(self, field: str, message: str) -> None:
+        self.fields.setdefault(field, []).append(message)
+
+    def check(self, ok: bool, field: str, message: str) -> bool:
+        if not ok:
+            self.add(field, message)
+        return ok
+
+    def raise_if_any(self) -> None:
+        if self.fields:
+            first = next(iter(self.fields))
+            raise ValidationFailed(f"{first}: {self.fields[first][0]}", self.fields)
+
+
+@lru_cache(maxsize=1024)
+def zone_exists(name: str) -> bool:
+    """Whether `name` is an IANA zone this machine knows."""
+    if not name or name != name.strip() or ".." in name or name.startswith("/"):
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+def minutes_of(hhmm: str) -> int | None:
+    """Minutes after midnight of an `HH:MM` wall-clock time (24:00 = 1440), None when malformed."""
+    if not isinstance(hhmm, str) or not _HHMM.match(hhmm):
+        return None
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def parse_date(value: str) -> date | None:
+    """A `YYYY-MM-DD` date, None when malformed."""
+    if not isinstance(value, str) or len(value) != 10:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def check_time_range(problems: Problems, field: str, start: str, end: str) -> None:
+    """`start` and `end` are HH:MM and the range is not empty (end may be 24:00)."""
+    start_min, end_min = minutes_of(start), minutes_of(end)
+    problems.check(start_min is not None and start_min < 1440, f"{field}.start_time", "must be HH:MM")
+    problems.check(end_min is not None, f"{field}.end_time", "must be HH:MM (24:00 allowed)")
+    if start_min is not None and end_min is not None and end_min <= start_min:
+        problems.add(f"{field}.end_time", "must be after start_time")
+
+
+def check_day(problems: Problems, field: str, day: str) -> None:
+    problems.check(day in DAYS, field, "must be a lowercase English day name (monday ... sunday)")
+
+
+def check_zone(problems: Problems, field: str, zone: str) -> None:
+    problems.check(zone_exists(zone), field, "is not a known IANA time zone")
+
+
+def check_email(problems: Problems, field: str, email: str | None) -> None:
+    if email is not None:
+        problems.check(bool(_EMAIL.match(email)) and len(email) <= 320, field, "is not a valid email address")
+
+
+def check_text(problems: Problems, field: str, value: str | None, required: bool, max_length: int = 255) -> None:
+    if value is None or value.strip() == "":
+        if required:
+            problems.add(field, "is required")
+        return
+    problems.check(len(value) <= max_length, field, f"must be at most {max_length} characters")
+
+
+def check_slug(problems: Problems, field: str, slug: str) -> None:
+    problems.check(bool(_SLUG.match(slug)) and len(slug) <= 64, field,
+                   "must be lowercase letters, digits and single dashes")
+
+
+def slugify(text: str) -> str:
+    """A URL slug from a name: `My New Link!` -> `my-new-link` (`link` when nothing is left)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:48].strip("-")
+    return slug or "link"

@@ -1,0 +1,1 @@
+"""Message types every service imports: commands (imperative) and events (past tense)."""
