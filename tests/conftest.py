@@ -138,3 +138,12 @@ async def nc(servers: ServerUrls) -> AsyncIterator[nats.NATS]:
     conn = await nats.connect(servers.nats_url)
     yield conn
     await conn.close()
+
+
+@pytest.fixture
+async def command_service(settings: Settings) -> AsyncIterator[object]:
+    """One command service instance of this test's system, in this process."""
+    from services.commands.app import running_command_service
+
+    async with running_command_service(settings) as app:
+        yield app

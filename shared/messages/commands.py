@@ -22,7 +22,7 @@ class Command(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 
 # --- accounts ------------------------------------------------------------------------------------
 
-class CreateAccount(Command):
+class CreateAccount(Command, kw_only=True):
     """A tenant with its first user (who is also a provider), personal scope and API token."""
 
     name: str
@@ -32,19 +32,19 @@ class CreateAccount(Command):
     team_name: str | None = None
 
 
-class CreateUser(Command):
+class CreateUser(Command, kw_only=True):
     name: str
     email: str
     time_zone: str = "Etc/UTC"
 
 
-class IssueApiToken(Command):
+class IssueApiToken(Command, kw_only=True):
     """A new personal API token for `for_user_id` (default: the acting user)."""
 
     for_user_id: str | None = None
 
 
-class CreateTeamScope(Command):
+class CreateTeamScope(Command, kw_only=True):
     name: str
     slug: str
     member_user_ids: list[str] = []
@@ -52,13 +52,13 @@ class CreateTeamScope(Command):
 
 # --- providers -----------------------------------------------------------------------------------
 
-class CreateProvider(Command):
+class CreateProvider(Command, kw_only=True):
     display_name: str
     email: str | None = None
     time_zone: str = "Etc/UTC"
 
 
-class SetProviderSchedule(Command):
+class SetProviderSchedule(Command, kw_only=True):
     """Set a provider's schedule; a field left out keeps its current value, null clears a date bound."""
 
     provider_id: str
@@ -72,7 +72,7 @@ class SetProviderSchedule(Command):
 
 # --- links ---------------------------------------------------------------------------------------
 
-class LinkFields(Command):
+class LinkFields(Command, kw_only=True):
     """The writable link fields; UNSET means "not given"."""
 
     name: str | UnsetType = UNSET
@@ -93,23 +93,23 @@ class LinkFields(Command):
     host_mode: str | UnsetType = UNSET
 
 
-class CreateLink(LinkFields):
+class CreateLink(LinkFields, kw_only=True):
     """Create a link in the acting user's personal scope, or in the team scope `team_slug`."""
 
     team_slug: str | None = None
 
 
-class UpdateLink(LinkFields):
+class UpdateLink(LinkFields, kw_only=True):
     link_id: str
 
 
-class ToggleLink(Command):
+class ToggleLink(Command, kw_only=True):
     link_id: str
 
 
-class DuplicateLink(Command):
+class DuplicateLink(Command, kw_only=True):
     link_id: str
 
 
-class DeleteLink(Command):
+class DeleteLink(Command, kw_only=True):
     link_id: str

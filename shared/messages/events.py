@@ -16,13 +16,13 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
 
 # --- account directory: stream account-<acct_id> -------------------------------------------------
 
-class AccountCreated(Event, tag="account_created"):
+class AccountCreated(Event, tag="account_created", kw_only=True):
     account_id: str
     name: str
     created_at: str
 
 
-class UserCreated(Event, tag="user_created"):
+class UserCreated(Event, tag="user_created", kw_only=True):
     user_id: str
     name: str
     email: str
@@ -32,14 +32,14 @@ class UserCreated(Event, tag="user_created"):
     created_at: str
 
 
-class ApiTokenIssued(Event, tag="api_token_issued"):
+class ApiTokenIssued(Event, tag="api_token_issued", kw_only=True):
     token_id: str
     user_id: str
     token_hash: str  # sha256 hex of the token; the token itself is never stored
     created_at: str
 
 
-class TeamScopeCreated(Event, tag="team_scope_created"):
+class TeamScopeCreated(Event, tag="team_scope_created", kw_only=True):
     scope_id: str
     name: str
     slug: str
@@ -49,7 +49,7 @@ class TeamScopeCreated(Event, tag="team_scope_created"):
 
 # --- providers: stream provider-<prov_id> --------------------------------------------------------
 
-class ProviderCreated(Event, tag="provider_created"):
+class ProviderCreated(Event, tag="provider_created", kw_only=True):
     provider_id: str
     account_id: str
     display_name: str
@@ -59,7 +59,7 @@ class ProviderCreated(Event, tag="provider_created"):
     created_at: str
 
 
-class ProviderScheduleSet(Event, tag="provider_schedule_set"):
+class ProviderScheduleSet(Event, tag="provider_schedule_set", kw_only=True):
     provider_id: str
     schedule: ProviderSchedule
 
@@ -81,7 +81,7 @@ class LinkSettings(msgspec.Struct, frozen=True, kw_only=True):
     description: str | None = None
     type: str = "recurring"
     state: str = "active"
-    durations: list[int] = [30]
+    durations: list[int] = msgspec.field(default_factory=lambda: [30])
     default_duration: int = 30
     increment: int = 15
     buffer_before: int = 0
@@ -94,7 +94,7 @@ class LinkSettings(msgspec.Struct, frozen=True, kw_only=True):
     host_mode: str = "any"
 
 
-class LinkCreated(Event, tag="link_created"):
+class LinkCreated(Event, tag="link_created", kw_only=True):
     link_id: str
     account_id: str
     scope: ScopeRef
@@ -102,29 +102,29 @@ class LinkCreated(Event, tag="link_created"):
     created_at: str
 
 
-class LinkUpdated(Event, tag="link_updated"):
+class LinkUpdated(Event, tag="link_updated", kw_only=True):
     link_id: str
     settings: LinkSettings
     updated_at: str
 
 
-class LinkToggled(Event, tag="link_toggled"):
+class LinkToggled(Event, tag="link_toggled", kw_only=True):
     link_id: str
     state: str
     updated_at: str
 
 
-class LinkDeleted(Event, tag="link_deleted"):
+class LinkDeleted(Event, tag="link_deleted", kw_only=True):
     link_id: str
     deleted_at: str
 
 
-class LinkSlugClaimed(Event, tag="link_slug_claimed"):
+class LinkSlugClaimed(Event, tag="link_slug_claimed", kw_only=True):
     link_id: str
     slug: str
 
 
-class LinkSlugReleased(Event, tag="link_slug_released"):
+class LinkSlugReleased(Event, tag="link_slug_released", kw_only=True):
     link_id: str
     slug: str
 

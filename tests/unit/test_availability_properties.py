@@ -76,7 +76,7 @@ def minute_ranges(draw: st.DrawFn) -> tuple[str, str]:
 
 
 def day_sets() -> st.SearchStrategy[list[str]]:
-    return st.one_of(st.just(list(DAYS)), st.lists(st.sampled_from(DAYS), min_size=1, max_size=7, unique=True))
+    return st.one_of(st.just(list(DAYS)), st.just(list(DAYS)), st.lists(st.sampled_from(DAYS), min_size=1, max_size=7, unique=True))
 
 
 @st.composite
@@ -84,7 +84,7 @@ def schedules(draw: st.DrawFn, anchor: date) -> ProviderSchedule:
     weekly = [
         WeeklyRule(day_of_week=day, start_time=start, end_time=end)
         for day in draw(day_sets())
-        for start, end in draw(st.lists(minute_ranges(), max_size=2))
+        for start, end in draw(st.lists(minute_ranges(), min_size=1, max_size=2))
     ]
     override_days = draw(st.lists(st.integers(-2, 3), max_size=2, unique=True))
     overrides = [
@@ -149,8 +149,8 @@ def link_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         increment=draw(st.sampled_from([10, 15, 20, 25, 30, 45, 60])),
         buffer_before=draw(st.sampled_from([0, 0, 10, 15, 30])),
         buffer_after=draw(st.sampled_from([0, 0, 10, 15, 30])),
-        minimum_notice=draw(st.sampled_from([0, 0, 30, 90, 720, 1500])),
-        maximum_days_ahead=draw(st.sampled_from([0, 1, 2, 60])),
+        minimum_notice=draw(st.sampled_from([0, 0, 0, 30, 90, 720, 1500])),
+        maximum_days_ahead=draw(st.sampled_from([0, 1, 2, 60, 60, 60])),
         availability=rules,
         host_mode=draw(st.sampled_from(["any", "all"])),
     )
@@ -158,7 +158,7 @@ def link_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         HostCalendar(provider_id=provider_id, schedule=draw(schedules(anchor)), busy=draw(busy_lists(start, end)))
         for provider_id in ["prov_a", "prov_b", "prov_c"][: draw(st.integers(1, 3))]
     ]
-    now = start + draw(st.integers(-2 * 1440, 1440)) * MINUTE
+    now = start + draw(st.one_of(st.integers(-1440, 0), st.integers(-2 * 1440, 1440))) * MINUTE
     return {"anchor": anchor, "link": link, "hosts": hosts, "now": now, "start": start, "end": end}
 
 
@@ -244,7 +244,7 @@ def service_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "anchor": anchor,
         "service": service,
         "providers": providers,
-        "now": midnight + draw(st.integers(-2 * 1440, 1440)) * MINUTE,
+        "now": midnight + draw(st.one_of(st.integers(-1440, 0), st.integers(-2 * 1440, 1440))) * MINUTE,
         "time_zone": draw(zones),
         "from_date": from_date,
         "until_date": until_date,
