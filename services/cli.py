@@ -1,0 +1,211 @@
+"""The `sched` command line: run the whole system, manage accounts, serve one service."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+STATE_DIR = Path(".sched")
+URLS_FILE = STATE_DIR / "urls.env"
+RUN_PG_PORT = 55432
+RUN_NATS_PORT = 54222
+SERVICES = {
+    "commands": [sys.executable, "-m", "services.commands"],
+    "relay": [sys.executable, "-m", "services.relay"],
+    "gateway": [sys.executable, "-m", "uvicorn", "--factory", "services.gateway.app:app", "--no-access-log",
+                "--log-level", "warning"],
+}
+
+
+def load_urls_file() -> None:
+    """Adopt the URLs `make run` wrote, unless the environment already says where the servers are."""
+    if not URLS_FILE.exists():
+        return
+    for line in URLS_FILE.read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.startswith("SCHED_") and value and not os.environ.get(key):
+            os.environ[key] = value
+
+
+async def execute(name: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Run one command in this process, straight against the database (no broker needed)."""
+    from services.commands.service import CommandService
+    from shared.eventstore import EventStore, create_pool, migrate
+    from shared.settings import load_settings
+
+    settings = load_settings()
+    pool = await create_pool(settings.database_url, min_size=1, max_size=2)
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        service = CommandService(EventStore(pool), public_url=f"http://{settings.http_host}:{settings.http_port}/book")
+        reply: dict[str, Any] = json.loads(await service.execute(name, json.dumps(body).encode()))
+        return reply
+    finally:
+        await pool.close()
+
+
+def account_create(args: argparse.Namespace) -> int:
+    """`sched account create`: print account_id, user_id, provider_id, token (and team_scope_id)."""
+    load_urls_file()
+    body: dict[str, Any] = {"command_id": f"cli-{uuid.uuid4()}", "name": args.name, "email": args.email,
+                            "time_zone": args.time_zone}
+    if args.team_slug:
+        body["team_slug"] = args.team_slug
+    try:
+        reply = asyncio.run(execute("create_account", body))
+    except OSError as exc:
+        print(f"cannot reach Postgres ({exc}); start the system with `make run` or set SCHED_DATABASE_URL",
+              file=sys.stderr)
+        return 1
+    if not reply["ok"]:
+        print(json.dumps(reply["error"], indent=2), file=sys.stderr)
+        return 2
+    result = reply["result"]
+    keys = ["account_id", "user_id", "provider_id", "token"] + (["team_scope_id"] if args.team_slug else [])
+    print(json.dumps({k: result[k] for k in keys}, indent=2))
+    return 0
+
+
+async def seed_demo() -> dict[str, Any]:
+    """The demo account, its schedule and a link; safe to repeat (fixed command ids) and prints a fresh token."""
+    account = await execute("create_account", {"command_id": "demo-account", "name": "Demo Organizer",
+                                               "email": "demo@example.com", "time_zone": "America/New_York",
+                                               "team_slug": "demo-team", "team_name": "Demo Team"})
+    if not account["ok"]:
+        raise RuntimeError(f"could not create the demo account: {account['error']}")
+    result = account["result"]
+    ids = {"account_id": result["account_id"], "user_id": result["user_id"]}
+    if not result.get("token"):  # the account exists from an earlier run; tokens are shown once, so issue one
+        token = await execute("issue_api_token", {"command_id": f"demo-token-{uuid.uuid4()}", **ids})
+        result["token"] = token["result"]["token"]
+    await execute("set_provider_schedule", {
+        "command_id": "demo-schedule", **ids, "provider_id": result["provider_id"], "time_zone": "America/New_York",
+        "weekly_rules": [{"day_of_week": d, "start_time": "09:00", "end_time": "17:00"}
+                         for d in ("monday", "tuesday", "wednesday", "thursday", "friday")],
+        "public_bookings": {"enabled": True}})
+    link = await execute("create_link", {"command_id": "demo-link", **ids, "name": "Demo Meeting",
+                                         "durations": [30, 60], "time_zone": "America/New_York"})
+    result["link_id"] = link["result"]["id"] if link["ok"] else None
+    return result
+
+
+def _wait_http(url: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def run(args: argparse.Namespace) -> int:
+    """`sched run` (`make run`): servers, migrations, every service, the demo account; Ctrl-C stops it all."""
+    from shared.servers import EmbeddedNats, EmbeddedPostgres, ServerStartError
+
+    STATE_DIR.mkdir(exist_ok=True)
+    started: list[Any] = []
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        if not os.environ.get("SCHED_DATABASE_URL"):
+            pg = EmbeddedPostgres(STATE_DIR / "postgres", port=RUN_PG_PORT).start()
+            started.append(pg)
+            os.environ["SCHED_DATABASE_URL"] = pg.url
+        if not os.environ.get("SCHED_NATS_URL"):
+            nats_server = EmbeddedNats(STATE_DIR / "nats", port=RUN_NATS_PORT).start()
+            started.append(nats_server)
+            os.environ["SCHED_NATS_URL"] = nats_server.url
+        os.environ.setdefault("SCHED_WEBHOOK_ALLOW_LOOPBACK", "1")
+        http_url = f"http://{os.environ.get('SCHED_HTTP_HOST', '127.0.0.1')}:{os.environ.get('SCHED_HTTP_PORT', '8000')}"
+        URLS_FILE.write_text(f"SCHED_DATABASE_URL={os.environ['SCHED_DATABASE_URL']}\n"
+                             f"SCHED_NATS_URL={os.environ['SCHED_NATS_URL']}\nSCHED_HTTP_URL={http_url}\n")
+        demo = asyncio.run(seed_demo())  # also applies the migrations
+        host, port = http_url.removeprefix("http://").split(":")
+        for name, command in SERVICES.items():
+            extra = ["--host", host, "--port", port] if name == "gateway" else []
+            children[name] = subprocess.Popen(command + extra, env=os.environ.copy())
+        if not _wait_http(f"{http_url}/health", timeout=30):
+            print("the gateway did not answer /health within 30 s; see the output above", file=sys.stderr)
+            return 1
+        print(f"""
+sched is running.
+  HTTP gateway     {http_url}   (health: {http_url}/health)
+  Postgres         {os.environ['SCHED_DATABASE_URL']}
+  NATS             {os.environ['SCHED_NATS_URL']}   (commands: sched.cmd.<name>, events: SCHED_EVENTS)
+  URLs written to  {URLS_FILE}
+
+Demo account {demo['account_id']}  (user {demo['user_id']}, provider {demo['provider_id']}, link {demo['link_id']})
+Demo token:  {demo['token']}
+
+Ctrl-C stops everything.""", flush=True)
+        while not stopping:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    print(f"service {name} exited with code {child.returncode}; stopping", file=sys.stderr)
+                    return 1
+            time.sleep(0.3)
+        return 0
+    except ServerStartError as exc:
+        print(f"could not start: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.terminate()
+        for child in children.values():
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        for server in reversed(started):
+            server.stop()
+
+
+def serve(args: argparse.Namespace) -> int:
+    """`sched serve NAME`: run one service in the foreground (for deployment)."""
+    load_urls_file()
+    return subprocess.call(SERVICES[args.service])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sched", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="start Postgres, NATS and every service; seed a demo account").set_defaults(
+        func=run)
+    account = commands.add_parser("account", help="manage accounts").add_subparsers(dest="action", required=True)
+    create = account.add_parser("create", help="create an account, its first user, provider and token")
+    create.add_argument("--name", required=True)
+    create.add_argument("--email", required=True)
+    create.add_argument("--team-slug")
+    create.add_argument("--time-zone", default="Etc/UTC")
+    create.set_defaults(func=account_create)
+    serve_parser = commands.add_parser("serve", help="run one service in the foreground")
+    serve_parser.add_argument("service", choices=sorted(SERVICES))
+    serve_parser.set_defaults(func=serve)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
