@@ -6,10 +6,25 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
-from shared.domain import accounts, links, providers
-from shared.domain.core import Decision, Env, account_stream, link_slug_stream, link_stream, provider_stream
+from shared.domain import accounts, bookings, links, providers, services
+from shared.domain.core import (
+    Decision,
+    Env,
+    account_stream,
+    appointment_stream,
+    block_stream,
+    event_stream,
+    hold_stream,
+    link_slug_stream,
+    link_stream,
+    location_stream,
+    provider_stream,
+    service_provider_stream,
+    service_stream,
+)
+from shared.messages.events import Client
 from shared.domain.validation import slugify
-from shared.errors import ValidationFailed
+from shared.errors import NotFound, ValidationFailed
 from shared.messages import commands as c
 from services.commands.repository import UnitOfWork
 
@@ -96,6 +111,141 @@ async def delete_link(cmd: c.DeleteLink, uow: UnitOfWork, env: Env) -> Decision:
     return links.delete_link(cmd, link, env)
 
 
+async def _link_and_hosts(uow: UnitOfWork, link_id: str | None) -> tuple[links.LinkState, dict[str, Any]]:
+    link = await uow.load(link_stream(link_id or ""))
+    hosts = await _load_hosts(uow, link.settings.hosts) if link.exists and link.settings else {}
+    return link, hosts
+
+
+async def create_event(cmd: c.CreateEvent, uow: UnitOfWork, env: Env) -> Decision:
+    link, hosts = await _link_and_hosts(uow, cmd.link_id)
+    return bookings.create_event(cmd, link, hosts, env)
+
+
+async def cancel_event(cmd: c.CancelEvent, uow: UnitOfWork, env: Env) -> Decision:
+    event = bookings.require_event(await uow.load(event_stream(cmd.event_id)), cmd.account_id)
+    assert event.created is not None
+    await _load_hosts(uow, event.created.provider_ids)  # the streams whose time it frees
+    return bookings.cancel_event(cmd, event, env)
+
+
+async def reschedule_event(cmd: c.RescheduleEvent, uow: UnitOfWork, env: Env) -> Decision:
+    event = bookings.require_event(await uow.load(event_stream(cmd.event_id)), cmd.account_id)
+    assert event.created is not None
+    link = await uow.load(link_stream(event.created.link.id))
+    hosts = await _load_hosts(uow, event.created.provider_ids)
+    return bookings.reschedule_event(cmd, event, link, hosts, env)
+
+
+async def _service_context(uow: UnitOfWork, service_id: str,
+                           account_id: str | None) -> tuple[services.ServiceState, dict[str, Any], Any]:
+    """The service, its providers' calendars and its location's blocks."""
+    service = services.require_service(await uow.load(service_stream(service_id)), account_id)
+    assert service.created is not None
+    hosts = await _load_hosts(uow, [sp.provider_id for sp in service.ordered_providers()][:50])
+    location = (await uow.load(location_stream(service.created.account_id, service.created.location_id))
+                if service.created.location_id else services.LocationState())
+    return service, hosts, location
+
+
+async def hold_slot(cmd: c.HoldSlot, uow: UnitOfWork, env: Env) -> Decision:
+    if (cmd.service_id is None) == (cmd.link_id is None):
+        raise ValidationFailed.on("service_id", "give exactly one of service_id and link_id")
+    if cmd.link_id is not None:
+        link, hosts = await _link_and_hosts(uow, cmd.link_id)
+        return bookings.hold_link_slot(cmd, link, hosts, env)
+    service, hosts, location = await _service_context(uow, cmd.service_id or "", cmd.account_id)
+    return services.hold_service_slot(cmd, service, hosts, location, env)
+
+
+async def release_hold(cmd: c.ReleaseHold, uow: UnitOfWork, env: Env) -> Decision:
+    hold = bookings.require_hold(await uow.load(hold_stream(cmd.booking_intent_id)), cmd.account_id)
+    assert hold.held is not None
+    await _load_hosts(uow, hold.held.provider_ids)
+    return bookings.release_hold(cmd, hold, env)
+
+
+async def expire_hold(cmd: c.ExpireHold, uow: UnitOfWork, env: Env) -> Decision:
+    hold = await uow.load(hold_stream(cmd.booking_intent_id))
+    if hold.held is not None:
+        if cmd.account_id is not None and hold.held.account_id != cmd.account_id:
+            raise NotFound("booking_intent")
+        await _load_hosts(uow, hold.held.provider_ids)
+    return bookings.expire_hold(hold, env)
+
+
+async def complete_hold(cmd: c.CompleteHold, uow: UnitOfWork, env: Env) -> Decision:
+    hold = bookings.require_hold(await uow.load(hold_stream(cmd.booking_intent_id)), cmd.account_id)
+    held = hold.held
+    assert held is not None
+    if held.link_id is not None:
+        link = await uow.load(link_stream(held.link_id))
+        hosts = await _load_hosts(uow, held.provider_ids)
+        return bookings.complete_link_hold(hold, link, hosts, env, display_name=cmd.display_name,
+                                           email=cmd.email, time_zone=cmd.time_zone)
+    service, hosts, location = await _service_context(uow, held.service_id or "", cmd.account_id)
+    return services.complete_service_hold(hold, service, hosts, location, env, client=Client(
+        display_name=cmd.display_name, email=cmd.email, time_zone=cmd.time_zone))
+
+
+async def create_service(cmd: c.CreateService, uow: UnitOfWork, env: Env) -> Decision:
+    account = await uow.load(account_stream(cmd.account_id or ""))
+    location = (await uow.load(location_stream(cmd.account_id or "", cmd.location_id))
+                if cmd.location_id and len(cmd.location_id) <= 100 else services.LocationState())
+    return services.create_service(cmd, account, location, env)
+
+
+async def add_service_provider(cmd: c.AddServiceProvider, uow: UnitOfWork, env: Env) -> Decision:
+    service = await uow.load(service_stream(cmd.service_id))
+    provider = await uow.load(provider_stream(cmd.provider_id))
+    return services.add_service_provider(cmd, service, provider, env)
+
+
+async def remove_service_provider(cmd: c.RemoveServiceProvider, uow: UnitOfWork, env: Env) -> Decision:
+    return services.remove_service_provider(cmd, await uow.load(service_stream(cmd.service_id)), env)
+
+
+async def create_block(cmd: c.CreateBlock, uow: UnitOfWork, env: Env) -> Decision:
+    target: Any = None
+    stream = ""
+    if cmd.attachment_type == "provider":
+        stream = provider_stream(cmd.attachment_id)
+    elif cmd.attachment_type == "service":
+        stream = service_stream(cmd.attachment_id)
+    elif cmd.attachment_type == "service_provider":
+        sp = await uow.load(service_provider_stream(cmd.attachment_id))
+        if sp.added is not None and not sp.removed:
+            stream = service_stream(sp.added.service_id)
+    elif cmd.attachment_type == "location" and 0 < len(cmd.attachment_id) <= 100:
+        stream = location_stream(cmd.account_id or "", cmd.attachment_id)
+    if stream:
+        target = await uow.load(stream)
+    return services.create_block(cmd, target, stream, env)
+
+
+async def delete_block(cmd: c.DeleteBlock, uow: UnitOfWork, env: Env) -> Decision:
+    block = await uow.load(block_stream(cmd.block_id))
+    if block.created is not None:
+        await uow.load(block.created.attachment_stream)
+    return services.delete_block(cmd, block, env)
+
+
+async def sync_external_busy_times(cmd: c.SyncExternalBusyTimes, uow: UnitOfWork, env: Env) -> Decision:
+    return services.sync_external_busy_times(cmd, await uow.load(provider_stream(cmd.provider_id)), env)
+
+
+async def create_appointment(cmd: c.CreateAppointment, uow: UnitOfWork, env: Env) -> Decision:
+    service, hosts, location = await _service_context(uow, cmd.service_id, cmd.account_id)
+    return services.create_appointment(cmd, service, hosts, location, env)
+
+
+async def cancel_appointment(cmd: c.CancelAppointment, uow: UnitOfWork, env: Env) -> Decision:
+    appointment = await uow.load(appointment_stream(cmd.appointment_id))
+    if appointment.created is not None:
+        await uow.load(provider_stream(appointment.created.provider_id))
+    return services.cancel_appointment(cmd, appointment, env)
+
+
 # The one explicit table: subject name -> command type and handler.
 ROUTES: dict[str, Route] = {
     "create_account": Route(c.CreateAccount, create_account),
@@ -109,4 +259,19 @@ ROUTES: dict[str, Route] = {
     "toggle_link": Route(c.ToggleLink, toggle_link),
     "duplicate_link": Route(c.DuplicateLink, duplicate_link),
     "delete_link": Route(c.DeleteLink, delete_link),
+    "create_event": Route(c.CreateEvent, create_event),
+    "cancel_event": Route(c.CancelEvent, cancel_event),
+    "reschedule_event": Route(c.RescheduleEvent, reschedule_event),
+    "create_service": Route(c.CreateService, create_service),
+    "add_service_provider": Route(c.AddServiceProvider, add_service_provider),
+    "remove_service_provider": Route(c.RemoveServiceProvider, remove_service_provider),
+    "create_block": Route(c.CreateBlock, create_block),
+    "delete_block": Route(c.DeleteBlock, delete_block),
+    "sync_external_busy_times": Route(c.SyncExternalBusyTimes, sync_external_busy_times),
+    "hold_slot": Route(c.HoldSlot, hold_slot),
+    "release_hold": Route(c.ReleaseHold, release_hold),
+    "expire_hold": Route(c.ExpireHold, expire_hold),
+    "complete_hold": Route(c.CompleteHold, complete_hold),
+    "create_appointment": Route(c.CreateAppointment, create_appointment),
+    "cancel_appointment": Route(c.CancelAppointment, cancel_appointment),
 }

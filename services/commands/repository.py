@@ -3,29 +3,43 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from functools import reduce
 from typing import Any
 
-from shared.domain import accounts, links, providers
+from shared.domain import accounts, bookings, links, providers, services
 from shared.domain.core import Decision
 from shared.eventstore import EventStore, NewEvent, StreamAppend
 from shared.messages.events import Event, decode_event, encode_event, event_type
 
-Evolve = Callable[[Any, Event], Any]
+Fold = Callable[[Any, Iterable[Event]], Any]
 
-# Which state and evolve function a stream has, by the prefix of its id ("linkslug-" before "link-").
-STREAM_KINDS: list[tuple[str, Callable[[], Any], Evolve]] = [
-    ("account-", accounts.AccountState, accounts.evolve),
-    ("provider-", providers.ProviderState, providers.evolve),
-    ("linkslug-", links.SlugState, links.evolve_slug),
-    ("link-", links.LinkState, links.evolve),
+
+def folding(evolve: Callable[[Any, Event], Any]) -> Fold:
+    """A fold that applies `evolve` event by event."""
+    return lambda state, events: reduce(evolve, events, state)
+
+
+# Which state and fold a stream has, by the prefix of its id ("linkslug-" before "link-").
+STREAM_KINDS: list[tuple[str, Callable[[], Any], Fold]] = [
+    ("account-", accounts.AccountState, folding(accounts.evolve)),
+    ("provider-", providers.ProviderState, providers.fold),
+    ("linkslug-", links.SlugState, folding(links.evolve_slug)),
+    ("link-", links.LinkState, folding(links.evolve)),
+    ("event-", bookings.BookedEventState, folding(bookings.evolve_event)),
+    ("bi-", bookings.HoldState, folding(bookings.evolve_hold)),
+    ("service-", services.ServiceState, folding(services.evolve_service)),
+    ("sp-", services.ServiceProviderState, folding(services.evolve_service_provider)),
+    ("location-", services.LocationState, folding(services.evolve_location)),
+    ("blk-", services.BlockState, folding(services.evolve_block)),
+    ("appt-", services.AppointmentState, folding(services.evolve_appointment)),
 ]
 
 
-def stream_kind(stream_id: str) -> tuple[Callable[[], Any], Evolve]:
-    for prefix, initial, evolve in STREAM_KINDS:
+def stream_kind(stream_id: str) -> tuple[Callable[[], Any], Fold]:
+    for prefix, initial, fold in STREAM_KINDS:
         if stream_id.startswith(prefix):
-            return initial, evolve
+            return initial, fold
     raise KeyError(f"no aggregate for stream {stream_id!r}")
 
 
@@ -43,11 +57,12 @@ class Repository:
 
     async def load(self, stream_id: str) -> tuple[int, Any]:
         """(version, state) of the stream now."""
-        initial, evolve = stream_kind(stream_id)
+        initial, fold = stream_kind(stream_id)
         version, state = self._cache.get(stream_id) or (0, initial())
-        for recorded in await self.store.read_stream(stream_id, after_version=version):
-            state = evolve(state, decode_event(recorded.data))
-            version = recorded.version
+        recorded = await self.store.read_stream(stream_id, after_version=version)
+        if recorded:
+            state = fold(state, [decode_event(r.data) for r in recorded])
+            version = recorded[-1].version
         self._remember(stream_id, version, state)
         return version, state
 
@@ -56,10 +71,8 @@ class Repository:
         cached = self._cache.get(stream_id)
         if expected_version and (cached is None or cached[0] != expected_version):
             return
-        initial, evolve = stream_kind(stream_id)
-        state = cached[1] if cached else initial()
-        for event in events:
-            state = evolve(state, event)
+        initial, fold = stream_kind(stream_id)
+        state = fold(cached[1] if cached else initial(), events)
         self._remember(stream_id, expected_version + len(events), state)
 
     def _remember(self, stream_id: str, version: int, state: Any) -> None:
@@ -85,8 +98,12 @@ class UnitOfWork:
 
     def appends(self, decision: Decision, new_event_id: Callable[[], str]) -> list[StreamAppend]:
         """The decision as appends, each expecting the version it was decided on (0 = a new stream)."""
-        return [
+        written = [
             StreamAppend(stream_id, self.versions.get(stream_id, 0),
                          [NewEvent(new_event_id(), event_type(e), encode_event(e)) for e in events])
             for stream_id, events in decision.changes if events
         ]
+        names = {a.stream_id for a in written}
+        guards = [StreamAppend(s, self.versions.get(s, 0), []) for s in dict.fromkeys(decision.guards)
+                  if s not in names]
+        return written + guards

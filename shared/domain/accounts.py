@@ -93,8 +93,8 @@ def require_user(state: AccountState, user_id: str | None) -> UserInfo:
     return user
 
 
-def _unique_scope_slug(state: AccountState, base: str) -> str:
-    taken = {scope.slug for scope in state.scopes.values()}
+def _unique_scope_slug(state: AccountState, base: str, reserved: tuple[str, ...] = ()) -> str:
+    taken = {scope.slug for scope in state.scopes.values()} | set(reserved)
     slug, n = base, 2
     while slug in taken:
         slug, n = f"{base}-{n}", n + 1
@@ -102,10 +102,10 @@ def _unique_scope_slug(state: AccountState, base: str) -> str:
 
 
 def _new_user(state: AccountState, account_id: str, name: str, email: str, time_zone: str,
-              env: Env) -> tuple[list[Event], list[Event], UserInfo]:
+              env: Env, reserved_slugs: tuple[str, ...] = ()) -> tuple[list[Event], list[Event], UserInfo]:
     """Events of a user (account stream) and its provider (provider stream)."""
     user_id, provider_id, scope_id = env.new_id("user"), env.new_id("prov"), env.new_id("scope")
-    scope_slug = _unique_scope_slug(state, slugify(name))
+    scope_slug = _unique_scope_slug(state, slugify(name), reserved_slugs)
     user = UserCreated(user_id=user_id, name=name, email=email, provider_id=provider_id,
                        personal_scope_id=scope_id, personal_scope_slug=scope_slug, created_at=env.now_iso)
     provider = ProviderCreated(provider_id=provider_id, account_id=account_id, display_name=name, email=email,
@@ -137,8 +137,10 @@ def create_account(command: CreateAccount, env: Env) -> Decision:
     account_id = env.new_id("acct")
     created = AccountCreated(account_id=account_id, name=command.name, created_at=env.now_iso)
     state = evolve(AccountState(), created)
+    # The team slug is the one the caller chose: the personal scope gives way to it.
+    reserved = (command.team_slug,) if command.team_slug else ()
     user_events, provider_events, user = _new_user(state, account_id, command.name, command.email,
-                                                   command.time_zone, env)
+                                                   command.time_zone, env, reserved)
     for event in user_events:
         state = evolve(state, event)
     token_event, token = _token_events(user.user_id, env)

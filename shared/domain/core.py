@@ -44,6 +44,7 @@ class Decision(NamedTuple):
     changes: list[tuple[str, list[Event]]]
     result: dict[str, Any]
     stored_result: dict[str, Any] | None = None
+    guards: tuple[str, ...] = ()  # streams read but not written whose version must not have moved
 
 
 def account_stream(account_id: str) -> str:
@@ -60,3 +61,31 @@ def link_stream(link_id: str) -> str:
 
 def link_slug_stream(account_id: str, slug: str) -> str:
     return f"linkslug-{account_id}-{slug}"
+
+
+def event_stream(event_id: str) -> str:
+    return f"event-{event_id}"
+
+
+def hold_stream(booking_intent_id: str) -> str:
+    return f"bi-{booking_intent_id}"
+
+
+def service_stream(service_id: str) -> str:
+    return f"service-{service_id}"
+
+
+def service_provider_stream(service_provider_id: str) -> str:
+    return f"sp-{service_provider_id}"
+
+
+def location_stream(account_id: str, location_id: str) -> str:
+    return f"location-{account_id}-{location_id}"
+
+
+def block_stream(block_id: str) -> str:
+    return f"blk-{block_id}"
+
+
+def appointment_stream(appointment_id: str) -> str:
+    return f"appt-{appointment_id}"

@@ -5,6 +5,10 @@ from __future__ import annotations
 import msgspec
 from msgspec import UNSET
 
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from shared.availability import Busy, HostCalendar, parse_instant
 from shared.availability.model import ProviderSchedule
 from shared.domain.accounts import AccountState, require_account
 from shared.domain.core import Decision, Env, provider_stream
@@ -19,7 +23,93 @@ from shared.domain.validation import (
 )
 from shared.errors import NotFound
 from shared.messages.commands import CreateProvider, SetProviderSchedule
-from shared.messages.events import Event, ProviderCreated, ProviderScheduleSet
+from shared.messages.events import (
+    Event,
+    ExternalBusyTimesSynced,
+    ProviderCreated,
+    ProviderScheduleSet,
+    ReservationMoved,
+    TimeReleased,
+    TimeReserved,
+)
+
+
+class Reservation(NamedTuple):
+    """Time taken on a calendar, in UTC seconds (buffers in seconds too)."""
+
+    kind: str  # "event" | "appointment" | "hold" | "block"
+    start: int
+    end: int
+    buffer_before: int = 0
+    buffer_after: int = 0
+    expires_at: int | None = None
+
+
+class Calendar:
+    """What occupies a provider's time. Mutable, but only ever changed on a private copy (see fold)."""
+
+    __slots__ = ("reservations", "external")
+
+    def __init__(self, reservations: dict[str, Reservation] | None = None,
+                 external: list[tuple[int, int]] | None = None) -> None:
+        self.reservations: dict[str, Reservation] = dict(reservations or {})
+        self.external: list[tuple[int, int]] = list(external or [])
+
+    def copy(self) -> Calendar:
+        return Calendar(self.reservations, self.external)
+
+    def apply(self, event: Event) -> None:
+        match event:
+            case TimeReserved():
+                self.reservations[event.reservation_id] = Reservation(
+                    event.kind, parse_instant(event.start_at), parse_instant(event.end_at),
+                    event.buffer_before * 60, event.buffer_after * 60,
+                    parse_instant(event.expires_at) if event.expires_at else None,
+                )
+            case TimeReleased():
+                self.reservations.pop(event.reservation_id, None)
+            case ReservationMoved():
+                current = self.reservations.get(event.reservation_id)
+                if current is not None:
+                    self.reservations[event.reservation_id] = current._replace(
+                        start=parse_instant(event.start_at), end=parse_instant(event.end_at))
+            case ExternalBusyTimesSynced():
+                self.external = replace_window(self.external, parse_instant(event.from_at),
+                                               parse_instant(event.until_at),
+                                               [(parse_instant(b.start_at), parse_instant(b.end_at))
+                                                for b in event.busy_times])
+
+    def busy(self, now: int, exclude: Iterable[str] = ()) -> list[Busy]:
+        """Everything occupying time at `now`: bookings with buffers, blocks, unexpired holds, external busy."""
+        skip = set(exclude)
+        busy = [Busy(r.start, r.end, r.buffer_before, r.buffer_after)
+                for rid, r in self.reservations.items()
+                if rid not in skip and (r.expires_at is None or r.expires_at > now)]
+        busy.extend(Busy(start, end) for start, end in self.external)
+        return busy
+
+    def booking_starts(self) -> list[int]:
+        """Starts of confirmed events and appointments (host assignment counts them per local date)."""
+        return [r.start for r in self.reservations.values() if r.kind in ("event", "appointment")]
+
+
+def replace_window(current: list[tuple[int, int]], start: int, end: int,
+                   new: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """`current` intervals outside [start, end) (cut at its edges) plus `new` clipped to it."""
+    kept: list[tuple[int, int]] = []
+    for a, b in current:
+        if b <= start or a >= end:
+            kept.append((a, b))
+            continue
+        if a < start:
+            kept.append((a, start))
+        if b > end:
+            kept.append((end, b))
+    kept.extend((max(a, start), min(b, end)) for a, b in new if min(b, end) > max(a, start))
+    return sorted(kept)
+
+
+_CALENDAR_EVENTS = (TimeReserved, TimeReleased, ReservationMoved, ExternalBusyTimesSynced)
 
 
 class ProviderState(msgspec.Struct, frozen=True):
@@ -30,22 +120,44 @@ class ProviderState(msgspec.Struct, frozen=True):
     user_id: str | None = None
     created_at: str = ""
     schedule: ProviderSchedule = ProviderSchedule()
+    calendar: Calendar = msgspec.field(default_factory=Calendar)
 
     @property
     def exists(self) -> bool:
         return bool(self.provider_id)
+
+    def host_calendar(self, now: int, exclude: Iterable[str] = (), extra_busy: Iterable[Busy] = ()) -> HostCalendar:
+        """The engine's view of this provider at `now`, leaving out the reservations in `exclude`."""
+        return HostCalendar(provider_id=self.provider_id, schedule=self.schedule,
+                            busy=self.calendar.busy(now, exclude) + list(extra_busy),
+                            booking_starts=self.calendar.booking_starts())
 
     @property
     def time_zone(self) -> str:
         return self.schedule.time_zone
 
 
+def fold(state: ProviderState, events: Iterable[Event]) -> ProviderState:
+    """The provider after these events; its calendar is copied once, then changed in place."""
+    calendar: Calendar | None = None
+    for event in events:
+        if isinstance(event, _CALENDAR_EVENTS):
+            if calendar is None:
+                calendar = state.calendar.copy()
+            calendar.apply(event)
+        else:
+            state = evolve(state, event)
+    return state if calendar is None else msgspec.structs.replace(state, calendar=calendar)
+
+
 def evolve(state: ProviderState, event: Event) -> ProviderState:
     """The provider after one more event."""
+    if isinstance(event, _CALENDAR_EVENTS):
+        return fold(state, [event])
     match event:
         case ProviderCreated():
             return ProviderState(
-                provider_id=event.provider_id, account_id=event.account_id, display_name=event.display_name,
+                calendar=state.calendar, provider_id=event.provider_id, account_id=event.account_id, display_name=event.display_name,
                 email=event.email, user_id=event.user_id, created_at=event.created_at,
                 schedule=ProviderSchedule(time_zone=event.time_zone),
             )

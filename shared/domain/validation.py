@@ -10,9 +10,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from shared.errors import ValidationFailed
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+# Always used with fullmatch: "$" alone would accept a trailing newline.
+_HHMM = re.compile(r"([01]\d|2[0-3]):[0-5]\d|24:00")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 class Problems:
@@ -49,7 +51,7 @@ def zone_exists(name: str) -> bool:
 
 def minutes_of(hhmm: str) -> int | None:
     """Minutes after midnight of an `HH:MM` wall-clock time (24:00 = 1440), None when malformed."""
-    if not isinstance(hhmm, str) or not _HHMM.match(hhmm):
+    if not isinstance(hhmm, str) or not _HHMM.fullmatch(hhmm):
         return None
     hours, minutes = hhmm.split(":")
     return int(hours) * 60 + int(minutes)
@@ -57,7 +59,7 @@ def minutes_of(hhmm: str) -> int | None:
 
 def parse_date(value: str) -> date | None:
     """A `YYYY-MM-DD` date, None when malformed."""
-    if not isinstance(value, str) or len(value) != 10:
+    if not isinstance(value, str) or not _DATE.fullmatch(value):  # fromisoformat also takes "2026-W23-1"
         return None
     try:
         return date.fromisoformat(value)
@@ -84,7 +86,7 @@ def check_zone(problems: Problems, field: str, zone: str) -> None:
 
 def check_email(problems: Problems, field: str, email: str | None) -> None:
     if email is not None:
-        problems.check(bool(_EMAIL.match(email)) and len(email) <= 320, field, "is not a valid email address")
+        problems.check(bool(_EMAIL.fullmatch(email)) and len(email) <= 320, field, "is not a valid email address")
 
 
 def check_text(problems: Problems, field: str, value: str | None, required: bool, max_length: int = 255) -> None:
@@ -96,7 +98,7 @@ def check_text(problems: Problems, field: str, value: str | None, required: bool
 
 
 def check_slug(problems: Problems, field: str, slug: str) -> None:
-    problems.check(bool(_SLUG.match(slug)) and len(slug) <= 64, field,
+    problems.check(bool(_SLUG.fullmatch(slug)) and len(slug) <= 64, field,
                    "must be lowercase letters, digits and single dashes")
 
 

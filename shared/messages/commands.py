@@ -9,7 +9,9 @@ from __future__ import annotations
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from shared.availability.model import AvailabilityRule, DateOverride, PublicBookings, WeeklyRule
+from typing import Any
+
+from shared.availability.model import AvailabilityRule, DateOverride, PublicBookings, SlotRule, WeeklyRule
 
 
 class Command(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -113,3 +115,119 @@ class DuplicateLink(Command, kw_only=True):
 
 class DeleteLink(Command, kw_only=True):
     link_id: str
+
+
+# --- link events ---------------------------------------------------------------------------------
+
+class CreateEvent(Command, kw_only=True):
+    """Book a meeting on a link's slot; the duration is end_at - start_at."""
+
+    link_id: str
+    display_name: str
+    email: str
+    start_at: str
+    end_at: str
+    time_zone: str
+    fields: list[dict[str, Any]] = []
+    metadata: dict[str, Any] = {}
+
+
+class CancelEvent(Command, kw_only=True):
+    event_id: str
+    cancel_reason: str | None = None
+
+
+class RescheduleEvent(Command, kw_only=True):
+    event_id: str
+    start_at: str
+    end_at: str
+    reschedule_reason: str | None = None
+
+
+# --- services, providers' external calendars, blocks ---------------------------------------------
+
+class CreateService(Command, kw_only=True):
+    name: str
+    duration: int
+    time_zone: str = "Etc/UTC"
+    slot_rules: list[SlotRule] = []
+    location_id: str | None = None
+
+
+class AddServiceProvider(Command, kw_only=True):
+    service_id: str
+    provider_id: str
+
+
+class RemoveServiceProvider(Command, kw_only=True):
+    """Remove by `service_provider_id`, or by `provider_id`."""
+
+    service_id: str
+    service_provider_id: str | None = None
+    provider_id: str | None = None
+
+
+class CreateBlock(Command, kw_only=True):
+    attachment_type: str
+    attachment_id: str
+    start_at: str
+    end_at: str
+    reason: str | None = None
+
+
+class DeleteBlock(Command, kw_only=True):
+    block_id: str
+
+
+class BusyTime(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    start_at: str
+    end_at: str
+
+
+class SyncExternalBusyTimes(Command, kw_only=True):
+    """Replace the provider's external busy times inside [from, until)."""
+
+    provider_id: str
+    from_: str = msgspec.field(name="from")
+    until: str
+    busy_times: list[BusyTime] = []
+
+
+# --- holds (booking intents) and appointments ----------------------------------------------------
+
+class HoldSlot(Command, kw_only=True):
+    service_id: str | None = None
+    link_id: str | None = None
+    provider_id: str | None = None
+    start_at: str
+    duration: int | None = None  # links only; default the link's default_duration
+    hold_minutes: int = 10
+
+
+class ReleaseHold(Command, kw_only=True):
+    booking_intent_id: str
+
+
+class CompleteHold(Command, kw_only=True):
+    booking_intent_id: str
+    display_name: str
+    email: str
+    time_zone: str
+
+
+class ExpireHold(Command, kw_only=True):
+    booking_intent_id: str
+
+
+class CreateAppointment(Command, kw_only=True):
+    service_id: str
+    provider_id: str | None = None
+    start_at: str
+    display_name: str
+    email: str
+    time_zone: str
+
+
+class CancelAppointment(Command, kw_only=True):
+    appointment_id: str
+    cancel_reason: str | None = None

@@ -5,9 +5,11 @@ A new field always gets a default so that events already in the log still decode
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
-from shared.availability.model import AvailabilityRule, ProviderSchedule
+from shared.availability.model import AvailabilityRule, ProviderSchedule, SlotRule
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
@@ -129,10 +131,240 @@ class LinkSlugReleased(Event, tag="link_slug_released", kw_only=True):
     slug: str
 
 
+# --- provider calendars: stream provider-<prov_id> (the consistency boundary of bookings) --------
+
+class TimeReserved(Event, tag="time_reserved", kw_only=True):
+    """Time on a provider's calendar taken by an event, appointment, hold or block (`reservation_id`)."""
+
+    provider_id: str
+    reservation_id: str
+    kind: str  # "event" | "appointment" | "hold" | "block"
+    start_at: str
+    end_at: str
+    buffer_before: int = 0  # minutes
+    buffer_after: int = 0
+    expires_at: str | None = None  # holds only
+
+
+class TimeReleased(Event, tag="time_released", kw_only=True):
+    provider_id: str
+    reservation_id: str
+
+
+class ReservationMoved(Event, tag="reservation_moved", kw_only=True):
+    provider_id: str
+    reservation_id: str
+    start_at: str
+    end_at: str
+
+
+class BusyInterval(msgspec.Struct, frozen=True, kw_only=True):
+    start_at: str
+    end_at: str
+
+
+class ExternalBusyTimesSynced(Event, tag="external_busy_times_synced", kw_only=True):
+    """The provider's connected-calendar busy times inside [from_at, until_at) are now exactly these."""
+
+    provider_id: str
+    from_at: str
+    until_at: str
+    busy_times: list[BusyInterval] = []
+
+
+# --- link events: stream event-<event_id> ---------------------------------------------------------
+
+class Attendee(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    email: str | None
+    display_name: str
+    first_name: str | None = None
+    last_name: str | None = None
+    phone_number: str | None = None
+    time_zone: str
+    response_status: str = "confirmed"
+    is_organizer: bool = False
+    is_scheduler: bool = False
+    fields: list[dict[str, Any]] = []
+
+
+class LinkPreview(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    private_name: str | None
+    slug: str
+
+
+class EventCreated(Event, tag="event_created", kw_only=True):
+    event_id: str
+    account_id: str
+    link: LinkPreview
+    scope: ScopeRef
+    provider_ids: list[str]
+    organizer: Attendee
+    scheduler: Attendee
+    summary: str
+    description: str | None = None
+    start_at: str
+    end_at: str
+    duration: int
+    buffer_before: int = 0
+    buffer_after: int = 0
+    metadata: dict[str, Any] = {}
+    booking_intent_id: str | None = None
+    created_at: str
+
+
+class EventCanceled(Event, tag="event_canceled", kw_only=True):
+    event_id: str
+    canceled_at: str
+    cancel_reason: str | None = None
+
+
+class EventRescheduled(Event, tag="event_rescheduled", kw_only=True):
+    event_id: str
+    start_at: str
+    end_at: str
+    rescheduled_at: str
+    reschedule_reason: str | None = None
+
+
+# --- services: service-<srv_id>, sp-<sp_id>, location-<acct>-<loc_id> ------------------------------
+
+class ServiceCreated(Event, tag="service_created", kw_only=True):
+    service_id: str
+    account_id: str
+    name: str
+    duration: int
+    time_zone: str
+    slot_rules: list[SlotRule]
+    location_id: str | None = None
+    created_at: str
+
+
+class ServiceProviderAdded(Event, tag="service_provider_added", kw_only=True):
+    service_id: str
+    service_provider_id: str
+    provider_id: str
+    display_name: str
+
+
+class ServiceProviderRemoved(Event, tag="service_provider_removed", kw_only=True):
+    service_id: str
+    service_provider_id: str
+    provider_id: str
+
+
+class LocationReferenced(Event, tag="location_referenced", kw_only=True):
+    """A service named this location: blocks may now be attached to it."""
+
+    account_id: str
+    location_id: str
+
+
+# --- blocks: stream blk-<blk_id>, plus BlockAdded/BlockRemoved on the attachment's stream -----------
+
+class BlockCreated(Event, tag="block_created", kw_only=True):
+    block_id: str
+    account_id: str
+    attachment_type: str  # provider | service | service_provider | location
+    attachment_id: str
+    attachment_stream: str
+    start_at: str
+    end_at: str
+    reason: str | None = None
+    created_at: str
+
+
+class BlockDeleted(Event, tag="block_deleted", kw_only=True):
+    block_id: str
+    deleted_at: str
+
+
+class BlockAdded(Event, tag="block_added", kw_only=True):
+    """A block on a service, service provider or location (provider blocks are TimeReserved)."""
+
+    block_id: str
+    attachment_type: str
+    attachment_id: str
+    start_at: str
+    end_at: str
+
+
+class BlockRemoved(Event, tag="block_removed", kw_only=True):
+    block_id: str
+
+
+# --- appointments: stream appt-<appt_id> -----------------------------------------------------------
+
+class Client(msgspec.Struct, frozen=True, kw_only=True):
+    display_name: str
+    email: str
+    time_zone: str
+
+
+class AppointmentCreated(Event, tag="appointment_created", kw_only=True):
+    appointment_id: str
+    account_id: str
+    service_id: str
+    provider_id: str
+    service_provider_id: str
+    start_at: str
+    end_at: str
+    duration: int
+    client: Client
+    booking_intent_id: str | None = None
+    created_at: str
+
+
+class AppointmentCanceled(Event, tag="appointment_canceled", kw_only=True):
+    appointment_id: str
+    canceled_at: str
+    cancel_reason: str | None = None
+
+
+# --- booking intents (holds): stream bi-<bi_id> -----------------------------------------------------
+
+class SlotHeld(Event, tag="slot_held", kw_only=True):
+    booking_intent_id: str
+    account_id: str
+    service_id: str | None = None
+    link_id: str | None = None
+    provider_ids: list[str]
+    start_at: str
+    end_at: str
+    duration: int
+    expires_at: str
+    created_at: str
+
+
+class HoldReleased(Event, tag="hold_released", kw_only=True):
+    booking_intent_id: str
+    released_at: str
+
+
+class HoldCompleted(Event, tag="hold_completed", kw_only=True):
+    booking_intent_id: str
+    completed_at: str
+    appointment_id: str | None = None
+    event_id: str | None = None
+
+
+class HoldExpired(Event, tag="hold_expired", kw_only=True):
+    booking_intent_id: str
+    expired_at: str
+
+
 DomainEvent = (
     AccountCreated | UserCreated | ApiTokenIssued | TeamScopeCreated
     | ProviderCreated | ProviderScheduleSet
     | LinkCreated | LinkUpdated | LinkToggled | LinkDeleted | LinkSlugClaimed | LinkSlugReleased
+    | TimeReserved | TimeReleased | ReservationMoved | ExternalBusyTimesSynced
+    | EventCreated | EventCanceled | EventRescheduled
+    | ServiceCreated | ServiceProviderAdded | ServiceProviderRemoved | LocationReferenced
+    | BlockCreated | BlockDeleted | BlockAdded | BlockRemoved
+    | AppointmentCreated | AppointmentCanceled
+    | SlotHeld | HoldReleased | HoldCompleted | HoldExpired
 )
 
 _decoder = msgspec.json.Decoder(DomainEvent)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TypeVar
 
 import pytest
@@ -32,7 +32,7 @@ from shared.messages.events import (
 
 S = TypeVar("S")
 
-NOW = datetime(2026, 5, 4, 9, 30, 15, tzinfo=timezone.utc)
+NOW = datetime(2026, 5, 4, 9, 30, 15, tzinfo=UTC)
 NOW_ISO = "2026-05-04T09:30:15Z"
 EARLIER_ISO = "2026-04-01T08:00:00Z"
 PUBLIC_URL = "https://book.example.test"
@@ -163,14 +163,13 @@ ANN_SCOPE_REF = ScopeRef(id=ANN_SCOPE, name="Ann Lee", slug=ANN_SCOPE_SLUG)
 
 def intro_settings(**changes: object) -> LinkSettings:
     """A link's settings with most fields away from their defaults, so a copy or a PATCH shows."""
-    base: dict[str, object] = dict(
-        name="Intro call", slug=LINK_SLUG, private_name="intro (internal)", description="A first chat",
-        type="recurring", state="active", durations=[20, 40], default_duration=40, increment=10,
-        buffer_before=5, buffer_after=10, minimum_notice=120, maximum_days_ahead=30, time_zone=ANN_ZONE,
-        availability=[], hosts=[ANN_PROVIDER], host_mode="any",
-    )
-    base.update(changes)
-    return LinkSettings(**base)  # type: ignore[arg-type]
+    base: dict[str, object] = {
+        "name": "Intro call", "slug": LINK_SLUG, "private_name": "intro (internal)", "description": "A first chat",
+        "type": "recurring", "state": "active", "durations": [20, 40], "default_duration": 40, "increment": 10,
+        "buffer_before": 5, "buffer_after": 10, "minimum_notice": 120, "maximum_days_ahead": 30, "time_zone": ANN_ZONE,
+        "availability": [], "hosts": [ANN_PROVIDER], "host_mode": "any",
+    }
+    return LinkSettings(**{**base, **changes})  # type: ignore[arg-type]
 
 
 def link_created(link_id: str = LINK_ID, account_id: str = ACCOUNT_ID, settings: LinkSettings | None = None,

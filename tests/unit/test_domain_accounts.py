@@ -45,10 +45,8 @@ def sha256_hex(text: str) -> str:
 
 
 def new_account(**fields: object) -> CreateAccount:
-    body: dict[str, object] = dict(command_id="cmd_1", name="Ann Lee", email="ann@example.com",
-                                   time_zone="Europe/Berlin")
-    body.update(fields)
-    return CreateAccount(**body)  # type: ignore[arg-type]
+    body = {"command_id": "cmd_1", "name": "Ann Lee", "email": "ann@example.com", "time_zone": "Europe/Berlin"}
+    return CreateAccount(**{**body, **fields})  # type: ignore[arg-type]
 
 
 # --- create_account ------------------------------------------------------------------------------
@@ -105,7 +103,8 @@ class TestCreateAccount:
         decision = accounts.create_account(new_account(), fixed_env())
         result = decision.result
 
-        state = fold(accounts.evolve, accounts.AccountState(), events_on(decision, account_stream(result["account_id"])))
+        events = events_on(decision, account_stream(result["account_id"]))
+        state = fold(accounts.evolve, accounts.AccountState(), events)
 
         assert state.exists and state.account_id == result["account_id"] and state.name == "Ann Lee"
         assert state.users[result["user_id"]] == accounts.UserInfo(
@@ -226,9 +225,8 @@ class TestCreateUser:
         ({"time_zone": "Europe/Atlantis"}, "time_zone"),
     ])
     def test_a_bad_field_is_rejected_by_name(self, fields: dict[str, object], bad_field: str) -> None:
-        body: dict[str, object] = dict(command_id="cmd_2", account_id=ACCOUNT_ID, user_id=ANN, name="Bob Stone",
-                                       email="bob@example.com")
-        body.update(fields)
+        body = {"command_id": "cmd_2", "account_id": ACCOUNT_ID, "user_id": ANN, "name": "Bob Stone",
+                "email": "bob@example.com", **fields}
         with rejected(bad_field):
             accounts.create_user(CreateUser(**body), acme_with_ann(), fixed_env())  # type: ignore[arg-type]
 
@@ -300,10 +298,8 @@ class TestIssueApiToken:
 # --- create_team_scope ---------------------------------------------------------------------------
 
 def new_team(**fields: object) -> CreateTeamScope:
-    body: dict[str, object] = dict(command_id="cmd_4", account_id=ACCOUNT_ID, user_id=ANN, name="Support",
-                                   slug="support")
-    body.update(fields)
-    return CreateTeamScope(**body)  # type: ignore[arg-type]
+    body = {"command_id": "cmd_4", "account_id": ACCOUNT_ID, "user_id": ANN, "name": "Support", "slug": "support"}
+    return CreateTeamScope(**{**body, **fields})  # type: ignore[arg-type]
 
 
 class TestCreateTeamScope:

@@ -7,12 +7,13 @@ from typing import Any
 import msgspec
 import pytest
 
-from shared.availability.model import AvailabilityRule
+from shared.availability.model import AvailabilityRule, ProviderSchedule
 from shared.domain import accounts, links, providers
-from shared.domain.core import link_slug_stream, link_stream
+from shared.domain.core import Decision, link_slug_stream, link_stream
 from shared.ids import has_prefix
 from shared.messages.commands import CreateLink, DeleteLink, DuplicateLink, ToggleLink, UpdateLink
 from shared.messages.events import (
+    Event,
     LinkCreated,
     LinkDeleted,
     LinkSettings,
@@ -23,7 +24,6 @@ from shared.messages.events import (
     ProviderScheduleSet,
     ScopeRef,
 )
-from shared.availability.model import ProviderSchedule
 
 from .domain_fixtures import (
     ACCOUNT_ID,
@@ -44,7 +44,6 @@ from .domain_fixtures import (
     ROOM_PROVIDER,
     TEAM_SCOPE,
     TEAM_SLUG,
-    acme_with_ann,
     acme_with_ann_and_bob,
     ann_provider,
     bob_provider,
@@ -67,42 +66,43 @@ from .domain_fixtures import (
 
 def create(account: accounts.AccountState | None = None, creator: providers.ProviderState | None = None,
            host_states: dict[str, providers.ProviderState] | None = None, slug: str = LINK_SLUG,
-           slug_state: links.SlugState | None = None, **fields: Any) -> Any:
+           slug_state: links.SlugState | None = None, **fields: Any) -> Decision:
     """When Ann (unless `user_id` says otherwise) creates a link named "Intro call" with `fields`.
 
     `host_states` are the loaded providers the command's `hosts` name (the creator is always known).
     """
-    body: dict[str, Any] = dict(command_id="cmd_l", account_id=ACCOUNT_ID, user_id=ANN, name="Intro call")
-    body.update(fields)
+    body = {"command_id": "cmd_l", "account_id": ACCOUNT_ID, "user_id": ANN, "name": "Intro call", **fields}
     return links.create_link(CreateLink(**body), account or acme_with_ann_and_bob(), creator or ann_provider(),
                              host_states or {}, slug, slug_state or links.SlugState(), fixed_env())
 
 
-def update(state: links.LinkState, hosts: dict[str, providers.ProviderState] | None = None, **fields: Any) -> Any:
+def update(link: links.LinkState, host_states: dict[str, providers.ProviderState] | None = None,
+           **fields: Any) -> Decision:
+    """When Ann patches the intro link with `fields`; `host_states` are the loaded host providers."""
     command = UpdateLink(command_id="cmd_u", account_id=fields.pop("account_id", ACCOUNT_ID), user_id=ANN,
                          link_id=LINK_ID, **fields)
-    return links.update_link(command, state, {ANN_PROVIDER: ann_provider()} if hosts is None else hosts,
+    return links.update_link(command, link, {ANN_PROVIDER: ann_provider()} if host_states is None else host_states,
                              fixed_env())
 
 
-def toggle(state: links.LinkState, account_id: str = ACCOUNT_ID) -> Any:
+def toggle(state: links.LinkState, account_id: str = ACCOUNT_ID) -> Decision:
     return links.toggle_link(ToggleLink(command_id="cmd_t", account_id=account_id, user_id=ANN, link_id=LINK_ID),
                              state, fixed_env())
 
 
 def duplicate(state: links.LinkState, slug: str = "intro-call-copy", slug_state: links.SlugState | None = None,
-              account_id: str = ACCOUNT_ID) -> Any:
+              account_id: str = ACCOUNT_ID) -> Decision:
     return links.duplicate_link(DuplicateLink(command_id="cmd_d", account_id=account_id, user_id=ANN,
                                               link_id=LINK_ID), state, slug, slug_state or links.SlugState(),
                                 fixed_env())
 
 
-def delete(state: links.LinkState, account_id: str = ACCOUNT_ID) -> Any:
+def delete(state: links.LinkState, account_id: str = ACCOUNT_ID) -> Decision:
     return links.delete_link(DeleteLink(command_id="cmd_x", account_id=account_id, user_id=ANN, link_id=LINK_ID),
                              state, fixed_env())
 
 
-def the_link_event(decision: Any, link_id: str) -> Any:
+def the_link_event(decision: Decision, link_id: str) -> Event:
     (event,) = events_on(decision, link_stream(link_id))
     return event
 
@@ -175,14 +175,14 @@ class TestCreateLink:
         assert decision.result["default_duration"] == 15
 
     def test_every_given_field_is_used(self) -> None:
-        given: dict[str, Any] = dict(
-            name="Team sync", private_name="sync (internal)", description="Weekly", type="single",
-            state="disabled", durations=[25, 50], default_duration=50, increment=5, buffer_before=10,
-            buffer_after=15, minimum_notice=240, maximum_days_ahead=14, time_zone="America/Chicago",
-            availability=[AvailabilityRule(day_of_week="monday", start_time="09:00", end_time="12:00", rank=1),
+        given: dict[str, Any] = {
+            "name": "Team sync", "private_name": "sync (internal)", "description": "Weekly", "type": "single",
+            "state": "disabled", "durations": [25, 50], "default_duration": 50, "increment": 5, "buffer_before": 10,
+            "buffer_after": 15, "minimum_notice": 240, "maximum_days_ahead": 14, "time_zone": "America/Chicago",
+            "availability": [AvailabilityRule(day_of_week="monday", start_time="09:00", end_time="12:00", rank=1),
                           AvailabilityRule(day_of_week="friday", start_time="13:00", end_time="24:00", rank=2)],
-            hosts=[BOB_PROVIDER, ROOM_PROVIDER], host_mode="all",
-        )
+            "hosts": [BOB_PROVIDER, ROOM_PROVIDER], "host_mode": "all",
+        }
 
         decision = create(host_states={BOB_PROVIDER: bob_provider(), ROOM_PROVIDER: room_provider()}, **given)
 
@@ -271,13 +271,13 @@ class TestUpdateLink:
         assert before is not None and getattr(before, field) != UPDATES[field]
 
         # when one field is given
-        decision = update(link, hosts={ANN_PROVIDER: ann_provider(), BOB_PROVIDER: bob_provider()},
+        decision = update(link, host_states={ANN_PROVIDER: ann_provider(), BOB_PROVIDER: bob_provider()},
                           **{field: UPDATES[field]})
 
         # then only that field changes, and the slug stays
         event = the_link_event(decision, LINK_ID)
-        assert event == LinkUpdated(link_id=LINK_ID, settings=msgspec.structs.replace(before, **{field: UPDATES[field]}),
-                                    updated_at=NOW_ISO)
+        expected = msgspec.structs.replace(before, **{field: UPDATES[field]})
+        assert event == LinkUpdated(link_id=LINK_ID, settings=expected, updated_at=NOW_ISO)
         assert decision.result["slug"] == LINK_SLUG
 
     def test_the_result_keeps_created_at_and_moves_updated_at(self) -> None:

@@ -7,7 +7,13 @@ from typing import Any
 import msgspec
 import pytest
 
-from shared.availability.model import DateOverride, ProviderSchedule, PublicBookings, TimeOfDayRange, WeeklyRule
+from shared.availability.model import (
+    DateOverride,
+    ProviderSchedule,
+    PublicBookings,
+    TimeOfDayRange,
+    WeeklyRule,
+)
 from shared.domain import accounts, providers
 from shared.domain.core import provider_stream
 from shared.errors import ValidationFailed
@@ -56,10 +62,9 @@ def set_schedule(provider_id: str = ANN_PROVIDER, account_id: str = ACCOUNT_ID, 
 
 
 def new_provider(**fields: Any) -> CreateProvider:
-    body: dict[str, Any] = dict(command_id="cmd_p", account_id=ACCOUNT_ID, user_id=ANN, display_name="Room 1",
-                                email="room1@example.com", time_zone="Asia/Kolkata")
-    body.update(fields)
-    return CreateProvider(**body)
+    body = {"command_id": "cmd_p", "account_id": ACCOUNT_ID, "user_id": ANN, "display_name": "Room 1",
+            "email": "room1@example.com", "time_zone": "Asia/Kolkata"}
+    return CreateProvider(**{**body, **fields})
 
 
 # --- create_provider -----------------------------------------------------------------------------
@@ -229,7 +234,9 @@ class TestSetProviderSchedule:
 
         assert decision.result["schedule"]["date_overrides"] == [{"date": "2026-12-25", "intervals": []}]
 
-    @pytest.mark.parametrize("zone", ["Europe/Atlantis", "", "europe/berlin ", "/etc/localtime", "Europe/../Europe/Berlin"])
+    @pytest.mark.parametrize("zone", [
+        "Europe/Atlantis", "", "Europe/Berlin ", "/etc/localtime", "Europe/../Europe/Berlin",
+    ])
     def test_an_unknown_zone_is_rejected(self, zone: str) -> None:
         with rejected("time_zone"):
             providers.set_provider_schedule(set_schedule(time_zone=zone), ann_provider(), fixed_env())
