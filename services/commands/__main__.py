@@ -16,6 +16,7 @@ async def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with running_command_service(load_settings()):
+        print("command service ready", flush=True)  # supervisors and tests wait for this line
         await stop.wait()
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from dataclasses import dataclass
 
 import asyncpg
@@ -35,12 +36,18 @@ def build_broker(settings: Settings, service: CommandService) -> NatsBroker:
 
 
 @asynccontextmanager
-async def running_command_service(settings: Settings) -> AsyncIterator[CommandApp]:
-    """Start the command service (migrating the database first) and stop it on exit."""
+async def running_command_service(settings: Settings,
+                                  clock: Callable[[], datetime] | None = None) -> AsyncIterator[CommandApp]:
+    """Start the command service (migrating the database first) and stop it on exit.
+
+    `clock` replaces the wall clock (tests move time forward to expire holds).
+    """
     pool = await create_pool(settings.database_url, min_size=2, max_size=12)
     async with pool.acquire() as conn:
         await migrate(conn)
-    service = CommandService(EventStore(pool), public_url=f"http://{settings.http_host}:{settings.http_port}/book")
+    public_url = f"http://{settings.http_host}:{settings.http_port}/book"
+    service = (CommandService(EventStore(pool), public_url=public_url, clock=clock) if clock
+               else CommandService(EventStore(pool), public_url=public_url))
     broker = build_broker(settings, service)
     await broker.start()
     try:
