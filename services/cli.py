@@ -185,7 +185,10 @@ Ctrl-C stops everything.""", flush=True)
 def serve(args: argparse.Namespace) -> int:
     """`sched serve NAME`: run one service in the foreground (for deployment)."""
     load_urls_file()
-    return subprocess.call(SERVICES[args.service])
+    extra = []
+    if args.service == "gateway":
+        extra = ["--host", os.environ.get("SCHED_HTTP_HOST", "127.0.0.1"), "--port", os.environ.get("SCHED_HTTP_PORT", "8000")]
+    return subprocess.call(SERVICES[args.service] + extra)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_allow_loopback: bool = False
 
     @property
+    def nats_servers(self) -> list[str]:
+        """SCHED_NATS_URL may list a cluster's servers separated by commas."""
+        return [url.strip() for url in self.nats_url.split(",") if url.strip()]
+
+    @property
     def cmd_subject_prefix(self) -> str:
         return f"{self.nats_prefix}.cmd"
 

@@ -24,7 +24,7 @@ class CommandApp:
 
 def build_broker(settings: Settings, service: CommandService) -> NatsBroker:
     """A broker answering `<prefix>.cmd.<name>` requests; the queue group spreads them over instances."""
-    broker = NatsBroker(settings.nats_url, logger=None)
+    broker = NatsBroker(settings.nats_servers, logger=None)
     prefix = settings.cmd_subject_prefix + "."
 
     @broker.subscriber(f"{prefix}*", queue="sched-commands", max_workers=settings.command_workers)

@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         connections.pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
-        connections.nc = await nats.connect(settings.nats_url, max_reconnect_attempts=-1)
+        connections.nc = await nats.connect(settings.nats_servers, max_reconnect_attempts=-1)
         try:
             yield
         finally:

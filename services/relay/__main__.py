@@ -18,7 +18,7 @@ async def main() -> None:
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
     async with pool.acquire() as conn:
         await migrate(conn)
-    nc = await nats.connect(settings.nats_url)
+    nc = await nats.connect(settings.nats_servers)
     relay = Relay(EventStore(pool), nc.jetstream(), settings)
     await relay.start()
     stop = asyncio.Event()
