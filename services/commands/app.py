@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -13,6 +14,7 @@ from faststream.nats import NatsBroker, NatsMessage
 from shared.eventstore import EventStore, create_pool, migrate
 from shared.settings import Settings
 from services.commands.service import CommandService
+from services.commands.sweeper import HoldSweeper
 
 
 @dataclass
@@ -50,8 +52,12 @@ async def running_command_service(settings: Settings,
                else CommandService(EventStore(pool), public_url=public_url))
     broker = build_broker(settings, service)
     await broker.start()
+    stop = asyncio.Event()
+    sweeper = asyncio.create_task(HoldSweeper(service.store, service).run(stop))
     try:
         yield CommandApp(broker, pool, service)
     finally:
+        stop.set()
         await broker.stop()
+        await sweeper
         await pool.close()

@@ -176,3 +176,29 @@ async def test_reschedule_moves_the_event_and_keeps_the_originals(clock, nc: nat
     assert result["start_at"] == iso(start + timedelta(minutes=15))  # overlapping its own old time is fine
     assert (result["original_start_at"], result["original_end_at"]) == (event["start_at"], event["end_at"])
     assert result["reschedule_reason"] == "later" and result["rescheduled_at"]
+
+
+async def test_sweeper_appends_expire_hold_for_due_holds_only(clock, nc: nats.NATS, settings: Settings,
+                                                              store: EventStore):
+    from services.commands.service import CommandService
+    from services.commands.sweeper import HoldSweeper
+
+    account = await bookable_account(nc, settings)
+    short = await send(nc, settings, "hold_slot", {**account.ids, "link_id": account.link_id,
+                                                   "start_at": iso(weekday_at(2, 15)), "hold_minutes": 5})
+    long = await send(nc, settings, "hold_slot", {**account.ids, "link_id": account.link_id,
+                                                  "start_at": iso(weekday_at(2, 16)), "hold_minutes": 30})
+    done = await send(nc, settings, "hold_slot", {**account.ids, "link_id": account.link_id,
+                                                  "start_at": iso(weekday_at(2, 17)), "hold_minutes": 5})
+    await send(nc, settings, "release_hold", {**account.ids, "booking_intent_id": done["result"]["id"]})
+    sweeper = HoldSweeper(store, CommandService(store, clock=clock))
+    while await sweeper.follow():
+        pass
+    assert await sweeper.expire_due(datetime.now(timezone.utc)) == 0  # nothing is due yet
+    clock.offset = timedelta(minutes=6)
+    assert await sweeper.expire_due(datetime.now(timezone.utc) + clock.offset) == 1
+    types = [e.type for e in await store.read_all(LogCursor(), limit=100_000)]
+    assert types.count("hold_expired") == 1
+    expired = [e for e in await store.read_stream(f"bi-{short['result']['id']}")]
+    assert [e.type for e in expired] == ["slot_held", "hold_expired"]
+    assert [e.type for e in await store.read_stream(f"bi-{long['result']['id']}")] == ["slot_held"]
