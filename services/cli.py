@@ -40,6 +40,7 @@ def load_urls_file() -> None:
 async def execute(name: str, body: dict[str, Any]) -> dict[str, Any]:
     """Run one command in this process, straight against the database (no broker needed)."""
     from services.commands.service import CommandService
+    from projections import migrations
     from shared.eventstore import EventStore, create_pool, migrate
     from shared.settings import load_settings
 
@@ -47,7 +48,7 @@ async def execute(name: str, body: dict[str, Any]) -> dict[str, Any]:
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
     try:
         async with pool.acquire() as conn:
-            await migrate(conn)
+            await migrate(conn, migrations())
         service = CommandService(EventStore(pool), public_url=f"http://{settings.http_host}:{settings.http_port}/book")
         reply: dict[str, Any] = json.loads(await service.execute(name, json.dumps(body).encode()))
         return reply

@@ -19,6 +19,7 @@ import asyncpg
 import nats
 import pytest
 
+from projections import migrations
 from shared.eventstore import EventStore, create_pool, migrate
 from shared.settings import Settings, load_settings
 
@@ -88,7 +89,7 @@ async def template_database(servers: ServerUrls) -> str:
     await admin.execute(f"create database {name}")
     await admin.close()
     conn = await asyncpg.connect(_with_database(servers.database_admin_url, name))
-    await migrate(conn)
+    await migrate(conn, migrations())
     await conn.close()
     return name
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import asyncpg
 from faststream.nats import NatsBroker, NatsMessage
 
+from projections import migrations
 from shared.eventstore import EventStore, create_pool, migrate
 from shared.settings import Settings
 from services.commands.service import CommandService
@@ -46,7 +47,7 @@ async def running_command_service(settings: Settings,
     """
     pool = await create_pool(settings.database_url, min_size=2, max_size=12)
     async with pool.acquire() as conn:
-        await migrate(conn)
+        await migrate(conn, migrations())
     public_url = f"http://{settings.http_host}:{settings.http_port}/book"
     service = (CommandService(EventStore(pool), public_url=public_url, clock=clock) if clock
                else CommandService(EventStore(pool), public_url=public_url))

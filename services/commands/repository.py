@@ -3,45 +3,13 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from functools import reduce
+from collections.abc import Callable
 from typing import Any
 
-from shared.domain import accounts, bookings, links, providers, services
 from shared.domain.core import Decision
+from shared.domain.registry import stream_kind
 from shared.eventstore import EventStore, NewEvent, StreamAppend
-from shared.messages.events import Event, decode_event, encode_event, event_type
-
-Fold = Callable[[Any, Iterable[Event]], Any]
-
-
-def folding(evolve: Callable[[Any, Event], Any]) -> Fold:
-    """A fold that applies `evolve` event by event."""
-    return lambda state, events: reduce(evolve, events, state)
-
-
-# Which state and fold a stream has, by the prefix of its id ("linkslug-" before "link-").
-STREAM_KINDS: list[tuple[str, Callable[[], Any], Fold]] = [
-    ("account-", accounts.AccountState, folding(accounts.evolve)),
-    ("provider-", providers.ProviderState, providers.fold),
-    ("linkslug-", links.SlugState, folding(links.evolve_slug)),
-    ("link-", links.LinkState, folding(links.evolve)),
-    ("event-", bookings.BookedEventState, folding(bookings.evolve_event)),
-    ("bi-", bookings.HoldState, folding(bookings.evolve_hold)),
-    ("service-", services.ServiceState, folding(services.evolve_service)),
-    ("sp-", services.ServiceProviderState, folding(services.evolve_service_provider)),
-    ("location-", services.LocationState, folding(services.evolve_location)),
-    ("blk-", services.BlockState, folding(services.evolve_block)),
-    ("appt-", services.AppointmentState, folding(services.evolve_appointment)),
-]
-
-
-def stream_kind(stream_id: str) -> tuple[Callable[[], Any], Fold]:
-    for prefix, initial, fold in STREAM_KINDS:
-        if stream_id.startswith(prefix):
-            return initial, fold
-    raise KeyError(f"no aggregate for stream {stream_id!r}")
-
+from shared.messages.events import decode_event, encode_event, event_type
 
 class Repository:
     """Current state of any stream: the cached state plus whatever was appended since.
@@ -57,22 +25,22 @@ class Repository:
 
     async def load(self, stream_id: str) -> tuple[int, Any]:
         """(version, state) of the stream now."""
-        initial, fold = stream_kind(stream_id)
-        version, state = self._cache.get(stream_id) or (0, initial())
+        kind = stream_kind(stream_id)
+        version, state = self._cache.get(stream_id) or (0, kind.state_type())
         recorded = await self.store.read_stream(stream_id, after_version=version)
         if recorded:
-            state = fold(state, [decode_event(r.data) for r in recorded])
+            state = kind.fold(state, [decode_event(r.data) for r in recorded])
             version = recorded[-1].version
         self._remember(stream_id, version, state)
         return version, state
 
-    def appended(self, stream_id: str, expected_version: int, events: list[Event]) -> None:
+    def appended(self, stream_id: str, expected_version: int, events: list[Any]) -> None:
         """Fold our own successful append into the cache (saves the next reader a replay)."""
         cached = self._cache.get(stream_id)
         if expected_version and (cached is None or cached[0] != expected_version):
             return
-        initial, fold = stream_kind(stream_id)
-        state = fold(cached[1] if cached else initial(), events)
+        kind = stream_kind(stream_id)
+        state = kind.fold(cached[1] if cached else kind.state_type(), events)
         self._remember(stream_id, expected_version + len(events), state)
 
     def _remember(self, stream_id: str, version: int, state: Any) -> None:

@@ -8,6 +8,7 @@ import signal
 
 import nats
 
+from projections import migrations
 from shared.eventstore import EventStore, create_pool, migrate
 from shared.settings import load_settings
 from services.relay.relay import Relay
@@ -17,7 +18,7 @@ async def main() -> None:
     settings = load_settings()
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
     async with pool.acquire() as conn:
-        await migrate(conn)
+        await migrate(conn, migrations())
     nc = await nats.connect(settings.nats_servers)
     relay = Relay(EventStore(pool), nc.jetstream(), settings)
     await relay.start()

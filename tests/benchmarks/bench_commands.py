@@ -30,7 +30,9 @@ import msgspec
 import nats
 import psutil
 
-from tests.benchmarks.common import Result, Servers, bench_seconds, embedded_servers, table, warmup_seconds
+from tests.benchmarks.common import (
+    LoadMonitor, Result, Servers, bench_seconds, embedded_servers, run_async_writers, table, warmup_seconds,
+)
 
 CONCURRENCY = 16
 PROCESSES = (1, 2)
@@ -38,7 +40,8 @@ TARGET_PER_SECOND = 1500
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start_services(count: int, env: dict[str, str], logdir: Path, profile: bool = False) -> list[subprocess.Popen[bytes]]:
+def start_services(count: int, env: dict[str, str], logdir: Path,
+                   profile: bool = False) -> list[subprocess.Popen[bytes]]:
     procs = []
     for i in range(count):
         args = [sys.executable]
@@ -172,22 +175,23 @@ async def run_once(servers: Servers, processes: int, seconds: float, warmup: flo
             return op
 
         # Warm-up first (untimed), then meter CPU over the measured window only.
-        from tests.benchmarks.common import run_async_writers
-
         await run_async_writers(CONCURRENCY, warmup, make_op)
         assert servers.postgres.proc is not None and servers.nats.proc is not None
         meter = CpuMeter({"command service": [p.pid for p in procs], "postgres": [servers.postgres.proc.pid],
                           "nats-server": [servers.nats.proc.pid], "bench client": [os.getpid()]},
                          include_children={"postgres"})
+        load = LoadMonitor().start()
         meter.start()
         ops, elapsed, lat, errors = await run_async_writers(CONCURRENCY, seconds, make_op)
         meter.stop()
+        load.stop()
         if failures:
             print(f"  {len(failures)} failed replies, first: {failures[0]}", file=sys.stderr)
     finally:
         await nc.close()
         stop_services(procs)
     cpu = {k: v / elapsed for k, v in meter.used.items()}  # cores busy on average
+    cpu["other processes"] = load.other_cores
     return Result(f"create_link x{CONCURRENCY}, {processes} service process(es)", ops, elapsed, lat, 1, errors), cpu
 
 
@@ -203,7 +207,8 @@ def report(results: list[tuple[int, Result, dict[str, float]]], seconds: float) 
     names = list(results[0][2])
     cpu_rows = [[processes, *[cpu[n] for n in names], sum(cpu.values())] for processes, _, cpu in results]
     parts.append(table(["service processes", *[f"{n} (cores)" for n in names], "total (of 2)"], cpu_rows,
-                       title="CPU used during the measured window, in cores (1.00 = one core fully busy)"))
+                       title="CPU used during the measured window, in cores (1.00 = one core fully busy); "
+                             "'other processes' is load from outside this benchmark"))
     return "\n\n".join(parts)
 
 

@@ -16,6 +16,11 @@ For 1 and 8 concurrent writers and 1- and 10-event appends, each case runs BENCH
 Every writer has its own pooled connection (pool size = writers). Event bodies are the same
 ~300-byte JSON document for all three.
 
+Two diagnostics explain the latency numbers: the disk's own synchronous-write latency (8 kB
+sequential writes + fdatasync next to the data directory, which is what every commit waits for),
+and the 1-writer cases again with `synchronous_commit=off` (no wait for the WAL flush), which
+shows what the append costs apart from the disk.
+
 Run alone: python -m tests.benchmarks.bench_event_store
 """
 
@@ -23,18 +28,20 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import sys
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 
-from shared.eventstore import EventStore, NewEvent, StreamAppend, create_pool, migrate
+from shared.eventstore import EventStore, NewEvent, StreamAppend, create_pool, init_connection, migrate
 from shared.ids import new_id
 from tests.benchmarks.common import (
-    Result, Servers, bench_seconds, embedded_servers, run_async_writers, run_thread_writers, table,
-    warmup_seconds,
+    LoadMonitor, Result, Servers, bench_seconds, embedded_servers, run_async_writers,
+    run_thread_writers, table, warmup_seconds,
 )
 
 WRITERS = (1, 8)
@@ -165,6 +172,37 @@ def peer_case(servers: Servers, dbname: str, writers: int, n: int, seconds: floa
 
 
 # ---------------------------------------------------------------------------------------------
+# diagnostics
+
+
+def disk_flush_probe(directory: os.PathLike[str] | str, seconds: float) -> Result:
+    """Sequential 8 kB writes, each followed by fdatasync: the floor under any durable commit."""
+    path = os.path.join(directory, "flush-probe.bin")
+    block = os.urandom(8192)
+    latencies: list[float] = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        started = time.perf_counter()
+        while (now := time.perf_counter()) - started < seconds:
+            os.write(fd, block)
+            os.fdatasync(fd)
+            latencies.append(time.perf_counter() - now)
+        elapsed = time.perf_counter() - started
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    return Result("disk: 8 kB write + fdatasync", len(latencies), elapsed, latencies)
+
+
+async def async_pool(url: str, size: int, synchronous_commit: bool = True) -> asyncpg.Pool:
+    settings = {} if synchronous_commit else {"synchronous_commit": "off"}
+    pool = await asyncpg.create_pool(url, min_size=size, max_size=size, init=init_connection,
+                                     server_settings=settings)
+    assert pool is not None
+    return pool
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 async def async_case(name: str, writers: int, n: int, seconds: float, warmup: float,
@@ -173,7 +211,8 @@ async def async_case(name: str, writers: int, n: int, seconds: float, warmup: fl
     return Result(name, ops, elapsed, lat, n, errors)
 
 
-async def run_cases(servers: Servers, seconds: float, warmup: float) -> list[tuple[int, int, list[Result]]]:
+async def run_cases(servers: Servers, seconds: float, warmup: float) -> tuple[
+        list[tuple[int, int, list[Result]]], list[Result]]:
     ceiling_url = await create_database(servers, "bench_ceiling")
     ours_url = await create_database(servers, "bench_ours")
     await create_database(servers, "bench_peer")
@@ -183,6 +222,8 @@ async def run_cases(servers: Servers, seconds: float, warmup: float) -> list[tup
     conn = await asyncpg.connect(ours_url)
     await migrate(conn)
     await conn.close()
+
+    diagnostics = [await asyncio.to_thread(disk_flush_probe, servers.root, max(2.0, seconds / 2))]
 
     out: list[tuple[int, int, list[Result]]] = []
     for writers in WRITERS:
@@ -208,14 +249,36 @@ async def run_cases(servers: Servers, seconds: float, warmup: float) -> list[tup
         finally:
             await ceiling_pool.close()
             await ours_pool.close()
-    return out
+
+    # The 1-writer cases without waiting for the WAL flush: the append's own cost.
+    print("  diagnostics: 1 writer, synchronous_commit=off ...", file=sys.stderr, flush=True)
+    short = max(1.0, seconds / 2)
+    ceiling_pool = await async_pool(ceiling_url, 1, synchronous_commit=False)
+    ours_pool = await async_pool(ours_url, 1, synchronous_commit=False)
+    store = EventStore(ours_pool)
+    try:
+        for n in EVENTS_PER_APPEND:
+            for variant in ["values"] if n == 1 else ["unnest", "executemany"]:
+                diagnostics.append(await async_case(
+                    f"no-flush ceiling: asyncpg {variant}", 1, n, short, warmup,
+                    lambda _, v=variant: ceiling_op(ceiling_pool, n, v)))  # type: ignore[misc]
+            diagnostics.append(await async_case("no-flush ours: new stream", 1, n, short, warmup,
+                                                lambda _: ours_new_stream_op(store, n)))
+            versions = await prepare_existing_streams(store, 1, 64)
+            diagnostics.append(await async_case("no-flush ours: existing stream + command id", 1, n, short, warmup,
+                                                lambda i: ours_existing_stream_op(store, n, versions[i])))
+    finally:
+        await ceiling_pool.close()
+        await ours_pool.close()
+    return out, diagnostics
 
 
 def ceiling_of(results: list[Result]) -> Result:
     return max((r for r in results if r.name.startswith("ceiling")), key=lambda r: r.rate)
 
 
-def report(cases: list[tuple[int, int, list[Result]]], seconds: float) -> str:
+def report(cases: list[tuple[int, int, list[Result]]], diagnostics: list[Result], seconds: float,
+           load: LoadMonitor) -> str:
     rows = []
     for writers, n, results in cases:
         best = ceiling_of(results)
@@ -254,15 +317,25 @@ def report(cases: list[tuple[int, int, list[Result]]], seconds: float) -> str:
     ceiling_choice = [f"{writers} writer(s): {ceiling_of(results).name.split()[-1]}"
                       for writers, n, results in cases if n > 1]
     parts.append("10-event ceiling variant that was faster: " + "; ".join(ceiling_choice))
+
+    diag_rows = [[r.name, r.items_per_op if not r.name.startswith("disk") else "-", r.rate, r.p(50), r.p(99),
+                  r.p(99.9)] for r in diagnostics]
+    parts.append(table(
+        ["diagnostic (1 writer)", "events/append", "ops/s", "p50 ms", "p99 ms", "p99.9 ms"], diag_rows,
+        title="Diagnostics: the disk's flush latency, and 1-writer appends with synchronous_commit=off",
+    ))
+    parts.append(load.summary())
     return "\n\n".join(parts)
 
 
 def main() -> None:
     seconds = bench_seconds()
     warmup = warmup_seconds(seconds)
+    load = LoadMonitor().start()
     with embedded_servers(postgres=True) as servers:
-        cases = asyncio.run(run_cases(servers, seconds, warmup))
-    print(report(cases, seconds))
+        cases, diagnostics = asyncio.run(run_cases(servers, seconds, warmup))
+    load.stop()
+    print(report(cases, diagnostics, seconds, load))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from shared.servers import EmbeddedNats, EmbeddedPostgres
 
 
@@ -70,6 +72,67 @@ def embedded_servers(postgres: bool = True, nats: bool = False) -> Iterator[Serv
 
 # ---------------------------------------------------------------------------------------------
 # Measurement
+
+
+class LoadMonitor:
+    """How busy the machine was, and how much of that was *not* this benchmark's process tree.
+
+    The benchmark, the servers and the services it starts are all descendants of this process;
+    anything else that used CPU meanwhile (another test run, a build) skews the numbers on a
+    2-core machine, so the benchmarks print it next to their tables.
+    """
+
+    def __init__(self) -> None:
+        self.me = psutil.Process()
+        self._start: tuple[float, float, float] | None = None
+        self.wall = self.busy_cores = self.ours_cores = 0.0
+
+    def _ours(self) -> float:
+        total = 0.0
+        for proc in [self.me, *self.me.children(recursive=True)]:
+            try:
+                t = proc.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
+        return total
+
+    @staticmethod
+    def _busy() -> float:
+        t = psutil.cpu_times()
+        return sum(t) - t.idle - getattr(t, "iowait", 0.0) - getattr(t, "steal", 0.0) - getattr(t, "guest", 0.0) \
+            - getattr(t, "guest_nice", 0.0)
+
+    def start(self) -> LoadMonitor:
+        self._start = (time.monotonic(), self._busy(), self._ours())
+        return self
+
+    def stop(self) -> LoadMonitor:
+        assert self._start is not None
+        t0, busy0, ours0 = self._start
+        self.wall = time.monotonic() - t0
+        self.busy_cores = (self._busy() - busy0) / self.wall
+        self.ours_cores = (self._ours() - ours0) / self.wall
+        return self
+
+    @property
+    def other_cores(self) -> float:
+        return max(0.0, self.busy_cores - self.ours_cores)
+
+    def summary(self) -> str:
+        cores = psutil.cpu_count() or 0
+        text = (f"Machine load over this benchmark ({self.wall:.0f} s): {self.busy_cores:.2f} of {cores} cores busy, "
+                f"{self.ours_cores:.2f} by the benchmark and its servers, {self.other_cores:.2f} by other processes.")
+        if self.other_cores > 0.15:
+            text += " WARNING: the machine was not quiet; other processes competed for the CPU."
+        return text
+
+
+def other_load(seconds: float = 1.0) -> float:
+    """Cores used by processes other than this one's tree over the next `seconds`."""
+    monitor = LoadMonitor().start()
+    time.sleep(seconds)
+    return monitor.stop().other_cores
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:

@@ -17,8 +17,10 @@ from typing import Any
 import pytest
 
 from shared.availability import parse_instant
+from shared.availability.model import AvailabilityRule
 from shared.domain import bookings, links, providers, services
 from shared.domain.core import Decision, Env, event_stream, hold_stream, link_stream, provider_stream
+from shared.errors import ValidationFailed
 from shared.messages.commands import CancelEvent, CreateEvent, HoldSlot, ReleaseHold, RescheduleEvent
 from shared.messages.events import (
     BusyInterval,
@@ -54,10 +56,8 @@ from .domain_fixtures import (
     intro_settings,
     link_created,
     link_deleted,
-    link_given,
     not_found,
     provider_created,
-    provider_given,
     rejected,
     streams_of,
 )
@@ -67,11 +67,11 @@ NOW_ISO = "2026-03-02T08:00:00Z"
 
 # Every property of the seed 002 Event resource.
 SEED_002_EVENT_FIELDS = {
-    "id", "state", "summary", "description", "additional_info", "location", "created_at", "start_at", "end_at",
-    "duration", "canceled_at", "cancel_reason", "rescheduled_at", "reschedule_reason", "original_start_at",
-    "original_end_at", "conferencing", "link", "poll", "scope", "scheduler", "organizer", "attendees", "payment",
-    "metadata", "url", "location_settings", "description_settings", "buffer_before", "buffer_after",
-    "is_group_session", "maximum_group_size",
+    "id", "state", "summary", "description", "additional_info", "location", "created_at", "start_at",
+    "end_at", "duration", "canceled_at", "cancel_reason", "rescheduled_at", "reschedule_reason",
+    "original_start_at", "original_end_at", "conferencing", "link", "poll", "scope", "scheduler", "organizer",
+    "attendees", "payment", "metadata", "url", "location_settings", "description_settings", "buffer_before",
+    "buffer_after", "is_group_session", "maximum_group_size",
 }
 
 
@@ -198,7 +198,8 @@ def world_with_link(**changes: Any) -> World:
     return world.given(link_stream(LINK_ID), link_created(settings=settings))
 
 
-def reserved(provider_id: str, reservation_id: str, kind: str, start: str, end: str, **more: Any) -> TimeReserved:
+def reserved(provider_id: str, reservation_id: str, kind: str, start: str, end: str,
+             **more: Any) -> TimeReserved:
     return TimeReserved(provider_id=provider_id, reservation_id=reservation_id, kind=kind, start_at=start,
                         end_at=end, **more)
 
@@ -221,8 +222,8 @@ def create_event(world: World, start: str, end: str | None = None, *, now: datet
         "time_zone": "America/Chicago", **fields,
     }
     link_id = body["link_id"]
-    return world.apply(bookings.create_event(CreateEvent(**body), world.link(link_id), world.link_hosts(link_id),
-                                             world.at(now)))
+    return world.apply(bookings.create_event(CreateEvent(**body), world.link(link_id),
+                                             world.link_hosts(link_id), world.at(now)))
 
 
 def cancel_event(world: World, event_id: str, *, now: datetime = NOW, account_id: str = ACCOUNT_ID,
@@ -237,8 +238,9 @@ def reschedule_event(world: World, event_id: str, start: str, end: str | None = 
                               end_at=end or plus(start, 30), reschedule_reason=reason)
     state = world.event(event_id)
     assert state.created is not None
-    return world.apply(bookings.reschedule_event(command, state, world.link(state.created.link.id),
-                                                 world.providers_of(state.created.provider_ids), world.at(now)))
+    hosts = world.providers_of(state.created.provider_ids)
+    return world.apply(bookings.reschedule_event(command, state, world.link(state.created.link.id), hosts,
+                                                 world.at(now)))
 
 
 def hold_link_slot(world: World, start: str, *, now: datetime = NOW, **fields: Any) -> Decision:
@@ -291,7 +293,8 @@ class TestCreateEvent:
         assert events_on(decision, provider_stream(ANN_PROVIDER)) == [reserved(
             ANN_PROVIDER, event_id, "event", mon("10:00"), mon("10:30"), buffer_before=5, buffer_after=10)]
         created = the_event_created(decision)
-        assert (created.event_id, created.account_id, created.provider_ids) == (event_id, ACCOUNT_ID, [ANN_PROVIDER])
+        assert (created.event_id, created.account_id, created.provider_ids) == (
+            event_id, ACCOUNT_ID, [ANN_PROVIDER])
         assert (created.start_at, created.end_at, created.duration) == (mon("10:00"), mon("10:30"), 30)
         assert (created.buffer_before, created.buffer_after, created.created_at) == (5, 10, NOW_ISO)
         assert created.booking_intent_id is None
@@ -375,6 +378,27 @@ class TestCreateEvent:
 
         with rejected(field):
             create_event(world, mon("10:00"), **fields)
+
+    def test_candidate_starts_are_on_the_increment_grid_of_the_links_zone(self) -> None:
+        # given a link in Asia/Kolkata (UTC+05:30) every 20 minutes: local 15:40 is on the grid, 15:30 is not
+        world = world_with_link(time_zone="Asia/Kolkata", increment=20)
+
+        with rejected("start_at"):
+            create_event(world, mon("10:00"))  # 15:30 in Kolkata
+        assert create_event(world, mon("10:10")).result["start_at"] == mon("10:10")  # 15:40 in Kolkata
+
+    def test_the_links_availability_rules_replace_the_hosts_working_hours_at_every_rank(self) -> None:
+        # given a link open Monday 18:00-19:00 (rank 1) and 19:00-20:00 (rank 2), after Ann's working hours
+        world = world_with_link(availability=[
+            AvailabilityRule(day_of_week="monday", start_time="18:00", end_time="19:00", rank=1),
+            AvailabilityRule(day_of_week="monday", start_time="19:00", end_time="20:00", rank=2)])
+
+        with rejected("start_at"):
+            create_event(world, mon("10:00"))
+        assert create_event(world, mon("18:30")).result["start_at"] == mon("18:30")
+        assert create_event(world, mon("19:00"), mon("20:00")).result["duration"] == 60
+        with rejected("start_at"):
+            create_event(world, mon("19:30"), mon("20:30"))
 
     def test_a_disabled_link_takes_no_booking(self) -> None:
         world = world_with_link(state="disabled")
@@ -480,7 +504,8 @@ class TestCreateEvent:
     def test_any_mode_picks_the_host_with_fewest_bookings_that_day(self) -> None:
         # given Ann already has a booking on Monday
         world = world_with_link(hosts=[ANN_PROVIDER, BOB_PROVIDER]).given(
-            provider_stream(ANN_PROVIDER), reserved(ANN_PROVIDER, "event_early", "event", mon("09:00"), mon("09:30")))
+            provider_stream(ANN_PROVIDER),
+            reserved(ANN_PROVIDER, "event_early", "event", mon("09:00"), mon("09:30")))
 
         decision = create_event(world, mon("15:00"))
 
@@ -492,21 +517,26 @@ class TestCreateEvent:
     def test_any_mode_counts_bookings_by_local_date_of_the_links_zone(self) -> None:
         # given a link in Asia/Tokyo (UTC+9) and Ann's event Monday 16:00 UTC, i.e. Tuesday 01:00 in Tokyo
         world = world_with_link(hosts=[ANN_PROVIDER, BOB_PROVIDER], time_zone="Asia/Tokyo").given(
-            provider_stream(ANN_PROVIDER), reserved(ANN_PROVIDER, "event_late", "event", mon("16:00"), mon("16:30")))
+            provider_stream(ANN_PROVIDER),
+            reserved(ANN_PROVIDER, "event_late", "event", mon("16:00"), mon("16:30")))
 
-        # when booking Monday 14:00 UTC (Monday 23:00 Tokyo) and Tuesday 10:00 UTC (Tuesday 19:00 Tokyo)
+        # when booking Monday 14:00 UTC (Monday 23:00 in Tokyo): Ann has none that Tokyo day, the tie is Ann's
         monday = create_event(world, mon("14:00"))
+        # and Tuesday 10:00 UTC (Tuesday 19:00 in Tokyo): Ann has one that Tokyo day, Bob none
+        tuesday = create_event(world, tue("10:00"))
 
-        # then Monday in Tokyo has no booking of Ann's yet: the tie goes to Ann
         assert the_event_created(monday).provider_ids == [ANN_PROVIDER]
+        assert the_event_created(tuesday).provider_ids == [BOB_PROVIDER]
 
-    def test_any_mode_the_count_is_per_local_date_of_the_links_zone(self) -> None:
-        # given a link in Asia/Tokyo and Ann's event Monday 16:00 UTC = Tuesday 01:00 Tokyo
-        world = world_with_link(hosts=[ANN_PROVIDER, BOB_PROVIDER], time_zone="Asia/Tokyo").given(
-            provider_stream(ANN_PROVIDER), reserved(ANN_PROVIDER, "event_late", "event", mon("16:00"), mon("16:30")))
+    @pytest.mark.parametrize("booking", [
+        reserved(ANN_PROVIDER, "event_x", "event", mon("16:30"), mon("17:00")),
+        reserved(ANN_PROVIDER, "appt_x", "appointment", mon("09:00"), mon("09:30")),
+    ], ids=["an event", "an appointment"])
+    def test_any_mode_counts_events_and_appointments(self, booking: Event) -> None:
+        world = world_with_link(hosts=[ANN_PROVIDER, BOB_PROVIDER])
+        world.given(provider_stream(ANN_PROVIDER), booking)
 
-        # when booking Tuesday 10:00 UTC, Tuesday 19:00 in Tokyo: the same local date as Ann's event
-        decision = create_event(world, tue("10:00"))
+        decision = create_event(world, mon("15:00"))
 
         assert the_event_created(decision).provider_ids == [BOB_PROVIDER]
 
@@ -516,7 +546,8 @@ class TestCreateEvent:
         reserved(ANN_PROVIDER, "event_x", "event", tue("09:00"), tue("09:30")),
     ], ids=["a block", "a hold", "an event on another day"])
     def test_any_mode_counts_only_that_days_events_and_appointments(self, elsewhere: Event) -> None:
-        world = world_with_link(hosts=[ANN_PROVIDER, BOB_PROVIDER]).given(provider_stream(ANN_PROVIDER), elsewhere)
+        world = world_with_link(hosts=[ANN_PROVIDER, BOB_PROVIDER])
+        world.given(provider_stream(ANN_PROVIDER), elsewhere)
 
         decision = create_event(world, mon("15:00"))
 
@@ -533,7 +564,8 @@ class TestCreateEvent:
 
     def test_any_mode_a_busy_host_is_skipped(self) -> None:
         world = world_with_link(hosts=[ANN_PROVIDER, BOB_PROVIDER]).given(
-            provider_stream(ANN_PROVIDER), reserved(ANN_PROVIDER, "blk_x", "block", mon("11:00"), mon("12:00")))
+            provider_stream(ANN_PROVIDER),
+            reserved(ANN_PROVIDER, "blk_x", "block", mon("11:00"), mon("12:00")))
 
         decision = create_event(world, mon("11:00"))
 
@@ -665,11 +697,12 @@ class TestRescheduleEvent:
         assert events_on(decision, provider_stream(ANN_PROVIDER)) == [ReservationMoved(
             provider_id=ANN_PROVIDER, reservation_id=event_id, start_at=mon("10:15"), end_at=mon("10:45"))]
         assert events_on(decision, event_stream(event_id)) == [EventRescheduled(
-            event_id=event_id, start_at=mon("10:15"), end_at=mon("10:45"), rescheduled_at="2026-03-02T08:05:00Z",
-            reschedule_reason="Running late")]
+            event_id=event_id, start_at=mon("10:15"), end_at=mon("10:45"),
+            rescheduled_at="2026-03-02T08:05:00Z", reschedule_reason="Running late")]
         result = decision.result
         assert (result["start_at"], result["end_at"], result["duration"]) == (mon("10:15"), mon("10:45"), 30)
-        assert (result["rescheduled_at"], result["reschedule_reason"]) == ("2026-03-02T08:05:00Z", "Running late")
+        assert (result["rescheduled_at"], result["reschedule_reason"]) == (
+            "2026-03-02T08:05:00Z", "Running late")
         assert (result["original_start_at"], result["original_end_at"]) == (mon("10:00"), mon("10:30"))
         assert result["state"] == "confirmed"
 
@@ -715,7 +748,8 @@ class TestRescheduleEvent:
 
     def test_an_all_hosts_event_moves_only_where_every_host_is_free(self) -> None:
         world = world_with_link(hosts=[ANN_PROVIDER, BOB_PROVIDER], host_mode="all").given(
-            provider_stream(BOB_PROVIDER), reserved(BOB_PROVIDER, "blk_b", "block", mon("14:00"), mon("15:00")))
+            provider_stream(BOB_PROVIDER),
+            reserved(BOB_PROVIDER, "blk_b", "block", mon("14:00"), mon("15:00")))
         event_id = create_event(world, mon("10:00")).result["id"]
 
         with rejected("start_at"):
@@ -771,7 +805,8 @@ class TestHoldLinkSlot:
             ANN_PROVIDER, hold_id, "hold", mon("10:00"), mon("11:00"), expires_at=mon("08:10"))]
         assert events_on(decision, hold_stream(hold_id)) == [SlotHeld(
             booking_intent_id=hold_id, account_id=ACCOUNT_ID, link_id=LINK_ID, provider_ids=[ANN_PROVIDER],
-            start_at=mon("10:00"), end_at=mon("11:00"), duration=60, expires_at=mon("08:10"), created_at=NOW_ISO)]
+            start_at=mon("10:00"), end_at=mon("11:00"), duration=60, expires_at=mon("08:10"),
+            created_at=NOW_ISO)]
         result = decision.result
         assert (result["state"], result["expires_at"], result["provider_id"]) == ("active", mon("08:10"),
                                                                                  ANN_PROVIDER)
@@ -847,6 +882,28 @@ class TestHoldLinkSlot:
         for host in (BOB_PROVIDER, ANN_PROVIDER):
             (event,) = events_on(decision, provider_stream(host))
             assert isinstance(event, TimeReserved) and event.kind == "hold"
+
+    def test_a_hold_without_a_provider_is_assigned_like_a_booking(self) -> None:
+        world = world_with_link(hosts=[ANN_PROVIDER, BOB_PROVIDER])
+        create_event(world, mon("09:00"))  # Ann's, so Ann has more bookings on Monday
+
+        decision = hold_link_slot(world, mon("15:00"))
+
+        assert (decision.result["provider_id"], decision.result["provider_ids"]) == (
+            BOB_PROVIDER, [BOB_PROVIDER])
+
+    def test_naming_one_host_of_an_all_link_does_not_hold_a_time_another_host_is_busy(self) -> None:
+        # given an "all" link whose host Ann is busy at 10:00: 10:00 is not a slot of the link
+        world = world_with_link(hosts=[ANN_PROVIDER, BOB_PROVIDER], host_mode="all").given(
+            provider_stream(ANN_PROVIDER),
+            reserved(ANN_PROVIDER, "blk_ann", "block", mon("10:00"), mon("11:00")))
+        with rejected("start_at"):
+            create_event(world, mon("10:00"))
+
+        # when a hold names Bob alone, then it is refused like a booking (a hold on an "all" link holds
+        # every host, and holds only a slot of the link; DESIGN.md section 3)
+        with pytest.raises(ValidationFailed):
+            hold_link_slot(world, mon("10:00"), provider_id=BOB_PROVIDER)
 
     def test_a_hold_on_a_disabled_link_is_rejected(self) -> None:
         with rejected("link_id"):
@@ -935,18 +992,22 @@ class TestCompleteLinkHold:
 
         event_id = decision.result["id"]
         # the hold's time is released and the event's reserved on Ann's stream, in one append
-        assert streams_of(decision) == [provider_stream(ANN_PROVIDER), event_stream(event_id), hold_stream(hold_id)]
+        assert streams_of(decision) == [
+            provider_stream(ANN_PROVIDER), event_stream(event_id), hold_stream(hold_id)]
         assert events_on(decision, provider_stream(ANN_PROVIDER)) == [
             TimeReleased(provider_id=ANN_PROVIDER, reservation_id=hold_id),
             reserved(ANN_PROVIDER, event_id, "event", mon("10:00"), mon("11:00"), buffer_after=10)]
         created = the_event_created(decision)
-        assert (created.booking_intent_id, created.provider_ids, created.duration) == (hold_id, [ANN_PROVIDER], 60)
+        assert (created.booking_intent_id, created.provider_ids, created.duration) == (
+            hold_id, [ANN_PROVIDER], 60)
         assert events_on(decision, hold_stream(hold_id)) == [HoldCompleted(
             booking_intent_id=hold_id, completed_at="2026-03-02T08:04:00Z", event_id=event_id)]
         assert set(decision.result) == SEED_002_EVENT_FIELDS
         assert (decision.result["state"], decision.result["start_at"]) == ("confirmed", mon("10:00"))
         assert world.hold(hold_id).state == "completed"
         assert list(world.provider(ANN_PROVIDER).calendar.reservations) == [event_id]
+        intent = bookings.hold_resource(world.hold(hold_id), int(after(30).timestamp()))
+        assert (intent["state"], intent["event_id"]) == ("completed", event_id)
 
     def test_a_hold_on_an_all_link_completes_on_every_held_host(self) -> None:
         world = world_with_link(hosts=[ANN_PROVIDER, BOB_PROVIDER], host_mode="all")

@@ -103,7 +103,8 @@ WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday"]
 
 
 def weekday_rule(**changes: Any) -> SlotRule:
-    base: dict[str, Any] = {"days_of_week": WEEKDAYS, "start_time": "08:00", "end_time": "18:00", "interval": 30}
+    base: dict[str, Any] = {"days_of_week": WEEKDAYS, "start_time": "08:00", "end_time": "18:00",
+                            "interval": 30}
     return SlotRule(**{**base, **changes})
 
 
@@ -139,11 +140,17 @@ def consultation(*, providers: tuple[str, ...] = (ANN_PROVIDER, BOB_PROVIDER), l
 
 def other_account_provider_created() -> ProviderCreated:
     """Eve's provider, in another account."""
-    return provider_created(OTHER_PROVIDER, account_id=OTHER_ACCOUNT_ID, user_id="user_eve", display_name="Eve",
-                            email="eve@example.org")
+    return provider_created(OTHER_PROVIDER, account_id=OTHER_ACCOUNT_ID, user_id="user_eve",
+                            display_name="Eve", email="eve@example.org")
 
 
 # --- reading the world -----------------------------------------------------------------------------
+
+def location_of(world: World, location_id: str | None) -> services.LocationState:
+    if location_id is None:
+        return services.LocationState()
+    return world.state(location_stream(ACCOUNT_ID, location_id))  # type: ignore[no-any-return]
+
 
 def service_of(world: World) -> services.ServiceState:
     return world.state(SERVICE_STREAM)  # type: ignore[no-any-return]
@@ -153,8 +160,7 @@ def service_context(world: World) -> tuple[services.ServiceState, dict[str, Any]
     """What a handler loads for a service: the service, its providers, its location's blocks."""
     service = service_of(world)
     assert service.created is not None
-    location_id = service.created.location_id
-    location = world.state(location_stream(ACCOUNT_ID, location_id)) if location_id else services.LocationState()
+    location = location_of(world, service.created.location_id)
     return service, world.providers_of([sp.provider_id for sp in service.ordered_providers()]), location
 
 
@@ -163,9 +169,9 @@ def service_context(world: World) -> tuple[services.ServiceState, dict[str, Any]
 def create_service(world: World | None = None, account: Any = None, **fields: Any) -> Decision:
     world = world or World()
     body: dict[str, Any] = {"command_id": "cmd_s", "account_id": ACCOUNT_ID, "name": "Consultation",
-                            "duration": 30, "time_zone": "Europe/Berlin", "slot_rules": [weekday_rule()], **fields}
-    location_id = body.get("location_id")
-    location = world.state(location_stream(ACCOUNT_ID, location_id)) if location_id else services.LocationState()
+                            "duration": 30, "time_zone": "Europe/Berlin", "slot_rules": [weekday_rule()],
+                            **fields}
+    location = location_of(world, body.get("location_id") or None)
     return world.apply(services.create_service(CreateService(**body), account or acme_with_ann(), location,
                                                world.env))
 
@@ -178,7 +184,8 @@ def add_provider(world: World, provider_id: str, account_id: str = ACCOUNT_ID) -
 
 
 def remove_provider(world: World, **which: str) -> Decision:
-    command = RemoveServiceProvider(command_id="cmd_rm", account_id=ACCOUNT_ID, service_id=SERVICE_ID, **which)
+    command = RemoveServiceProvider(command_id="cmd_rm", account_id=ACCOUNT_ID, service_id=SERVICE_ID,
+                                    **which)
     return world.apply(services.remove_service_provider(command, service_of(world), world.env))
 
 
@@ -214,8 +221,8 @@ def attachment(world: World, attachment_type: str, attachment_id: str) -> tuple[
 def create_block(world: World, attachment_type: str, attachment_id: str, start: str = mon("10:00"),
                  end: str = mon("11:00"), **fields: Any) -> Decision:
     command = CreateBlock(command_id="cmd_b", account_id=fields.pop("account_id", ACCOUNT_ID),
-                          attachment_type=attachment_type, attachment_id=attachment_id, start_at=start, end_at=end,
-                          **fields)
+                          attachment_type=attachment_type, attachment_id=attachment_id, start_at=start,
+                          end_at=end, **fields)
     target, stream = attachment(world, attachment_type, attachment_id)
     return world.apply(services.create_block(command, target, stream, world.env))
 
@@ -234,7 +241,8 @@ def sync_busy(world: World, from_: str, until: str, *busy: tuple[str, str], prov
 
 
 def hold_service_slot(world: World, start: str, *, now: datetime = NOW, **fields: Any) -> Decision:
-    command = HoldSlot(command_id="cmd_h", account_id=ACCOUNT_ID, service_id=SERVICE_ID, start_at=start, **fields)
+    command = HoldSlot(command_id="cmd_h", account_id=ACCOUNT_ID, service_id=SERVICE_ID, start_at=start,
+                       **fields)
     return world.apply(services.hold_service_slot(command, *service_context(world), world.at(now)))
 
 
@@ -264,8 +272,8 @@ class TestCreateService:
         assert decision.result == {
             "object": "service", "id": service_id, "name": "Consultation", "duration": 30,
             "time_zone": "Europe/Berlin",
-            "slot_rules": [{"days_of_week": WEEKDAYS, "start_time": "08:00", "end_time": "18:00", "interval": 30,
-                            "starts_on": None, "ends_on": None}],
+            "slot_rules": [{"days_of_week": WEEKDAYS, "start_time": "08:00", "end_time": "18:00",
+                            "interval": 30, "starts_on": None, "ends_on": None}],
             "location_id": None, "created_at": NOW_ISO, "providers": [],
         }
 
@@ -277,7 +285,8 @@ class TestCreateService:
         assert decision.result["location_id"] == LOCATION_ID
 
     def test_a_location_already_referenced_is_not_referenced_again(self) -> None:
-        world = World().given(LOCATION_STREAM, LocationReferenced(account_id=ACCOUNT_ID, location_id=LOCATION_ID))
+        world = World().given(LOCATION_STREAM,
+                              LocationReferenced(account_id=ACCOUNT_ID, location_id=LOCATION_ID))
 
         decision = create_service(world, location_id=LOCATION_ID)
 
@@ -298,7 +307,8 @@ class TestCreateService:
         ({"slot_rules": [weekday_rule(interval=1441)]}, "slot_rules[0].interval"),
         ({"slot_rules": [weekday_rule(starts_on="2026-02-30")]}, "slot_rules[0].starts_on"),
         ({"slot_rules": [weekday_rule(ends_on="03/31/2026")]}, "slot_rules[0].ends_on"),
-        ({"slot_rules": [weekday_rule(starts_on="2026-04-01", ends_on="2026-03-31")]}, "slot_rules[0].ends_on"),
+        ({"slot_rules": [weekday_rule(starts_on="2026-04-01", ends_on="2026-03-31")]},
+         "slot_rules[0].ends_on"),
     ])
     def test_fields_and_slot_rules_are_validated(self, fields: dict[str, Any], field: str) -> None:
         with rejected(field):
@@ -327,11 +337,12 @@ class TestServiceProviders:
 
         sp_id = decision.result["id"]
         assert sp_id.startswith("sp_")
-        added = ServiceProviderAdded(service_id=SERVICE_ID, service_provider_id=sp_id, provider_id=ANN_PROVIDER,
-                                     display_name="Ann Lee")
+        added = ServiceProviderAdded(service_id=SERVICE_ID, service_provider_id=sp_id,
+                                     provider_id=ANN_PROVIDER, display_name="Ann Lee")
         assert decision.changes == [(SERVICE_STREAM, [added]), (service_provider_stream(sp_id), [added])]
-        assert decision.result == {"object": "service_provider", "id": sp_id, "service_id": SERVICE_ID,
-                                   "provider": {"object": "provider", "id": ANN_PROVIDER, "display_name": "Ann Lee"}}
+        assert decision.result == {
+            "object": "service_provider", "id": sp_id, "service_id": SERVICE_ID,
+            "provider": {"object": "provider", "id": ANN_PROVIDER, "display_name": "Ann Lee"}}
         assert service_of(world).by_provider(ANN_PROVIDER) is not None
 
     def test_adding_the_same_provider_twice_is_rejected(self) -> None:
@@ -354,7 +365,8 @@ class TestServiceProviders:
 
         decision = remove_provider(world, provider_id=ANN_PROVIDER)
 
-        removed = ServiceProviderRemoved(service_id=SERVICE_ID, service_provider_id=SP_ANN, provider_id=ANN_PROVIDER)
+        removed = ServiceProviderRemoved(service_id=SERVICE_ID, service_provider_id=SP_ANN,
+                                         provider_id=ANN_PROVIDER)
         assert decision.changes == [(SERVICE_STREAM, [removed]), (service_provider_stream(SP_ANN), [removed])]
         assert booked_provider(create_appointment(world, mon("10:00"))) == BOB_PROVIDER
         with rejected("provider_id"):
@@ -388,9 +400,9 @@ class TestCreateAppointment:
             reserved(ANN_PROVIDER, appointment_id, "appointment", mon("10:00"), mon("10:30"))]
         client = Client(display_name="Sam Doe", email="sam@example.com", time_zone="America/Chicago")
         assert events_on(decision, appointment_stream(appointment_id)) == [AppointmentCreated(
-            appointment_id=appointment_id, account_id=ACCOUNT_ID, service_id=SERVICE_ID, provider_id=ANN_PROVIDER,
-            service_provider_id=SP_ANN, start_at=mon("10:00"), end_at=mon("10:30"), duration=30, client=client,
-            created_at=NOW_ISO)]
+            appointment_id=appointment_id, account_id=ACCOUNT_ID, service_id=SERVICE_ID,
+            provider_id=ANN_PROVIDER, service_provider_id=SP_ANN, start_at=mon("10:00"), end_at=mon("10:30"),
+            duration=30, client=client, created_at=NOW_ISO)]
         assert decision.result == {
             "object": "appointment", "id": appointment_id, "state": "confirmed", "service_id": SERVICE_ID,
             "provider_id": ANN_PROVIDER, "service_provider_id": SP_ANN, "start_at": mon("10:00"),
@@ -434,7 +446,8 @@ class TestCreateAppointment:
 
     def test_a_provider_not_offering_the_service_is_rejected(self) -> None:
         with rejected("provider_id"):
-            create_appointment(consultation(providers=(ANN_PROVIDER,)), mon("10:00"), provider_id=BOB_PROVIDER)
+            create_appointment(consultation(providers=(ANN_PROVIDER,)), mon("10:00"),
+                               provider_id=BOB_PROVIDER)
 
     @pytest.mark.parametrize("start", [
         mon("10:10"),   # not a start of the slot rules
@@ -511,7 +524,8 @@ class TestCancelAppointment:
             TimeReleased(provider_id=ANN_PROVIDER, reservation_id=appointment_id)]
         assert events_on(decision, appointment_stream(appointment_id)) == [AppointmentCanceled(
             appointment_id=appointment_id, canceled_at="2026-03-02T09:00:00Z", cancel_reason="Sick")]
-        assert (decision.result["state"], decision.result["canceled_at"], decision.result["cancel_reason"]) == (
+        result = decision.result
+        assert (result["state"], result["canceled_at"], result["cancel_reason"]) == (
             "canceled", "2026-03-02T09:00:00Z", "Sick")
         assert create_appointment(world, mon("10:00")).result["provider_id"] == ANN_PROVIDER
 
@@ -564,13 +578,14 @@ class TestBlocks:
                                                               stream: str) -> None:
         world = consultation(location_id=LOCATION_ID)
 
-        decision = create_block(world, attachment_type, attachment_id, "2026-03-02T11:00:00+01:00", mon("11:00"))
+        decision = create_block(world, attachment_type, attachment_id, "2026-03-02T11:00:00+01:00",
+                                mon("11:00"))
 
         block_id = decision.result["id"]
         assert streams_of(decision) == [block_stream(block_id), stream]
         assert events_on(decision, stream) == [BlockAdded(
-            block_id=block_id, attachment_type=attachment_type, attachment_id=attachment_id, start_at=mon("10:00"),
-            end_at=mon("11:00"))]
+            block_id=block_id, attachment_type=attachment_type, attachment_id=attachment_id,
+            start_at=mon("10:00"), end_at=mon("11:00"))]
         (created,) = events_on(decision, block_stream(block_id))
         assert isinstance(created, BlockCreated) and created.attachment_stream == stream
 
@@ -623,9 +638,10 @@ class TestBlocks:
 
         decision = delete_block(world, block_id)
 
-        assert events_on(decision, block_stream(block_id)) == [BlockDeleted(block_id=block_id, deleted_at=NOW_ISO)]
-        removal = (TimeReleased(provider_id=ANN_PROVIDER, reservation_id=block_id) if attachment_type == "provider"
-                   else BlockRemoved(block_id=block_id))
+        assert events_on(decision, block_stream(block_id)) == [
+            BlockDeleted(block_id=block_id, deleted_at=NOW_ISO)]
+        removal = (TimeReleased(provider_id=ANN_PROVIDER, reservation_id=block_id)
+                   if attachment_type == "provider" else BlockRemoved(block_id=block_id))
         assert events_on(decision, stream) == [removal]
         assert decision.result["deleted"] is True
         assert create_appointment(world, mon("10:00")).result["start_at"] == mon("10:00")
@@ -738,8 +754,8 @@ class TestSyncExternalBusyTimes:
         ((mon("00:00"), tue("00:00")), [("10am", mon("10:00"))], "busy_times[0].start_at"),
         ((mon("00:00"), tue("00:00")), [(mon("10:00"), "")], "busy_times[0].end_at"),
     ])
-    def test_the_window_and_busy_times_are_validated(self, window: tuple[str, str], busy: list[tuple[str, str]],
-                                                     field: str) -> None:
+    def test_the_window_and_busy_times_are_validated(self, window: tuple[str, str],
+                                                     busy: list[tuple[str, str]], field: str) -> None:
         with rejected(field):
             sync_busy(consultation(), window[0], window[1], *busy)
 
@@ -761,8 +777,9 @@ class TestServiceHolds:
         assert events_on(decision, provider_stream(ANN_PROVIDER)) == [
             reserved(ANN_PROVIDER, hold_id, "hold", mon("10:00"), mon("10:30"), expires_at=mon("08:15"))]
         assert events_on(decision, hold_stream(hold_id)) == [SlotHeld(
-            booking_intent_id=hold_id, account_id=ACCOUNT_ID, service_id=SERVICE_ID, provider_ids=[ANN_PROVIDER],
-            start_at=mon("10:00"), end_at=mon("10:30"), duration=30, expires_at=mon("08:15"), created_at=NOW_ISO)]
+            booking_intent_id=hold_id, account_id=ACCOUNT_ID, service_id=SERVICE_ID,
+            provider_ids=[ANN_PROVIDER], start_at=mon("10:00"), end_at=mon("10:30"), duration=30,
+            expires_at=mon("08:15"), created_at=NOW_ISO)]
         assert (decision.result["state"], decision.result["service_id"], decision.result["provider_id"]) == (
             "active", SERVICE_ID, ANN_PROVIDER)
         assert decision.guards == (SERVICE_STREAM, LOCATION_STREAM)
@@ -851,7 +868,7 @@ def test_a_link_event_and_a_service_appointment_share_one_calendar() -> None:
     world.given(link_stream(LINK_ID), link_created(settings=link_settings()))
     create_event(world, mon("10:00"))
 
-    # then the Consultation cannot take Ann at 10:00, and vice versa a link booking at 11:00 after an appointment
+    # then the Consultation cannot take Ann at 10:00, nor the link 11:00 once an appointment holds it
     with rejected("start_at"):
         create_appointment(world, mon("10:00"))
     create_appointment(world, mon("11:00"))

@@ -1,0 +1,141 @@
+"""Running projections: each follows the log in commit order and commits its rows with its checkpoint.
+
+A step locks the projection's checkpoint row, reads the events after it (gap-safe order, see
+EventStore.read_all), applies them and moves the checkpoint, all in one transaction: a crash
+anywhere leaves the read model and its checkpoint in agreement, so no event is applied twice.
+Apply functions are upserts too, so even a replayed event changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from shared.eventstore import LogCursor, RecordedEvent
+from shared.messages.events import Event, decode_event
+
+log = logging.getLogger("sched.projections")
+
+Apply = Callable[[asyncpg.Connection, RecordedEvent, Event], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Projection:
+    """One read model: its tables, the event types it reads, and how it applies one event."""
+
+    name: str
+    tables: Sequence[str]
+    event_types: frozenset[str]
+    apply: Apply
+
+    @property
+    def checkpoint(self) -> str:
+        return f"projection:{self.name}"
+
+
+_READ = (
+    "select position, id, stream_id, version, type, account_id, data, occurred_at, tx_id::text::bigint"
+    " from events where (tx_id, position) > ($1::text::xid8, $2)"
+    " and tx_id < pg_snapshot_xmin(pg_current_snapshot()) order by tx_id, position limit $3"
+)
+
+
+async def _locked_cursor(conn: asyncpg.Connection, projection: Projection) -> LogCursor:
+    await conn.execute("insert into checkpoints (name) values ($1) on conflict do nothing", projection.checkpoint)
+    row = await conn.fetchrow("select tx_id::text::bigint, position from checkpoints where name = $1 for update",
+                              projection.checkpoint)
+    return LogCursor(row[0], row[1])
+
+
+async def _apply_batch(conn: asyncpg.Connection, projection: Projection, cursor: LogCursor,
+                       limit: int) -> tuple[int, LogCursor]:
+    rows = await conn.fetch(_READ, str(cursor.tx_id), cursor.position, limit)
+    for row in rows:
+        recorded = RecordedEvent(*row)
+        if recorded.type in projection.event_types:
+            await projection.apply(conn, recorded, decode_event(recorded.data))
+    if rows:
+        last = rows[-1]
+        cursor = LogCursor(last[8], last[0])
+        await conn.execute("update checkpoints set tx_id = $2::text::xid8, position = $3, updated_at = now()"
+                           " where name = $1", projection.checkpoint, str(cursor.tx_id), cursor.position)
+    return len(rows), cursor
+
+
+async def step(pool: asyncpg.Pool, projection: Projection, limit: int = 1000) -> int:
+    """Apply the next batch of events to one projection; return how many events were read."""
+    async with pool.acquire() as conn, conn.transaction():
+        cursor = await _locked_cursor(conn, projection)
+        count, _ = await _apply_batch(conn, projection, cursor, limit)
+        return count
+
+
+async def rebuild(pool: asyncpg.Pool, projection: Projection, batch: int = 5000) -> int:
+    """Rebuild from position 0 in one transaction: readers keep the old rows until it commits."""
+    async with pool.acquire() as conn, conn.transaction():
+        await _locked_cursor(conn, projection)  # the live runner waits on this lock meanwhile
+        for table in projection.tables:
+            await conn.execute(f"delete from {table}")
+        cursor, total = LogCursor(), 0
+        while True:
+            count, cursor = await _apply_batch(conn, projection, cursor, batch)
+            total += count
+            if count < batch:
+                break
+        await conn.execute("update checkpoints set tx_id = $2::text::xid8, position = $3, updated_at = now()"
+                           " where name = $1", projection.checkpoint, str(cursor.tx_id), cursor.position)
+        return total
+
+
+@dataclass
+class ProjectionRunner:
+    """Keeps every projection caught up with the log."""
+
+    pool: asyncpg.Pool
+    projections: Sequence[Projection]
+    idle_sleep: float = 0.01
+    batch: int = 1000
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def catch_up(self) -> int:
+        total = 0
+        for projection in self.projections:
+            while (count := await step(self.pool, projection, self.batch)):
+                total += count
+        return total
+
+    async def run(self) -> None:
+        await asyncio.gather(*[self._follow(p) for p in self.projections])
+
+    async def _follow(self, projection: Projection) -> None:
+        while not self.stop.is_set():
+            try:
+                count = await step(self.pool, projection, self.batch)
+            except Exception:
+                log.exception("projection %s failed; retrying", projection.name)
+                count = 0
+                await asyncio.sleep(0.5)
+            if count < self.batch:
+                try:
+                    await asyncio.wait_for(self.stop.wait(), timeout=self.idle_sleep)
+                except asyncio.TimeoutError:
+                    pass
+
+
+async def status(pool: asyncpg.Pool, projections: Sequence[Projection]) -> list[dict[str, object]]:
+    """Position and lag (events not yet applied) per projection."""
+    head = await pool.fetchval("select coalesce(max(position), 0) from events")
+    rows = []
+    for projection in projections:
+        row = await pool.fetchrow("select tx_id::text::bigint, position, updated_at from checkpoints where name = $1",
+                                  projection.checkpoint)
+        tx_id, position = (row[0], row[1]) if row else (0, 0)
+        lag = await pool.fetchval("select count(*) from events where (tx_id, position) > ($1::text::xid8, $2)",
+                                  str(tx_id), position)
+        rows.append({"name": projection.name, "position": position, "head": head, "lag": lag,
+                     "updated_at": row[2].isoformat() if row else None})
+    return rows
