@@ -22,6 +22,8 @@ RUN_NATS_PORT = 54222
 SERVICES = {
     "commands": [sys.executable, "-m", "services.commands"],
     "relay": [sys.executable, "-m", "services.relay"],
+    "projections": [sys.executable, "-m", "projections"],
+    "query": [sys.executable, "-m", "services.query"],
     "gateway": [sys.executable, "-m", "uvicorn", "--factory", "services.gateway.app:app", "--no-access-log",
                 "--log-level", "warning"],
 }

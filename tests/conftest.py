@@ -148,3 +148,27 @@ async def command_service(settings: Settings) -> AsyncIterator[object]:
 
     async with running_command_service(settings) as app:
         yield app
+
+
+@pytest.fixture
+async def query_service(settings: Settings) -> AsyncIterator[object]:
+    """One query service instance of this test's system, in this process."""
+    from services.query.app import running_query_service
+
+    async with running_query_service(settings) as app:
+        yield app
+
+
+@pytest.fixture
+async def projector(pool: asyncpg.Pool) -> AsyncIterator[object]:
+    """Every projection following the log in the background, as `python -m projections` does."""
+    import asyncio
+
+    from projections import PROJECTIONS
+    from projections.runner import ProjectionRunner
+
+    runner = ProjectionRunner(pool, list(PROJECTIONS.values()))
+    task = asyncio.create_task(runner.run())
+    yield runner
+    runner.stop.set()
+    await task

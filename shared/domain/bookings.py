@@ -161,6 +161,18 @@ def instant(problems: Problems, field: str, text: str | None) -> int | None:
         return None
 
 
+def check_interval(problems: Problems, start_at: str, end_at: str) -> tuple[int | None, int | None]:
+    """start_at and end_at as UTC seconds: end after start by a whole number of minutes."""
+    start = instant(problems, "start_at", start_at)
+    end = instant(problems, "end_at", end_at)
+    if start is not None and end is not None:
+        if end <= start:
+            problems.add("end_at", "must be after start_at")
+        elif (end - start) % 60:
+            problems.add("end_at", "must be a whole number of minutes after start_at")
+    return start, end
+
+
 def check_booker(problems: Problems, display_name: str, email: str, time_zone: str) -> None:
     check_text(problems, "display_name", display_name, required=True)
     check_text(problems, "email", email, required=True, max_length=320)
@@ -229,11 +241,15 @@ def _attendee(env: Env, name: str, email: str | None, zone: str, organizer: bool
 def book_event(link: LinkState, hosts: dict[str, ProviderState], env: Env, *, display_name: str, email: str,
                time_zone: str, start: int, duration: int, fields: list[dict[str, Any]],
                metadata: dict[str, Any], booking_intent_id: str | None = None,
-               exclude: tuple[str, ...] = ()) -> tuple[list[tuple[str, list[Event]]], BookedEventState]:
-    """The events of a new link event at (start, duration): calendar entries, the event, a used-up link."""
+               exclude: tuple[str, ...] = (),
+               decided_at: int | None = None) -> tuple[list[tuple[str, list[Event]]], BookedEventState]:
+    """The events of a new link event at (start, duration): calendar entries, the event, a used-up link.
+
+    `decided_at` is the moment the slot is checked at (a completed hold: when it was taken).
+    """
     settings = link.settings
     assert settings is not None and link.scope is not None
-    now = int(env.now.timestamp())
+    now = decided_at if decided_at is not None else int(env.now.timestamp())
     chosen = hosts_for_slot(link, hosts, now, start, duration, exclude)
     end = start + duration * 60
     event_id = env.new_id("event")
@@ -264,12 +280,7 @@ def create_event(command: CreateEvent, link: LinkState, hosts: dict[str, Provide
     require_active_link(link, command.account_id)
     problems = Problems()
     check_booker(problems, command.display_name, command.email, command.time_zone)
-    start = instant(problems, "start_at", command.start_at)
-    end = instant(problems, "end_at", command.end_at)
-    if start is not None and end is not None and end <= start:
-        problems.add("end_at", "must be after start_at")
-    if start is not None and end is not None and (end - start) % 60:
-        problems.add("end_at", "must be a whole number of minutes after start_at")
+    start, end = check_interval(problems, command.start_at, command.end_at)
     problems.raise_if_any()
     assert start is not None and end is not None
     changes, booked = book_event(link, hosts, env, display_name=command.display_name, email=command.email,
@@ -308,10 +319,7 @@ def reschedule_event(command: RescheduleEvent, state: BookedEventState, link: Li
     if not link.exists:
         raise ValidationFailed.on("event_id", "the event's link no longer exists")
     problems = Problems()
-    start = instant(problems, "start_at", command.start_at)
-    end = instant(problems, "end_at", command.end_at)
-    if start is not None and end is not None and end <= start:
-        problems.add("end_at", "must be after start_at")
+    start, end = check_interval(problems, command.start_at, command.end_at)
     problems.raise_if_any()
     assert start is not None and end is not None
     own_hosts = {p: hosts[p] for p in created.provider_ids if p in hosts}
@@ -364,6 +372,7 @@ def hold_link_slot(command: HoldSlot, link: LinkState, hosts: dict[str, Provider
     if command.provider_id is not None:
         if command.provider_id not in link.settings.hosts:
             raise ValidationFailed.on("provider_id", "is not a host of this link")
+    if command.provider_id is not None and link.settings.host_mode == "any":
         link = msgspec.structs.replace(link, settings=msgspec.structs.replace(
             link.settings, hosts=[command.provider_id], host_mode="all"))
     try:
@@ -429,13 +438,18 @@ def complete_link_hold(state: HoldState, link: LinkState, hosts: dict[str, Provi
     changes, booked = book_event(on_held_hosts, hosts, env, display_name=display_name, email=email,
                                  time_zone=time_zone, start=parse_instant(held.start_at), duration=held.duration,
                                  fields=[], metadata={}, booking_intent_id=held.booking_intent_id,
-                                 exclude=(held.booking_intent_id,))
+                                 exclude=(held.booking_intent_id,), decided_at=held_since(held))
     assert booked.created is not None
     completed = HoldCompleted(booking_intent_id=held.booking_intent_id, completed_at=env.now_iso,
                               event_id=booked.created.event_id)
     changes = merge_changes(release(held.provider_ids, held.booking_intent_id) + changes)
     changes.append((hold_stream(held.booking_intent_id), [completed]))
     return Decision(changes, event_resource(booked, env.public_url))
+
+
+def held_since(held: SlotHeld) -> int:
+    """The hold protected its slot since it was taken: notice and horizon are judged as of then."""
+    return parse_instant(held.created_at)
 
 
 def merge_changes(changes: list[tuple[str, list[Event]]]) -> list[tuple[str, list[Event]]]:

@@ -18,6 +18,7 @@ from shared.domain.bookings import (
     NOT_A_SLOT,
     HoldState,
     check_booker,
+    held_since,
     hold_expiry,
     instant,
     merge_changes,
@@ -424,11 +425,12 @@ def providers_for_slot(service: ServiceState, providers: dict[str, ProviderState
 
 def book_appointment(service: ServiceState, providers: dict[str, ProviderState], location: LocationState,
                      env: Env, *, start: int, provider_id: str | None, client: Client,
-                     booking_intent_id: str | None = None,
-                     exclude: tuple[str, ...] = ()) -> tuple[list[tuple[str, list[Event]]], AppointmentState]:
+                     booking_intent_id: str | None = None, exclude: tuple[str, ...] = (),
+                     decided_at: int | None = None) -> tuple[list[tuple[str, list[Event]]], AppointmentState]:
     created_service = service.created
     assert created_service is not None
-    sp = providers_for_slot(service, providers, location, int(env.now.timestamp()), start, provider_id, exclude)
+    now = decided_at if decided_at is not None else int(env.now.timestamp())
+    sp = providers_for_slot(service, providers, location, now, start, provider_id, exclude)
     end = start + created_service.duration * 60
     created = AppointmentCreated(
         appointment_id=env.new_id("appt"), account_id=created_service.account_id,
@@ -503,7 +505,8 @@ def complete_service_hold(state: HoldState, service: ServiceState, providers: di
     problems.raise_if_any()
     changes, booked = book_appointment(service, providers, location, env, start=parse_instant(held.start_at),
                                        provider_id=held.provider_ids[0], client=client,
-                                       booking_intent_id=held.booking_intent_id, exclude=(held.booking_intent_id,))
+                                       booking_intent_id=held.booking_intent_id, exclude=(held.booking_intent_id,),
+                                       decided_at=held_since(held))
     assert booked.created is not None
     completed = HoldCompleted(booking_intent_id=held.booking_intent_id, completed_at=env.now_iso,
                               appointment_id=booked.created.appointment_id)

@@ -31,7 +31,8 @@ import nats
 import psutil
 
 from tests.benchmarks.common import (
-    LoadMonitor, Result, Servers, bench_seconds, embedded_servers, run_async_writers, table, warmup_seconds,
+    LoadMonitor, Result, Servers, bench_seconds, embedded_servers, process_tree_cpu, run_async_writers, table,
+    warmup_seconds,
 )
 
 CONCURRENCY = 16
@@ -87,7 +88,8 @@ async def wait_ready(nc: nats.NATS, prefix: str, procs: list[subprocess.Popen[by
     while account is None:
         for p in procs:
             if p.poll() is not None:
-                raise RuntimeError(f"command service exited with {p.returncode}; see {logdir}")
+                logs = "\n".join(f.read_text(errors="replace")[-3000:] for f in sorted(logdir.glob("*.log")))
+                raise RuntimeError(f"command service exited with {p.returncode}:\n{logs}")
         if time.monotonic() > deadline:
             raise RuntimeError(f"command service did not answer within 60 s; see {logdir}")
         try:
@@ -107,6 +109,15 @@ async def wait_ready(nc: nats.NATS, prefix: str, procs: list[subprocess.Popen[by
     return account
 
 
+def own_cpu(pid: int) -> float:
+    """CPU seconds of one process (not its children)."""
+    try:
+        t = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return 0.0
+    return t.user + t.system
+
+
 class CpuMeter:
     """CPU seconds (user + system) of groups of processes between start() and stop()."""
 
@@ -117,23 +128,8 @@ class CpuMeter:
         self.used: dict[str, float] = {}
 
     def _sample(self) -> dict[str, float]:
-        out = {}
-        for name, pids in self.groups.items():
-            total = 0.0
-            for pid in pids:
-                try:
-                    proc = psutil.Process(pid)
-                    procs = [proc] + (proc.children(recursive=True) if name in self.include_children else [])
-                    for q in procs:
-                        try:
-                            t = q.cpu_times()
-                            total += t.user + t.system
-                        except psutil.Error:
-                            pass
-                except psutil.Error:
-                    pass
-            out[name] = total
-        return out
+        return {name: sum(process_tree_cpu(pid) if name in self.include_children else own_cpu(pid) for pid in pids)
+                for name, pids in self.groups.items()}
 
     def start(self) -> None:
         self.before = self._sample()

@@ -74,6 +74,27 @@ def embedded_servers(postgres: bool = True, nats: bool = False) -> Iterator[Serv
 # Measurement
 
 
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and all its descendants, including descendants already reaped.
+
+    A reaped child's time is folded into its parent's children_user/children_system, so summing
+    user + system + children_* over the live tree counts every process once.
+    """
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    for proc in procs:
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+        except psutil.Error:
+            pass
+    return total
+
+
 class LoadMonitor:
     """How busy the machine was, and how much of that was *not* this benchmark's process tree.
 
@@ -88,14 +109,7 @@ class LoadMonitor:
         self.wall = self.busy_cores = self.ours_cores = 0.0
 
     def _ours(self) -> float:
-        total = 0.0
-        for proc in [self.me, *self.me.children(recursive=True)]:
-            try:
-                t = proc.cpu_times()
-                total += t.user + t.system
-            except psutil.Error:
-                pass
-        return total
+        return process_tree_cpu(self.me.pid)
 
     @staticmethod
     def _busy() -> float:
