@@ -185,6 +185,44 @@ Ctrl-C stops everything.""", flush=True)
             server.stop()
 
 
+def projections_command(args: argparse.Namespace) -> int:
+    """`sched projections status` / `sched projections rebuild [NAME]`, against the running system."""
+    from projections import PROJECTIONS, migrations
+    from projections.runner import rebuild, status
+    from shared.eventstore import create_pool, migrate
+    from shared.settings import load_settings
+
+    load_urls_file()
+
+    async def go() -> int:
+        pool = await create_pool(load_settings().database_url, min_size=1, max_size=2)
+        try:
+            async with pool.acquire() as conn:
+                await migrate(conn, migrations())
+            if args.action == "rebuild":
+                names = [args.name] if args.name else list(PROJECTIONS)
+                unknown = [n for n in names if n not in PROJECTIONS]
+                if unknown:
+                    print(f"unknown projection {unknown[0]!r}; known: {', '.join(PROJECTIONS)}", file=sys.stderr)
+                    return 2
+                for name in names:
+                    started = time.monotonic()
+                    count = await rebuild(pool, PROJECTIONS[name])
+                    print(f"rebuilt {name}: {count} events in {time.monotonic() - started:.2f}s")
+            for row in await status(pool, list(PROJECTIONS.values())):
+                print(f"{row['name']:<12} position {row['position']:>10}  head {row['head']:>10}  lag {row['lag']:>8}")
+            return 0
+        finally:
+            await pool.close()
+
+    try:
+        return asyncio.run(go())
+    except OSError as exc:
+        print(f"cannot reach Postgres ({exc}); start the system with `make run` or set SCHED_DATABASE_URL",
+              file=sys.stderr)
+        return 1
+
+
 def serve(args: argparse.Namespace) -> int:
     """`sched serve NAME`: run one service in the foreground (for deployment)."""
     load_urls_file()
@@ -206,6 +244,13 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--team-slug")
     create.add_argument("--time-zone", default="Etc/UTC")
     create.set_defaults(func=account_create)
+    projections_parser = commands.add_parser("projections", help="read models: status, rebuild")
+    projection_actions = projections_parser.add_subparsers(dest="action", required=True)
+    projection_actions.add_parser("status", help="position and lag per projection").set_defaults(
+        func=projections_command)
+    rebuild_parser = projection_actions.add_parser("rebuild", help="rebuild from position 0 while the system runs")
+    rebuild_parser.add_argument("name", nargs="?")
+    rebuild_parser.set_defaults(func=projections_command)
     serve_parser = commands.add_parser("serve", help="run one service in the foreground")
     serve_parser.add_argument("service", choices=sorted(SERVICES))
     serve_parser.set_defaults(func=serve)
