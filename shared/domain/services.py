@@ -122,17 +122,17 @@ def evolve_service(state: ServiceState, event: Event) -> ServiceState:
         case ServiceProviderRemoved():
             remaining = {k: v for k, v in state.providers.items() if k != event.service_provider_id}
             return msgspec.structs.replace(state, providers=remaining)
-        case BlockAdded():
-            return msgspec.structs.replace(state, blocks={**state.blocks, event.block_id: _blocked(event)})
-        case BlockRemoved():
-            return msgspec.structs.replace(state, blocks={k: v for k, v in state.blocks.items()
-                                                          if k != event.block_id})
+        case BlockAdded() | BlockRemoved():
+            return msgspec.structs.replace(state, blocks=with_block_event(state.blocks, event))
     return state
 
 
-def _blocked(event: BlockAdded) -> BlockedTime:
-    return BlockedTime(event.attachment_type, event.attachment_id, parse_instant(event.start_at),
-                       parse_instant(event.end_at))
+def with_block_event(blocks: dict[str, BlockedTime], event: BlockAdded | BlockRemoved) -> dict[str, BlockedTime]:
+    """The blocks of a service or location after a block was added or removed."""
+    if isinstance(event, BlockAdded):
+        return {**blocks, event.block_id: BlockedTime(event.attachment_type, event.attachment_id,
+                                                      parse_instant(event.start_at), parse_instant(event.end_at))}
+    return {k: v for k, v in blocks.items() if k != event.block_id}
 
 
 class ServiceProviderState(msgspec.Struct, frozen=True):
@@ -161,11 +161,8 @@ def evolve_location(state: LocationState, event: Event) -> LocationState:
     match event:
         case LocationReferenced():
             return msgspec.structs.replace(state, account_id=event.account_id)
-        case BlockAdded():
-            return msgspec.structs.replace(state, blocks={**state.blocks, event.block_id: _blocked(event)})
-        case BlockRemoved():
-            return msgspec.structs.replace(state, blocks={k: v for k, v in state.blocks.items()
-                                                          if k != event.block_id})
+        case BlockAdded() | BlockRemoved():
+            return msgspec.structs.replace(state, blocks=with_block_event(state.blocks, event))
     return state
 
 
