@@ -25,7 +25,7 @@ from shared.domain.bookings import event_resource, hold_resource, link_rules
 from shared.domain.links import link_resource
 from shared.domain.services import ServiceState, appointment_resource, service_resource
 from shared.domain.validation import parse_date, zone_exists
-from shared.errors import DomainError, NotFound, ValidationFailed
+from shared.errors import DomainError, NotFound, Unauthorized, ValidationFailed
 
 log = logging.getLogger("sched.query")
 MAX_LINK_WINDOW = 31 * 86400
@@ -71,6 +71,16 @@ class EventsList(ListQuery, kw_only=True):
 
 class GetById(Query, kw_only=True):
     id: str
+
+
+class WhoAmI(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    token_hash: str
+    min_position: int | None = None
+
+
+class PublicAccount(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    account_id: str
+    min_position: int | None = None
 
 
 class Route(NamedTuple):
@@ -122,6 +132,9 @@ class QueryService:
             "booking_intent_get": Route(GetById, self.booking_intent_get),
             "service_get": Route(GetById, self.service_get),
             "provider_get": Route(GetById, self.provider_get),
+            "whoami": Route(WhoAmI, self.whoami),
+            "account_exists": Route(PublicAccount, self.account_exists),
+            "me": Route(GetById, self.me),
         }
 
     async def execute(self, name: str, body: bytes) -> bytes:
@@ -318,6 +331,27 @@ class QueryService:
         return {"object": "provider", "id": row["provider_id"], "display_name": row["display_name"],
                 "email": row["email"], "time_zone": schedule["time_zone"], "user_id": row["user_id"],
                 "created_at": row["created_at"], "schedule": schedule}
+
+
+    async def whoami(self, query: WhoAmI) -> dict[str, Any]:
+        row = await resources.user_of_token(self.pool, query.token_hash)
+        if row is None:
+            raise Unauthorized("missing or unknown API token")
+        return {"account_id": row["account_id"], "user_id": row["user_id"]}
+
+    async def account_exists(self, query: PublicAccount) -> dict[str, Any]:
+        if await resources.get_state(self.pool, "account", query.account_id, query.account_id) is None:
+            raise Unauthorized("unknown account")
+        return {"account_id": query.account_id}
+
+    async def me(self, query: GetById) -> dict[str, Any]:
+        """The user behind a token (GET /v1/me): `id` is the user id."""
+        account = await resources.get_state(self.pool, "account", query.account_id, query.account_id)
+        user = account.users.get(query.id) if account else None
+        if user is None:
+            raise NotFound("user")
+        return {"id": user.user_id, "display_name": user.name, "email": user.email, "provider_id": user.provider_id,
+                "account_id": query.account_id, "personal_scope_id": user.personal_scope_id}
 
 
 def _zone(name: str) -> Any:
