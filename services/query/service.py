@@ -334,12 +334,23 @@ class QueryService:
 
 
     async def whoami(self, query: WhoAmI) -> dict[str, Any]:
+        """The account and user of a token. A miss waits once for the read models to reach the log's head:
+        a token issued a moment ago (by the CLI, over NATS) works at once."""
         row = await resources.user_of_token(self.pool, query.token_hash)
+        if row is None:
+            head = await self.pool.fetchval("select max(position) from events")
+            if head:
+                await self.wait_for(int(head))
+            row = await resources.user_of_token(self.pool, query.token_hash)
         if row is None:
             raise Unauthorized("missing or unknown API token")
         return {"account_id": row["account_id"], "user_id": row["user_id"]}
 
     async def account_exists(self, query: PublicAccount) -> dict[str, Any]:
+        if await resources.get_state(self.pool, "account", query.account_id, query.account_id) is None:
+            head = await self.pool.fetchval("select max(position) from events")
+            if head:
+                await self.wait_for(int(head))
         if await resources.get_state(self.pool, "account", query.account_id, query.account_id) is None:
             raise Unauthorized("unknown account")
         return {"account_id": query.account_id}
