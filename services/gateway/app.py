@@ -81,6 +81,28 @@ _GET_ID = {"link_get": "link_id", "event_get": "event_id", "provider_get": "prov
            "service_get": "service_id"}
 
 
+class Metrics:
+    """Request counts and latency per route and status, rendered in Prometheus' text format."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, int], int] = {}
+        self.seconds: dict[str, float] = {}
+
+    def observe(self, route_name: str, status: int, seconds: float) -> None:
+        self.requests[(route_name, status)] = self.requests.get((route_name, status), 0) + 1
+        self.seconds[route_name] = self.seconds.get(route_name, 0.0) + seconds
+
+    def render(self) -> str:
+        lines = ["# HELP sched_http_requests_total HTTP requests by route and status.",
+                 "# TYPE sched_http_requests_total counter"]
+        lines += [f'sched_http_requests_total{{route="{r}",status="{s}"}} {n}'
+                  for (r, s), n in sorted(self.requests.items())]
+        lines += ["# HELP sched_http_request_seconds_sum Time spent answering, by route.",
+                  "# TYPE sched_http_request_seconds_sum counter"]
+        lines += [f'sched_http_request_seconds_sum{{route="{r}"}} {v:.6f}' for r, v in sorted(self.seconds.items())]
+        return "\n".join(lines) + "\n"
+
+
 class HttpError(Exception):
     def __init__(self, status: int, body: dict[str, Any]) -> None:
         self.status = status
@@ -169,8 +191,16 @@ async def _json_body(request: Request[Any, Any, Any]) -> dict[str, Any]:
 _RESERVED = {"command_id", "account_id", "user_id", "min_position", "token_hash"}
 
 
-def make_handler(endpoint: Endpoint, backend: Backend) -> Callable[..., Any]:
+def make_handler(endpoint: Endpoint, backend: Backend, metrics: Metrics) -> Callable[..., Any]:
+    route_name = f"{endpoint.method} {endpoint.path}"
+
     async def handle(request: Request[Any, Any, Any]) -> Response[Any]:
+        started = time.perf_counter()
+        response = await answer(request)
+        metrics.observe(route_name, response.status_code, time.perf_counter() - started)
+        return response
+
+    async def answer(request: Request[Any, Any, Any]) -> Response[Any]:
         try:
             ids = await backend.caller(request, endpoint)
             fields: dict[str, Any] = await _json_body(request) if endpoint.body else {
@@ -210,6 +240,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     """The ASGI app; `settings` default to the environment."""
     settings = settings or load_settings()
     backend = Backend(settings)
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -240,11 +271,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
         """The OpenAPI document at the path DESIGN.md fixes."""
         return request.app.openapi_schema.to_schema()
 
-    handlers = [health, openapi_document]
+    @get("/metrics", include_in_schema=False, media_type="text/plain; version=0.0.4")
+    async def metrics_document() -> str:
+        """Prometheus metrics of this gateway process."""
+        return metrics.render()
+
+    handlers = [health, openapi_document, metrics_document]
     for endpoint in ROUTES:
         handlers.append(route(endpoint.path, http_method=[endpoint.method], operation_id=
                               f"{endpoint.method.lower()}_{endpoint.name}_{len(handlers)}",
-                              status_code=endpoint.status)(make_handler(endpoint, backend)))
+                              status_code=endpoint.status)(make_handler(endpoint, backend, metrics)))
     return Litestar(route_handlers=handlers, lifespan=[lifespan],
                     openapi_config=OpenAPIConfig(title="sched", version="0.1.0", path="/openapi"),
                     request_max_body_size=MAX_BODY + 1)

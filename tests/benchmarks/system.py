@@ -274,6 +274,71 @@ class System:
 
 
 # ---------------------------------------------------------------------------------------------
+# Closed-loop clients
+
+
+@dataclass
+class Outcome:
+    """One measured case: latencies of the good replies, and the count of each kind of bad one."""
+
+    elapsed: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    failures: dict[str, int] = field(default_factory=dict)
+    first_failure: Any = None
+
+    @property
+    def ops(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def failed(self) -> int:
+        return sum(self.failures.values())
+
+    @property
+    def rate(self) -> float:
+        return self.ops / self.elapsed if self.elapsed else 0.0
+
+    def p(self, q: float) -> float:
+        from tests.benchmarks.common import percentile
+
+        return percentile(sorted(self.latencies), q) * 1000.0
+
+
+async def closed_loop(concurrency: int, seconds: float, op: Any, warmup: float = 0.0) -> Outcome:
+    """`concurrency` tasks calling `op()` back to back: untimed warm-up, then `seconds` measured.
+
+    `op()` returns None for a good reply, or a short string naming what was wrong with it; an
+    exception counts as a failure named by its type.
+    """
+    clock = time.perf_counter
+
+    async def loop(until: float, outcome: Outcome) -> None:
+        while True:
+            start = clock()
+            if start >= until:
+                return
+            try:
+                problem = await op()
+            except Exception as exc:  # a timeout, no responders...
+                problem = type(exc).__name__
+                if outcome.first_failure is None:
+                    outcome.first_failure = repr(exc)
+            if problem is None:
+                outcome.latencies.append(clock() - start)
+            else:
+                outcome.failures[str(problem)] = outcome.failures.get(str(problem), 0) + 1
+
+    if warmup > 0:
+        until = clock() + warmup
+        await asyncio.gather(*[loop(until, Outcome()) for _ in range(concurrency)])
+    outcome = Outcome()
+    started = clock()
+    await asyncio.gather(*[loop(started + seconds, outcome) for _ in range(concurrency)])
+    outcome.elapsed = clock() - started
+    return outcome
+
+
+# ---------------------------------------------------------------------------------------------
 # Accounts set up through commands
 
 

@@ -169,4 +169,7 @@ async def test_services_appointments_and_public_slots(http: httpx.AsyncClient, n
         "end_at": iso(weekday_at(2, 13)), "reason": "lunch"})
     assert block.status_code == 201
     assert (await http.delete(f"/v1/blocks/{block.json()['id']}", headers=auth)).status_code == 200
-    assert (await http.get("/openapi.json")).json()["paths"]
+    document = (await http.get("/openapi.json")).json()
+    assert "/v1/links/{link_id}/events" in document["paths"] and "/v1/booking_intents" in document["paths"]
+    metrics = (await http.get("/metrics")).text
+    assert 'sched_http_requests_total{route="POST /v1/booking_intents",status="201"} 1' in metrics

@@ -1,0 +1,591 @@
+"""Queries through NATS with 10k and with BENCH_EVENTS (default 1M) events in the log.
+
+One durable embedded Postgres (fsync on) and one embedded NATS; the command service, the
+projections runner, the query service and a naive query responder each run as their own process
+(`python -m services.commands`, `python -m projections`, `python -m services.query`,
+`python -m tests.benchmarks.system naive`).
+
+Set up through commands (so the read models hold it as they would in production):
+  * the queried host: an account's provider working 7 days a week 00:00-24:00 UTC, a link on it
+    (durations 30 and 60 minutes, increment 15), and 500 busy intervals in the 7-day query window
+    (tomorrow 00:00 UTC + 7 days): 50 create_event bookings of 30 minutes, 350 create_block provider
+    blocks of 10 minutes and 100 external busy times of 10 minutes (one sync_external_busy_times),
+    at seeded random non-overlapping places;
+  * a service (30 minutes, Mon-Fri 08:00-18:00 America/New_York every 15 minutes) with 200
+    providers (create_provider, set_provider_schedule Mon-Fri 09:00-17:00 New York with public
+    bookings, add_service_provider).
+
+Then the log is filled straight through EventStore.append (many streams per call, see
+system.History): 6 future bookings on each of the 200 service providers in the next week, a
+history of past bookings on the queried host (2 % of the log's events are its booking units, so
+its provider stream holds about 1 % of the log), and the rest as tenants of 20 providers each
+with two years of past bookings, cancellations, reschedules, blocks and expired holds.
+
+Measured, in this order:
+  1. at 10k events (projections follow live): link_slots (7-day window) at concurrency 16 through
+     the query service; the same query answered by the naive responder, which replays the link's
+     and the host's streams from the log on every query (a fresh services.commands Repository)
+     and runs the same engine; earliest_slot of the 200-provider service.
+  2. the projections runner stopped, the log filled to BENCH_EVENTS, then
+     projections.runner.rebuild timed for the calendars and the resources projections (one
+     transaction each, from position 0): the rebuild rate.
+  3. at BENCH_EVENTS (projections runner restarted): the same three query cases.
+  4. projection lag: a writer appends bookings (TimeReserved + EventCreated, 2 events per append,
+     to 64 providers' streams) at ~500 events/s; for each, commit (append returned) -> visible
+     (a poll every ~1 ms of rm_reservations, and of rm_resources, finds it).
+  5. the query service's RSS and peak RSS (VmHWM) after each query run.
+
+BENCH_SECONDS (default 5) per query case after a 1 s warm-up; BENCH_EVENTS (default 1,000,000);
+BENCH_PROFILE=1 runs the query service under cProfile and prints its top functions to stderr.
+
+Run alone: python -m tests.benchmarks.bench_queries
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from projections import PROJECTIONS
+from projections import runner
+from projections.runner import rebuild
+from shared.eventstore import NewEvent, StreamAppend
+from shared.messages import events as ev
+from shared.messages.events import encode_event, event_type
+from tests.benchmarks.common import LoadMonitor, bench_seconds, embedded_servers, percentile, table
+from tests.benchmarks.system import (
+    ALL_DAYS, DAY, WEEKDAYS, Batch, CpuMeter, History, HAccount, HProvider, Outcome, Proc, System, append_batches,
+    closed_loop, gather_limited, iso, new_account, peak_rss, schedule_body,
+)
+
+CONCURRENCY = 16
+SMALL = 10_000
+BUSY_EVENTS, BUSY_BLOCKS, BUSY_EXTERNAL = 50, 350, 100  # 500 busy intervals in the window
+SERVICE_PROVIDERS = 200
+FUTURE_BOOKINGS = 6  # per service provider, in the next week
+HOST_SHARE = 0.02  # of the log's events: booking units on the queried host
+PROVIDERS_PER_TENANT = 20
+BATCH_EVENTS = 2000
+LAG_RATE = 500  # events/s
+SERVICE_ZONE = "America/New_York"
+TARGETS = {"p99_ms": 10.0, "qps": 1000.0, "ratio": 1.2, "earliest_p99_ms": 10.0, "lag_p99_ms": 100.0,
+           "rebuild_rate": 10_000.0}
+
+
+def bench_events() -> int:
+    return int(os.environ.get("BENCH_EVENTS", 1_000_000))
+
+
+@dataclass
+class Setup:
+    who: dict[str, str]
+    host: HProvider
+    link_id: str
+    service_id: str
+    service_providers: list[HProvider]
+    window: tuple[int, int]
+    tenants: list[HAccount] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------------------
+# Set-up through commands
+
+
+def place(rng: random.Random, taken: set[int], start: int, end: int, minutes: int, grid: int) -> int:
+    """A random start on a `grid`-minute grid in [start, end) whose 5-minute cells are all free."""
+    cells = minutes // 5
+    while True:
+        t = start + rng.randrange(0, (end - start - minutes * 60) // (grid * 60)) * grid * 60
+        mine = {(t - start) // 300 + i for i in range(cells)}
+        if not mine & taken:
+            taken |= mine
+            return t
+
+
+async def set_up(system: System) -> Setup:
+    ids = await new_account(system)
+    who = {"account_id": ids["account_id"], "user_id": ids["user_id"]}
+    host_id = ids["provider_id"]
+    await system.ok("set_provider_schedule", schedule_body(ids, host_id, ALL_DAYS, "00:00", "24:00"))
+    link = (await system.ok("create_link", {**who, "name": "Bench link", "durations": [30, 60],
+                                            "time_zone": "Etc/UTC"}))["result"]
+    window = ((int(time.time()) // DAY + 1) * DAY, (int(time.time()) // DAY + 8) * DAY)
+    rng = random.Random(42)
+    taken: set[int] = set()
+    starts = [place(rng, taken, *window, 30, 15) for _ in range(BUSY_EVENTS)]
+    blocks = [place(rng, taken, *window, 10, 5) for _ in range(BUSY_BLOCKS)]
+    external = sorted(place(rng, taken, *window, 10, 5) for _ in range(BUSY_EXTERNAL))
+    await gather_limited((system.ok("create_event", {
+        **who, "link_id": link["id"], "display_name": "Sally Scheduler", "email": "sally@example.com",
+        "start_at": iso(s), "end_at": iso(s + 1800), "time_zone": "America/Chicago"}) for s in starts), 4)
+    await gather_limited((system.ok("create_block", {
+        **who, "attachment_type": "provider", "attachment_id": host_id, "start_at": iso(s), "end_at": iso(s + 600),
+        "reason": "busy"}) for s in blocks), 4)
+    await system.ok("sync_external_busy_times", {
+        **who, "provider_id": host_id, "from": iso(window[0]), "until": iso(window[1]),
+        "busy_times": [{"start_at": iso(s), "end_at": iso(s + 600)} for s in external]})
+
+    service = (await system.ok("create_service", {
+        **who, "name": "Consultation", "duration": 30, "time_zone": SERVICE_ZONE,
+        "slot_rules": [{"days_of_week": WEEKDAYS, "start_time": "08:00", "end_time": "18:00", "interval": 15}]}
+    ))["result"]
+    created = await gather_limited(system.ok("create_provider", {
+        **who, "display_name": f"Agent {i}", "email": f"agent{i}@example.com", "time_zone": SERVICE_ZONE})
+        for i in range(SERVICE_PROVIDERS))
+    provider_ids = [r["result"]["id"] for r in created]
+    await gather_limited(system.ok("set_provider_schedule", schedule_body(ids, p, WEEKDAYS, "09:00", "17:00",
+                                                                          SERVICE_ZONE)) for p in provider_ids)
+    await gather_limited(system.ok("add_service_provider", {**who, "service_id": service["id"], "provider_id": p})
+                         for p in provider_ids)
+
+    store = system.store
+    scope = ev.ScopeRef(id=link["scope"]["id"], name=link["scope"]["name"], slug=link["scope"]["slug"]) \
+        if isinstance(link.get("scope"), dict) else ev.ScopeRef(id="scope", name="Personal", slug="me")
+    preview = ev.LinkPreview(id=link["id"], name=link["name"], private_name=None, slug=link["slug"])
+
+    async def hprovider(pid: str, name: str) -> HProvider:
+        return HProvider(pid, ids["account_id"], await store.stream_version(f"provider-{pid}"), name, preview, scope)
+
+    host = await hprovider(host_id, "Bench Host")
+    sps = [await hprovider(p, f"Agent {i}") for i, p in enumerate(provider_ids)]
+    return Setup(who, host, link["id"], service["id"], sps, window)
+
+
+# ---------------------------------------------------------------------------------------------
+# Filling the log
+
+
+def future_bookings(history: History, setup: Setup) -> list[Batch]:
+    """FUTURE_BOOKINGS 30-minute bookings per service provider in its working hours of the next week."""
+    zone = ZoneInfo(SERVICE_ZONE)
+    today = datetime.now(zone).date()
+    candidates = []
+    for d in range(1, 8):
+        day = today + timedelta(days=d)
+        if day.weekday() < 5:
+            nine = datetime(day.year, day.month, day.day, 9, tzinfo=zone)
+            candidates += [int((nine + timedelta(minutes=30 * k)).timestamp()) for k in range(16)]
+    rng = random.Random(5)
+    batches = []
+    for i in range(0, len(setup.service_providers), 20):
+        group = setup.service_providers[i:i + 20]
+        starts = [(p, s, 30) for p in group for s in sorted(rng.sample(candidates, FUTURE_BOOKINGS))]
+        batches.append(history.batch(group, 10**9, starts, kind="event"))
+    return batches
+
+
+async def fill(system: System, history: History, setup: Setup, current: int, target: int) -> tuple[int, int]:
+    """Take the log from `current` to about `target` events: the host's history, then new tenants
+    and their history. Returns (events appended, of which on the host's units).
+
+    Streams are appended in order: the host's batches one at a time (one stream), each tenant's
+    creation before its history, and concurrent appenders never share a tenant.
+    """
+    store = system.store
+    needed = max(0, target - current)
+    host_events = min(needed, int(target * HOST_SHARE) - int(current * HOST_SHARE))
+    left = host_events
+    appended = 0
+
+    def host_batches() -> Any:
+        nonlocal left
+        while left > 0:
+            b = history.batch([setup.host], min(BATCH_EVENTS, left))
+            left -= b.events
+            yield b
+
+    appended += await append_batches(store, host_batches(), writers=1)
+    rest = needed - appended
+    tenants = max(1, round(rest / 10_000))
+    created = []
+    for _ in range(tenants):
+        account, batch = history.new_account(PROVIDERS_PER_TENANT)
+        setup.tenants.append(account)
+        created.append(batch)
+    made = await append_batches(store, created)
+    appended += made
+    rest -= made
+    new_tenants = setup.tenants[-tenants:]
+
+    def batches() -> Any:
+        left, i = rest, 0
+        while left > 0:
+            tenant = new_tenants[i % len(new_tenants)]
+            i += 1
+            b = history.batch(tenant.providers, min(BATCH_EVENTS, left))
+            left -= b.events
+            yield b
+
+    appended += await append_batches(store, batches(), writers=min(3, tenants))
+    return appended, host_events
+
+
+# ---------------------------------------------------------------------------------------------
+# Measurements
+
+
+@dataclass
+class QueryRun:
+    label: str
+    outcome: Outcome
+    cpu: dict[str, float]
+
+
+async def measure(system: System, groups: dict[str, list[int]], label: str, subject: str, body: dict[str, Any],
+                  valid: Any, seconds: float, warmup: float = 1.0) -> QueryRun:
+    payload = msgspec.json.encode(body)
+    assert system.nc is not None
+    nc = system.nc
+
+    async def op() -> str | None:
+        reply = await nc.request(subject, payload, timeout=30)
+        return None if valid(msgspec.json.decode(reply.data)) else "bad reply"
+
+    await closed_loop(CONCURRENCY, warmup, op)
+    meter = CpuMeter(groups)
+    load = LoadMonitor().start()
+    meter.start()
+    outcome = await closed_loop(CONCURRENCY, seconds, op)
+    meter.stop()
+    load.stop()
+    return QueryRun(label, outcome, {**meter.cores(), "other processes": load.other_cores})
+
+
+async def query_cases(system: System, setup: Setup, groups: dict[str, list[int]], size: str,
+                      seconds: float) -> tuple[list[QueryRun], str]:
+    body = {"account_id": setup.who["account_id"], "link_id": setup.link_id, "from": iso(setup.window[0]),
+            "until": iso(setup.window[1])}
+    served = await system.query("link_slots", body)
+    naive = await system.request(f"{system.prefix}.naive.link_slots", body, timeout=60)
+    same = "identical" if served == naive else "DIFFERENT"
+    check = f"{size}: read model and replay answers {same} ({len(served)} slots)"
+    is_list = lambda reply: isinstance(reply, list) and len(reply) > 0  # noqa: E731
+    runs = [await measure(system, groups, f"link_slots, read models ({size})", f"{system.prefix}.query.link_slots",
+                          body, is_list, seconds)]
+    print(f"  {runs[-1].label}: {runs[-1].outcome.rate:.0f}/s", file=sys.stderr, flush=True)
+    runs.append(await measure(system, groups, f"link_slots, replay from log ({size})",
+                              f"{system.prefix}.naive.link_slots", body, is_list, seconds))
+    print(f"  {runs[-1].label}: {runs[-1].outcome.rate:.0f}/s", file=sys.stderr, flush=True)
+    earliest = {"account_id": setup.who["account_id"], "service_id": setup.service_id, "time_zone": SERVICE_ZONE}
+    first = await system.query("earliest_slot", earliest)
+    check += f"; earliest slot {first.get('data', {}) and first['data'].get('start_at')}"
+    runs.append(await measure(system, groups, f"earliest_slot, {SERVICE_PROVIDERS} providers ({size})",
+                              f"{system.prefix}.query.earliest_slot", earliest,
+                              lambda r: isinstance(r, dict) and r.get("data") is not None, seconds))
+    print(f"  {runs[-1].label}: {runs[-1].outcome.rate:.0f}/s", file=sys.stderr, flush=True)
+    return runs, check
+
+
+async def measure_lag(system: System, history: History, providers: list[HProvider], seconds: float,
+                      rate: float = LAG_RATE) -> dict[str, Any]:
+    """Append bookings at `rate` events/s; time commit -> visible in each read model."""
+    assert system.pool is not None
+    store = system.store
+    locks = {p.provider_id: asyncio.Lock() for p in providers}
+    pending_cal: dict[str, float] = {}
+    pending_res: dict[str, float] = {}
+    lags: dict[str, list[float]] = {"calendars": [], "resources": []}
+    commit_ms: list[float] = []
+    provider_ids = [p.provider_id for p in providers]
+    clock = time.perf_counter
+    appended = 0
+    done = asyncio.Event()
+    far = (int(time.time()) // DAY + 400) * DAY
+
+    async def one(i: int) -> None:
+        nonlocal appended
+        p = providers[i % len(providers)]
+        async with locks[p.provider_id]:
+            own, other = history.unit(p, far + i * 1800, 30, kind="event")
+            stream, events = other[0]
+            appends = [StreamAppend(f"provider-{p.provider_id}", p.version,
+                                    [NewEvent(history.ids("evt"), event_type(e), encode_event(e)) for e in own]),
+                       StreamAppend(stream, 0,
+                                    [NewEvent(history.ids("evt"), event_type(e), encode_event(e)) for e in events])]
+            t0 = clock()
+            await store.append(appends, command_id=None, command_name="bench_lag", account_id=p.account_id)
+            committed = clock()
+            p.version += len(own)
+        event_id = stream[len("event-"):]
+        pending_cal[event_id] = committed
+        pending_res[event_id] = committed
+        commit_ms.append((committed - t0) * 1000)
+        appended += 2
+
+    async def poll() -> None:
+        async with system.pool.acquire() as conn:  # type: ignore[union-attr]
+            while not done.is_set() or pending_cal or pending_res:
+                t = clock()
+                if pending_cal:
+                    rows = await conn.fetch("select reservation_id from rm_reservations where provider_id = any($1)"
+                                            " and reservation_id = any($2)", provider_ids, list(pending_cal))
+                    for r in rows:
+                        lags["calendars"].append(t - pending_cal.pop(r[0]))
+                t = clock()
+                if pending_res:
+                    rows = await conn.fetch("select id from rm_resources where kind = 'event' and id = any($1)",
+                                            list(pending_res))
+                    for r in rows:
+                        lags["resources"].append(t - pending_res.pop(r[0]))
+                await asyncio.sleep(0.001)
+
+    poller = asyncio.create_task(poll())
+    interval = 2 / rate  # 2 events per append
+    tasks = []
+    started = clock()
+    i = 0
+    while clock() - started < seconds:
+        due = started + i * interval
+        delay = due - clock()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i)))
+        i += 1
+    await asyncio.gather(*tasks)
+    elapsed = clock() - started
+    done.set()
+    await asyncio.wait_for(poller, timeout=60)
+    return {"rate": appended / elapsed, "appends": len(commit_ms), "commit_ms": sorted(commit_ms),
+            "lags": {k: sorted(v) for k, v in lags.items()}}
+
+
+def rebuild_cap() -> float:
+    return float(os.environ.get("BENCH_REBUILD_CAP", 40))
+
+
+# The read of projections/runner.py with its ORDER BY naming the table's columns. As shipped, the
+# select list's `tx_id::text::bigint` is an output column named tx_id, and ORDER BY tx_id, position
+# resolves to that (SQL's output-column rule): the events_feed index cannot give that order, so
+# every batch sorts all the events after the cursor (a parallel seq scan plus an external sort).
+FIXED_READ = runner._READ.replace("order by tx_id, position", "order by events.tx_id, events.position")
+
+
+@dataclass
+class Rebuilt:
+    variant: str
+    projection: str
+    events: int
+    seconds: float
+    finished: bool
+    cores: dict[str, float]
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+async def timed_rebuild(system: System, postgres_pid: int, projection: Any, variant: str,
+                        cap: float | None) -> Rebuilt:
+    """projections.runner.rebuild, with its batches counted; stopped (rolled back) after `cap` s."""
+    assert system.pool is not None
+    applied = 0
+    original_apply, original_read = runner._apply_batch, runner._READ
+
+    async def counting(*args: Any) -> Any:
+        nonlocal applied
+        result = await original_apply(*args)
+        applied += result[0]
+        return result
+
+    runner._apply_batch = counting  # type: ignore[assignment]
+    if variant != "as shipped":
+        runner._READ = FIXED_READ
+    meter = CpuMeter({"bench process (projector)": [os.getpid()], "postgres": [postgres_pid]}).start()
+    t0 = time.perf_counter()
+    finished = True
+    try:
+        await asyncio.wait_for(rebuild(system.pool, projection), timeout=cap)
+    except asyncio.TimeoutError:
+        finished = False
+    finally:
+        runner._apply_batch, runner._READ = original_apply, original_read  # type: ignore[assignment]
+    took = time.perf_counter() - t0
+    meter.stop()
+    print(f"  rebuild {projection.name} ({variant}): {applied:,} events in {took:.0f} s"
+          f"{'' if finished else ' (stopped, rolled back)'}", file=sys.stderr, flush=True)
+    return Rebuilt(variant, projection.name, applied, took, finished, meter.cores())
+
+
+async def rebuild_all(system: System, postgres_pid: int, cap: float) -> list[Rebuilt]:
+    """The shipped rebuild of the calendars projection for at most `cap` seconds, then both
+    projections rebuilt to the head with the read's ORDER BY fixed (which also brings the read
+    models up to date for the queries that follow)."""
+    done = [await timed_rebuild(system, postgres_pid, PROJECTIONS["calendars"], "as shipped", cap)]
+    if done[0].finished:  # small logs: the shipped rebuild of resources too
+        done.append(await timed_rebuild(system, postgres_pid, PROJECTIONS["resources"], "as shipped", cap))
+    for projection in PROJECTIONS.values():
+        done.append(await timed_rebuild(system, postgres_pid, projection, "ORDER BY fixed (bench only)", None))
+    return done
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+async def run(seconds: float, events: int, profile: bool) -> str:
+    notes: list[str] = []
+    with embedded_servers(postgres=True, nats=True) as servers:
+        assert servers.postgres is not None and servers.nats is not None
+        system = await System(servers, "queries").open()
+        try:
+            t_setup = time.monotonic()
+            await system.run("commands")
+            projections = await system.run("projections")
+            query_proc = (await system.run("query", profile=profile))[0]
+            naive_proc = (await system.run("naive"))[0]
+            print("  setting up through commands ...", file=sys.stderr, flush=True)
+            setup = await set_up(system)
+            setup_events = await system.event_count()
+            history = History()
+            store = system.store
+            await append_batches(store, future_bookings(history, setup))
+            await fill(system, history, setup, await system.event_count(), SMALL)
+            await system.projections_caught_up()
+            small_count = await system.event_count()
+            notes.append(f"Set-up through commands: {setup_events:,} events in {time.monotonic() - t_setup:.0f} s.")
+            groups = {"query service": [query_proc.pid], "naive responder": [naive_proc.pid],
+                      "postgres": [servers.postgres.proc.pid], "nats-server": [servers.nats.proc.pid],
+                      "bench client": [os.getpid()]}
+            print(f"  {small_count:,} events in the log", file=sys.stderr, flush=True)
+            small_runs, small_check = await query_cases(system, setup, groups, "10k", seconds)
+            rss_small = peak_rss(query_proc.pid)
+            naive_rss_small = peak_rss(naive_proc.pid)
+
+            # --- fill to `events`, then rebuild the read models from scratch
+            system.stop(projections)
+            print(f"  filling the log to {events:,} events ...", file=sys.stderr, flush=True)
+            t0 = time.perf_counter()
+            loaded, _ = await fill(system, history, setup, small_count, events)
+            load_seconds = time.perf_counter() - t0
+            big_count = await system.event_count()
+            host_version = await store.stream_version(f"provider-{setup.host.provider_id}")
+            print(f"  {loaded:,} events appended in {load_seconds:.0f} s; rebuilding ...", file=sys.stderr,
+                  flush=True)
+            assert system.pool is not None
+            rebuilds = await rebuild_all(system, servers.postgres.proc.pid, rebuild_cap())
+            await system.pool.execute("analyze events; analyze rm_providers; analyze rm_reservations;"
+                                      " analyze rm_external_busy; analyze rm_resources")
+            projections = await system.run("projections")
+            await system.projections_caught_up()
+            big = f"{big_count / 1e6:g}M" if big_count >= 1_000_000 else f"{big_count / 1e3:.0f}k"
+            big_runs, big_check = await query_cases(system, setup, groups, big, seconds)
+            rss_big = peak_rss(query_proc.pid)
+            naive_rss_big = peak_rss(naive_proc.pid)
+
+            print("  projection lag ...", file=sys.stderr, flush=True)
+            lag_providers = [p for t in setup.tenants[:4] for p in t.providers][:64]
+            lag = await measure_lag(system, history, lag_providers, max(seconds, 5.0))
+            counts = await system.pool.fetchrow(
+                "select (select count(*) from rm_reservations) as reservations,"
+                " (select count(*) from rm_resources) as resources,"
+                " pg_size_pretty(pg_database_size(current_database())) as size")
+            notes.append(f"Log: {small_count:,} events at the small size, {big_count:,} at the large one "
+                         f"({loaded:,} appended in {load_seconds:.0f} s = {loaded / load_seconds:,.0f} events/s "
+                         f"through EventStore.append, {BATCH_EVENTS} events per call, 3 concurrent appenders); "
+                         f"the queried host's provider stream has {host_version:,} events; "
+                         f"{len(setup.tenants)} generated tenants x {PROVIDERS_PER_TENANT} providers; read models "
+                         f"hold {counts['reservations']:,} reservations and {counts['resources']:,} resources; "
+                         f"database {counts['size']}.")
+            notes.append(f"Answers: {small_check}. {big_check}.")
+        finally:
+            await system.close()
+        if profile:
+            import pstats
+            for prof in sorted(system.logdir.glob("query-*.prof")):
+                print(f"--- {prof}", file=sys.stderr)
+                pstats.Stats(str(prof), stream=sys.stderr).sort_stats("cumulative").print_stats(45)
+                pstats.Stats(str(prof), stream=sys.stderr).sort_stats("tottime").print_stats(30)
+    return report(seconds, small_runs, big_runs, rebuilds, lag, (rss_small, rss_big),
+                  (naive_rss_small, naive_rss_big), big, notes)
+
+
+def report(seconds: float, small: list[QueryRun], big: list[QueryRun], rebuilds: list[Any], lag: dict[str, Any],
+           rss: tuple[Any, Any], naive_rss: tuple[Any, Any], big_label: str, notes: list[str]) -> str:
+    parts = []
+    rows = []
+    for r in small + big:
+        o = r.outcome
+        failed = ", ".join(f"{k}: {v}" for k, v in o.failures.items()) or "0"
+        rows.append([r.label, CONCURRENCY, o.ops, o.rate, o.p(50), o.p(99), o.p(99.9), failed])
+    parts.append(table(["query", "concurrency", "queries", "queries/s", "p50 ms", "p99 ms", "p99.9 ms", "failed"],
+                       rows, title=f"Queries over NATS ({seconds:g} s per case after 1 s warm-up; durable Postgres)"))
+
+    rm_small, naive_small, earliest_small = (r.outcome for r in small)
+    rm_big, naive_big, earliest_big = (r.outcome for r in big)
+    log_events = max(r.events for r in rebuilds)
+    lag_cal, lag_res = lag["lags"]["calendars"], lag["lags"]["resources"]
+    lag_p99 = max(percentile(lag_cal, 99), percentile(lag_res, 99)) * 1000
+    t = TARGETS
+
+    def verdict(ok: bool) -> str:
+        return "PASS" if ok else "MISS"
+
+    target_rows = [
+        [f"link_slots p99 at {big_label}", f"{rm_big.p(99):.2f} ms", f"<= {t['p99_ms']:g} ms",
+         verdict(rm_big.p(99) <= t["p99_ms"])],
+        [f"link_slots queries/s at {big_label}, concurrency 16", f"{rm_big.rate:,.0f}", f">= {t['qps']:,.0f}",
+         verdict(rm_big.rate >= t["qps"])],
+        [f"link_slots p99 {big_label} / 10k", f"{rm_big.p(99) / rm_small.p(99):.2f}", f"<= {t['ratio']:g}",
+         verdict(rm_big.p(99) / rm_small.p(99) <= t["ratio"])],
+        [f"link_slots p50 {big_label} / 10k", f"{rm_big.p(50) / rm_small.p(50):.2f}", f"<= {t['ratio']:g}",
+         verdict(rm_big.p(50) / rm_small.p(50) <= t["ratio"])],
+        [f"replay / read models, p50 latency at 10k | {big_label}",
+         f"{naive_small.p(50) / rm_small.p(50):.1f}x | {naive_big.p(50) / rm_big.p(50):.1f}x", "(report)", ""],
+        [f"read models / replay, queries/s at 10k | {big_label}",
+         f"{rm_small.rate / naive_small.rate:.1f}x | {rm_big.rate / naive_big.rate:.1f}x", "(report)", ""],
+        [f"earliest_slot p99, {SERVICE_PROVIDERS} providers, at {big_label}", f"{earliest_big.p(99):.2f} ms",
+         f"<= {t['earliest_p99_ms']:g} ms", verdict(earliest_big.p(99) <= t["earliest_p99_ms"])],
+        [f"projection lag p99 at {lag['rate']:.0f} events/s (calendars | resources)",
+         f"{percentile(lag_cal, 99) * 1000:.1f} | {percentile(lag_res, 99) * 1000:.1f} ms",
+         f"<= {t['lag_p99_ms']:g} ms", verdict(lag_p99 <= t["lag_p99_ms"])],
+        *[[f"rebuild {r.projection} over {log_events:,} events ({r.variant})",
+           f"{r.rate:,.0f} events/s ({r.events:,} in {r.seconds:.0f} s{'' if r.finished else ', stopped'})",
+           f">= {t['rebuild_rate']:,.0f}/s", verdict(r.rate >= t["rebuild_rate"])] for r in rebuilds],
+        [f"query service RSS after the 10k | {big_label} runs (peak)",
+         f"{rss[0][0]:.0f} ({rss[0][1]:.0f}) | {rss[1][0]:.0f} ({rss[1][1]:.0f}) MiB", "(report)", ""],
+        [f"naive responder RSS after the 10k | {big_label} runs (peak)",
+         f"{naive_rss[0][0]:.0f} ({naive_rss[0][1]:.0f}) | {naive_rss[1][0]:.0f} ({naive_rss[1][1]:.0f}) MiB",
+         "(report)", ""],
+    ]
+    parts.append(table(["measure", "value", "target", ""], target_rows, title="Targets"))
+
+    lag_rows = [[name, len(v), percentile(v, 50) * 1000, percentile(v, 99) * 1000, (v[-1] * 1000) if v else 0.0]
+                for name, v in lag["lags"].items()]
+    c = lag["commit_ms"]
+    lag_rows.append(["(append latency, for reference)", len(c), percentile(c, 50), percentile(c, 99),
+                     c[-1] if c else 0.0])
+    parts.append(table(["read model", "events seen", "p50 ms", "p99 ms", "max ms"], lag_rows,
+                       title=f"Projection lag, commit -> visible, while appending {lag['rate']:.0f} events/s "
+                             f"({lag['appends']:,} appends of 2 events; polled every ~1 ms)"))
+
+    names = list(small[0].cpu)
+    parts.append(table(["case", *[f"{n}" for n in names], "total (of 2)"],
+                       [[r.label, *[r.cpu[n] for n in names], sum(r.cpu.values())] for r in small + big],
+                       title="CPU during each query case, in cores (1.00 = one core busy)"))
+    parts.append(table(["projection", "variant", "events read", "seconds", "events/s", "finished",
+                        *[f"{n} (cores)" for n in rebuilds[0].cores]],
+                       [[r.projection, r.variant, r.events, r.seconds, r.rate, "yes" if r.finished else "no (cap)",
+                         *r.cores.values()] for r in rebuilds],
+                       title="Rebuild (projections.runner.rebuild: one transaction from position 0, batches of "
+                             "5000); 'as shipped' is stopped after BENCH_REBUILD_CAP s and rolled back"))
+    parts.append("\n".join(notes))
+    return "\n\n".join(parts)
+
+
+def main() -> None:
+    seconds = bench_seconds()
+    events = bench_events()
+    profile = os.environ.get("BENCH_PROFILE") == "1"
+    print(asyncio.run(run(seconds, events, profile)))
+
+
+if __name__ == "__main__":
+    main()
