@@ -31,7 +31,7 @@ from .model import (
     WeeklyRule,
     parse_hhmm,
 )
-from .timezones import iso_in_zone, iso_utc, is_valid_zone, parse_instant
+from .timezones import is_valid_zone, iso_in_zone, iso_utc, parse_instant
 
 __all__ = [
     "DAYS",

@@ -46,7 +46,9 @@ def working_hours(schedule: ProviderSchedule, start: int, end: int) -> list[Inte
     return clip(_wall_windows(schedule.time_zone, _schedule_ranges(schedule, ordinals)), start, end)
 
 
-def ranked_windows(rules: list[AvailabilityRule], time_zone: str, start: int, end: int) -> list[list[Interval]]:
+def ranked_windows(
+    rules: list[AvailabilityRule], time_zone: str, start: int, end: int
+) -> list[list[Interval]]:
     """Windows of every rank 1..highest (entry r - 1): rules of rank <= r, merged, clipped to [start, end)."""
     if end <= start or not rules:
         return []
@@ -54,16 +56,22 @@ def ranked_windows(rules: list[AvailabilityRule], time_zone: str, start: int, en
     for rule in rules:
         minutes = (parse_hhmm(rule.start_time), parse_hhmm(rule.end_time))
         by_day[DAY_INDEX[rule.day_of_week]].append((rule.rank, minutes))
-    rules_by_date = [(ordinal, by_day[weekday(ordinal)]) for ordinal in covering_ordinals(time_zone, start, end)]
+    rules_by_date = [
+        (ordinal, by_day[weekday(ordinal)]) for ordinal in covering_ordinals(time_zone, start, end)
+    ]
     levels: list[list[Interval]] = []
     # Rank r holds every rule of rank <= r, so each rank contains the one below (seed 000).
     for level in range(1, max(rule.rank for rule in rules) + 1):
-        ranges = ((ordinal, [minutes for rank, minutes in day if rank <= level]) for ordinal, day in rules_by_date)
+        ranges = (
+            (ordinal, [minutes for rank, minutes in day if rank <= level]) for ordinal, day in rules_by_date
+        )
         levels.append(clip(_wall_windows(time_zone, ranges), start, end))
     return levels
 
 
-def rank_windows(rules: list[AvailabilityRule], time_zone: str, rank: int, start: int, end: int) -> list[Interval]:
+def rank_windows(
+    rules: list[AvailabilityRule], time_zone: str, rank: int, start: int, end: int
+) -> list[Interval]:
     """Merged windows of a link's availability rules with rank <= `rank`, clipped to [start, end)."""
     levels = ranked_windows([rule for rule in rules if rule.rank <= rank], time_zone, start, end)
     return levels[-1] if levels else []

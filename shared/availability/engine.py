@@ -59,20 +59,24 @@ def _occupied_zones(
     Its meeting may not overlap another meeting or that meeting's buffer zones:
     [s - buffer_before, e + buffer_after). Its own buffer zones may not overlap another
     meeting, i.e. [c - own_before, c + d + own_after) misses [s, e), which holds exactly when
-    [c, c + d) misses [s - own_after, e + own_before). Zones outside [start, end) cannot touch
-    a slot in that range and are left out.
+    [c, c + d) misses [s - own_after, e + own_before). Zones that miss [start, end) cannot
+    touch a slot in that range and are left out.
     """
     zones: list[Interval] = []
     for item in busy:
-        low, high = max(item.start - item.buffer_before, start), min(item.end + item.buffer_after, end)
-        if low < high:
-            zones.append((low, high))
-        # A zero-length meeting has no time for the candidate's buffers to overlap.
         if item.start < item.end:
-            low, high = max(item.start - own_after, start), min(item.end + own_before, end)
-            if low < high:
-                zones.append((low, high))
-    return merge(zones)
+            # Both zones contain the meeting itself, so together they are one interval.
+            zones.append(
+                (
+                    item.start - max(item.buffer_before, own_after),
+                    item.end + max(item.buffer_after, own_before),
+                )
+            )
+        else:
+            # An empty meeting keeps its buffer zones but gives the candidate's buffers nothing to overlap.
+            zones.append((item.start - item.buffer_before, item.start))
+            zones.append((item.end, item.end + item.buffer_after))
+    return merge(zone for zone in zones if zone[1] > start and zone[0] < end)
 
 
 def _link_grid(link: LinkRules, start: int, end: int) -> list[int]:
@@ -94,11 +98,15 @@ def _link_slot_starts(
     grid = _link_grid(link, start, end)
     # The link's own rules are the same windows for every host; without rules each host
     # brings its working hours as the only rank.
-    link_windows = ranked_windows(link.availability, link.time_zone, start, end) if link.availability else None
+    link_windows = (
+        ranked_windows(link.availability, link.time_zone, start, end) if link.availability else None
+    )
     earliest = max(start, now, now + 60 * link.minimum_notice)
     horizon = now + SECONDS_PER_DAY * link.maximum_days_ahead
     for index, host in enumerate(hosts):
-        windows_by_rank = link_windows if link_windows is not None else [working_hours(host.schedule, start, end)]
+        windows_by_rank = (
+            link_windows if link_windows is not None else [working_hours(host.schedule, start, end)]
+        )
         zones = _occupied_zones(host.busy, 60 * link.buffer_before, 60 * link.buffer_after, start, end)
         for rank, windows in enumerate(windows_by_rank, start=1):
             free = subtract(windows, zones)
@@ -128,7 +136,9 @@ def link_slots(link: LinkRules, hosts: list[HostCalendar], now: int, start: int,
     return slots
 
 
-def free_hosts(link: LinkRules, hosts: list[HostCalendar], now: int, slot_start: int, duration: int) -> list[str]:
+def free_hosts(
+    link: LinkRules, hosts: list[HostCalendar], now: int, slot_start: int, duration: int
+) -> list[str]:
     """Ids (sorted) of the hosts for which (slot_start, duration) is a slot at some rank."""
     if duration not in link.durations:
         return []
@@ -143,7 +153,9 @@ def free_hosts(link: LinkRules, hosts: list[HostCalendar], now: int, slot_start:
     )
 
 
-def is_link_slot(link: LinkRules, hosts: list[HostCalendar], now: int, slot_start: int, duration: int) -> bool:
+def is_link_slot(
+    link: LinkRules, hosts: list[HostCalendar], now: int, slot_start: int, duration: int
+) -> bool:
     """Whether (slot_start, duration) is a slot of the link now: the check before booking it."""
     free = free_hosts(link, hosts, now, slot_start, duration)
     if link.host_mode == "all":
@@ -238,7 +250,7 @@ def service_slots(
     while chunk_first <= last:
         chunk_last = min(last, chunk_first + span - 1)
         chunk = _service_open_starts(service, providers, now, time_zone, chunk_first, chunk_last)
-        for found, more in zip(open_starts, chunk):
+        for found, more in zip(open_starts, chunk, strict=True):
             found.extend(more)
         chunk_first, span = chunk_last + 1, span * 2
         if limit is not None and chunk_first <= last:
@@ -247,17 +259,14 @@ def service_slots(
             if len(times) >= limit and times[limit - 1] < boundary_instant(time_zone, chunk_first, 0):
                 break
     free_count = Counter(instant for found in open_starts for instant in found)
-    kept = sorted(free_count)[:limit]
     length = 60 * service.duration
-    kept_set = set(kept)
+    # One slot object per kept time, shared by the aggregated list and the provider lists.
+    kept = {instant: ServiceSlot(instant, instant + length) for instant in sorted(free_count)[:limit]}
     return ServiceSlotsResult(
-        aggregated=[(ServiceSlot(instant, instant + length), free_count[instant]) for instant in kept],
+        aggregated=[(slot, free_count[instant]) for instant, slot in kept.items()],
         providers=[
-            ProviderSlots(
-                provider.provider_id,
-                [ServiceSlot(instant, instant + length) for instant in found if instant in kept_set],
-            )
-            for provider, found in zip(providers, open_starts)
+            ProviderSlots(provider.provider_id, [kept[instant] for instant in found if instant in kept])
+            for provider, found in zip(providers, open_starts, strict=True)
         ],
     )
 
@@ -268,7 +277,11 @@ def service_free_providers(
     """Ids (in the given order) of the providers for whom slot_start is an open slot of the service now."""
     day = date.fromordinal(local_ordinal(service.time_zone, slot_start))
     result = service_slots(service, providers, now, service.time_zone, day, day, None)
-    return [entry.provider_id for entry in result.providers if any(slot.start == slot_start for slot in entry.open)]
+    return [
+        entry.provider_id
+        for entry in result.providers
+        if any(slot.start == slot_start for slot in entry.open)
+    ]
 
 
 def is_service_slot(service: ServiceRules, provider: HostCalendar, now: int, slot_start: int) -> bool:

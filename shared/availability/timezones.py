@@ -8,14 +8,13 @@ for the same days over and over.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 MINUTES_PER_DAY = 1440
 SECONDS_PER_DAY = 86400
-_UTC = timezone.utc
 
 
 @lru_cache(maxsize=1024)
@@ -105,7 +104,9 @@ def start_instant(zone_name: str, ordinal: int, minute: int) -> int | None:
 
 
 @lru_cache(maxsize=16384)
-def wall_starts(zone_name: str, ordinal: int, first_minute: int, end_minute: int, step: int) -> tuple[int, ...]:
+def wall_starts(
+    zone_name: str, ordinal: int, first_minute: int, end_minute: int, step: int
+) -> tuple[int, ...]:
     """Instants of the existing wall times first_minute + k * step < end_minute on a local date."""
     day = local_day(zone_name, ordinal)
     if day.regular:
@@ -142,8 +143,8 @@ def weekday(ordinal: int) -> int:
 
 
 def iso_utc(instant: int) -> str:
-    """"YYYY-MM-DDTHH:MM:SSZ" for an instant."""
-    return datetime.fromtimestamp(instant, _UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """ "YYYY-MM-DDTHH:MM:SSZ" for an instant."""
+    return datetime.fromtimestamp(instant, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def iso_in_zone(instant: int, zone_name: str) -> str:

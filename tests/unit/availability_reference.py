@@ -130,10 +130,17 @@ def schedule_minutes(schedule: ProviderSchedule, anchor: date, start: int, end: 
         if overrides:
             ranges = [(i.start_time, i.end_time) for o in overrides for i in o.intervals]
         else:
-            ranges = [(r.start_time, r.end_time) for r in schedule.weekly_rules if r.day_of_week == DAYS[day.weekday()]]
+            ranges = [
+                (r.start_time, r.end_time)
+                for r in schedule.weekly_rules
+                if r.day_of_week == DAYS[day.weekday()]
+            ]
         for start_time, end_time in ranges:
             windows.append(
-                (local.boundary(at_minutes(day, minutes_of(start_time))), local.boundary(at_minutes(day, minutes_of(end_time))))
+                (
+                    local.boundary(at_minutes(day, minutes_of(start_time))),
+                    local.boundary(at_minutes(day, minutes_of(end_time))),
+                )
             )
     return MinuteSet(local, windows)
 
@@ -206,7 +213,7 @@ def reference_link_slots(
                     )
                     for host in hosts
                 ]
-                if (all(verdicts) if link.host_mode == "all" else any(verdicts)):
+                if all(verdicts) if link.host_mode == "all" else any(verdicts):
                     slots.append((instant, slot_end, duration, rank))
     return sorted(slots)
 

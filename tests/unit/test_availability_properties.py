@@ -68,7 +68,13 @@ def hhmm(minutes: int) -> str:
 
 
 # Typical days, whole days, and ranges spanning or ending inside the DST jumps.
-TYPICAL_RANGES = [("09:00", "17:00"), ("00:00", "24:00"), ("01:00", "04:00"), ("22:00", "24:00"), ("00:00", "02:15")]
+TYPICAL_RANGES = [
+    ("09:00", "17:00"),
+    ("00:00", "24:00"),
+    ("01:00", "04:00"),
+    ("22:00", "24:00"),
+    ("00:00", "02:15"),
+]
 
 
 def minute_ranges() -> st.SearchStrategy[tuple[str, str]]:
@@ -84,7 +90,11 @@ def _any_minute_range(draw: st.DrawFn) -> tuple[str, str]:
 
 
 def day_sets() -> st.SearchStrategy[list[str]]:
-    return st.one_of(st.just(list(DAYS)), st.just(list(DAYS)), st.lists(st.sampled_from(DAYS), min_size=1, max_size=7, unique=True))
+    return st.one_of(
+        st.just(list(DAYS)),
+        st.just(list(DAYS)),
+        st.lists(st.sampled_from(DAYS), min_size=1, max_size=7, unique=True),
+    )
 
 
 @st.composite
@@ -98,11 +108,19 @@ def schedules(draw: st.DrawFn, anchor: date) -> ProviderSchedule:
     overrides = [
         DateOverride(
             date=(anchor + timedelta(days=offset)).isoformat(),
-            intervals=[TimeOfDayRange(start_time=s, end_time=e) for s, e in draw(st.lists(minute_ranges(), max_size=2))],
+            intervals=[
+                TimeOfDayRange(start_time=s, end_time=e)
+                for s, e in draw(st.lists(minute_ranges(), max_size=2))
+            ],
         )
         for offset in override_days
     ]
-    bound = st.one_of(st.none(), st.none(), st.none(), st.integers(-2, 3).map(lambda k: (anchor + timedelta(days=k)).isoformat()))
+    bound = st.one_of(
+        st.none(),
+        st.none(),
+        st.none(),
+        st.integers(-2, 3).map(lambda k: (anchor + timedelta(days=k)).isoformat()),
+    )
     return ProviderSchedule(
         time_zone=draw(zones),
         weekly_rules=weekly,
@@ -116,7 +134,9 @@ def schedules(draw: st.DrawFn, anchor: date) -> ProviderSchedule:
 def windows(draw: st.DrawFn, anchor: date) -> tuple[int, int]:
     """[start, end) within [anchor - 1 day, anchor + 2.5 days], a multiple of 5 minutes."""
     start = utc_midnight(anchor) - DAY + draw(st.integers(0, 2 * 288)) * 300
-    minutes = draw(st.one_of(st.sampled_from([720, 1440, 2160]), st.integers(1, 36 * 12).map(lambda k: k * 5)))
+    minutes = draw(
+        st.one_of(st.sampled_from([720, 1440, 2160]), st.integers(1, 36 * 12).map(lambda k: k * 5))
+    )
     return start, start + minutes * MINUTE
 
 
@@ -173,9 +193,19 @@ def link_scenarios(draw: st.DrawFn) -> dict[str, Any]:
 @PROPERTY_SETTINGS
 @given(link_scenarios())
 def test_link_slots_match_the_reference(scenario: dict[str, Any]) -> None:
-    engine = [tuple(slot) for slot in link_slots(scenario["link"], scenario["hosts"], scenario["now"], scenario["start"], scenario["end"])]
+    engine = [
+        tuple(slot)
+        for slot in link_slots(
+            scenario["link"], scenario["hosts"], scenario["now"], scenario["start"], scenario["end"]
+        )
+    ]
     expected = reference_link_slots(
-        scenario["link"], scenario["hosts"], scenario["now"], scenario["start"], scenario["end"], scenario["anchor"]
+        scenario["link"],
+        scenario["hosts"],
+        scenario["now"],
+        scenario["start"],
+        scenario["end"],
+        scenario["anchor"],
     )
     assert engine == expected
 
@@ -185,7 +215,10 @@ def test_link_slots_match_the_reference(scenario: dict[str, Any]) -> None:
 def test_booking_check_matches_the_reference(scenario: dict[str, Any], data: st.DataObject) -> None:
     link: LinkRules = scenario["link"]
     start: int = scenario["start"]
-    slot_start = start + data.draw(st.integers(0, (scenario["end"] - start) // (5 * MINUTE))) * 5 * MINUTE
+    listed = [slot.start for slot in link_slots(link, scenario["hosts"], scenario["now"], start, scenario["end"])]
+    # Half the time ask about a listed start (a booking that should succeed), else any 5-minute mark.
+    anywhere = st.integers(0, (scenario["end"] - start) // (5 * MINUTE)).map(lambda k: start + k * 5 * MINUTE)
+    slot_start = data.draw(st.one_of(st.sampled_from(listed), anywhere) if listed else anywhere)
     duration = data.draw(st.sampled_from([*link.durations, 20]))
     slot_end = slot_start + duration * MINUTE
     expected_free = sorted(
@@ -194,7 +227,9 @@ def test_booking_check_matches_the_reference(scenario: dict[str, Any], data: st.
         if duration in link.durations
         and any(
             slot[0] == slot_start
-            for slot in reference_link_slots(link, [host], scenario["now"], slot_start, slot_end, scenario["anchor"])
+            for slot in reference_link_slots(
+                link, [host], scenario["now"], slot_start, slot_end, scenario["anchor"]
+            )
         )
     )
     assert free_hosts(link, scenario["hosts"], scenario["now"], slot_start, duration) == expected_free
@@ -208,7 +243,9 @@ def test_booking_check_matches_the_reference(scenario: dict[str, Any], data: st.
 @given(anchors.flatmap(lambda anchor: st.tuples(st.just(anchor), schedules(anchor), windows(anchor))))
 def test_working_hours_match_the_reference(case: tuple[date, ProviderSchedule, tuple[int, int]]) -> None:
     anchor, schedule, (start, end) = case
-    assert working_hours(schedule, start, end) == schedule_minutes(schedule, anchor, start, end).runs(start, end)
+    assert working_hours(schedule, start, end) == schedule_minutes(schedule, anchor, start, end).runs(
+        start, end
+    )
 
 
 @PROPERTY_SETTINGS
@@ -230,8 +267,16 @@ def service_scenarios(draw: st.DrawFn) -> dict[str, Any]:
             start_time=start_time,
             end_time=end_time,
             interval=draw(st.sampled_from([None, 10, 15, 20, 30, 45, 60, 90])),
-            starts_on=draw(st.one_of(st.none(), st.integers(-2, 2).map(lambda k: (anchor + timedelta(days=k)).isoformat()))),
-            ends_on=draw(st.one_of(st.none(), st.integers(-1, 3).map(lambda k: (anchor + timedelta(days=k)).isoformat()))),
+            starts_on=draw(
+                st.one_of(
+                    st.none(), st.integers(-2, 2).map(lambda k: (anchor + timedelta(days=k)).isoformat())
+                )
+            ),
+            ends_on=draw(
+                st.one_of(
+                    st.none(), st.integers(-1, 3).map(lambda k: (anchor + timedelta(days=k)).isoformat())
+                )
+            ),
         )
         for start_time, end_time in draw(st.lists(minute_ranges(), min_size=1, max_size=3))
     ]
@@ -268,19 +313,27 @@ def test_service_slots_match_the_reference(scenario: dict[str, Any]) -> None:
     limit: int | None = scenario["limit"]
     from_date: date = scenario["from_date"]
     until_date: date | None = scenario["until_date"]
-    result = service_slots(service, providers, scenario["now"], scenario["time_zone"], from_date, until_date, limit)
+    result = service_slots(
+        service, providers, scenario["now"], scenario["time_zone"], from_date, until_date, limit
+    )
     engine_times = [(slot.start, count) for slot, count in result.aggregated]
     assert all(slot.end == slot.start + service.duration * MINUTE for slot, _ in result.aggregated)
     # The reference walks at most two dates when `until` is absent; the engine looks a year ahead.
     walked_until = from_date + timedelta(days=1) if until_date is None else until_date
     expected, expected_by_provider = reference_service_slots(
-        service, providers, scenario["now"], scenario["time_zone"], from_date, walked_until, scenario["anchor"]
+        service,
+        providers,
+        scenario["now"],
+        scenario["time_zone"],
+        from_date,
+        walked_until,
+        scenario["anchor"],
     )
     if until_date is not None or len(expected) >= (limit or 0):
         assert engine_times == expected[:limit]
         kept = {start for start, _ in expected[:limit]}
         assert [entry.provider_id for entry in result.providers] == [p.provider_id for p in providers]
-        for entry, starts in zip(result.providers, expected_by_provider):
+        for entry, starts in zip(result.providers, expected_by_provider, strict=True):
             assert [slot.start for slot in entry.open] == [start for start in starts if start in kept]
     else:
         # Fewer than `limit` in the walked dates: they come first, and anything after is later.
