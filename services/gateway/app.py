@@ -36,6 +36,7 @@ class Endpoint:
     status: int = 200
     auth: str = "token"  # "token" | "public"
     body: bool = False  # takes a JSON body (else the query string)
+    style: str = "savvycal"  # "savvycal" | "calendly": error format and resource URIs
 
 
 ROUTES: list[Endpoint] = [
@@ -74,6 +75,15 @@ ROUTES: list[Endpoint] = [
     Endpoint("POST", "/v1/appointments", "cmd", "create_appointment", 201, body=True),
     Endpoint("GET", "/v1/appointments/{id:str}", "query", "appointment_get"),
     Endpoint("POST", "/v1/appointments/{appointment_id:str}/cancel", "cmd", "cancel_appointment", body=True),
+    Endpoint("GET", "/calendly/users/me", "query", "calendly_users_me", style="calendly"),
+    Endpoint("GET", "/calendly/event_types", "query", "calendly_event_types", style="calendly"),
+    Endpoint("GET", "/calendly/event_type_available_times", "query", "calendly_event_type_available_times",
+             style="calendly"),
+    Endpoint("GET", "/calendly/organization_memberships", "query", "calendly_organization_memberships",
+             style="calendly"),
+    Endpoint("GET", "/calendly/user_availability_schedules", "query", "calendly_user_availability_schedules",
+             style="calendly"),
+    Endpoint("GET", "/calendly/user_busy_times", "query", "calendly_user_busy_times", style="calendly"),
 ]
 
 # Path parameters that name the resource of a GET query ("id" in the query body).
@@ -122,6 +132,21 @@ def error_response(error: dict[str, Any]) -> HttpError:
         return HttpError(503, {"errors": {"detail": ["temporarily unavailable; try again"]}})
     fields = error.get("fields") or {"detail": [error.get("message", "invalid")]}
     return HttpError(422, {"errors": fields})
+
+
+def calendly_error(error: HttpError) -> HttpError:
+    """The same error in Calendly's format: {title, message, details: [{parameter, message}]}."""
+    if error.status == 404:
+        return HttpError(404, {"title": "Resource Not Found", "message": "The server could not find the requested"
+                                                                         " resource."})
+    if error.status == 401:
+        return HttpError(401, {"title": "Unauthenticated", "message": "The access token is invalid"})
+    if error.status >= 500:
+        return HttpError(error.status, {"title": "Internal Server Error", "message": "Try again later."})
+    fields = error.body.get("errors", {})
+    return HttpError(400, {"title": "Invalid Argument", "message": "The supplied parameters are invalid.",
+                           "details": [{"parameter": name, "message": message}
+                                       for name, messages in fields.items() for message in messages]})
 
 
 class Backend:
@@ -211,12 +236,16 @@ def make_handler(endpoint: Endpoint, backend: Backend, metrics: Metrics) -> Call
                 path = {"id": path.pop(_GET_ID[endpoint.name])}
             if endpoint.name == "me":
                 path = {"id": ids.get("user_id", "")}
-            if "limit" in fields and endpoint.kind == "query":
-                try:
-                    fields["limit"] = int(fields["limit"])
-                except (TypeError, ValueError):
-                    raise HttpError(422, {"errors": {"limit": ["must be an integer"]}}) from None
+            for number in ("limit", "count"):
+                if number in fields and endpoint.kind == "query":
+                    try:
+                        fields[number] = int(fields[number])
+                    except (TypeError, ValueError):
+                        raise HttpError(422, {"errors": {number: ["must be an integer"]}}) from None
             body = {**fields, **path, **(ids if endpoint.kind == "cmd" else {"account_id": ids["account_id"]})}
+            if endpoint.style == "calendly":
+                body["base_url"] = str(request.base_url).rstrip("/") + "/calendly"
+                body["user_id"] = ids.get("user_id")
             if endpoint.kind == "cmd":
                 body["command_id"] = request.headers.get("idempotency-key") or f"http-{time.time_ns()}-{id(request)}"
                 reply = await backend.request("cmd", endpoint.name, body)
@@ -230,6 +259,8 @@ def make_handler(endpoint: Endpoint, backend: Backend, metrics: Metrics) -> Call
                 body["min_position"] = seen
             return Response(await backend.request("query", endpoint.name, body), status_code=endpoint.status)
         except HttpError as exc:
+            if endpoint.style == "calendly":
+                exc = calendly_error(exc)
             return Response(exc.body, status_code=exc.status)
 
     handle.__name__ = f"{endpoint.method.lower()}_{endpoint.name}"

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
@@ -17,6 +18,7 @@ import asyncpg
 import msgspec
 
 from projections import PROJECTIONS
+from services.query import calendly
 from projections.calendars import queries as calendars
 from projections.resources import queries as resources
 from services.commands.service import decode_error
@@ -136,6 +138,8 @@ class QueryService:
             "account_exists": Route(PublicAccount, self.account_exists),
             "me": Route(GetById, self.me),
         }
+        self.routes.update({name: Route(calendly.CalendlyQuery, partial(handler, self))
+                            for name, handler in calendly.ROUTES.items()})
 
     async def execute(self, name: str, body: bytes) -> bytes:
         """The JSON reply to one query (never raises for anything a client can send)."""

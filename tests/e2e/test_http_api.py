@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
 import nats
 import pytest
 
-from shared.servers import free_port, wait_for_port
 from shared.settings import Settings
 from tests.integration.booking_setup import bookable_account, iso, weekday_at
 from tests.integration.messaging import new_account
@@ -26,24 +22,6 @@ EVENT_FIELDS = {
     "payment", "metadata", "url", "location_settings", "description_settings", "buffer_before", "buffer_after",
     "is_group_session", "maximum_group_size",
 }
-
-
-@pytest.fixture
-async def http(command_service, query_service, projector, settings_env: dict[str, str],
-               tmp_path) -> AsyncIterator[httpx.AsyncClient]:
-    port = free_port()
-    log = tmp_path / "gateway.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "services.gateway.app:app",
-                                 "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                                env=settings_env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        await asyncio.to_thread(wait_for_port, port, proc, "gateway", log, 30)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            yield client
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -241,6 +241,24 @@ def test_notice_and_horizon_bound_the_starts() -> None:
     ]
 
 
+def test_notice_and_horizon_bounds_are_inclusive() -> None:
+    # Given starts every 5 minutes, now 09:10, notice 50 minutes and a 1-day horizon
+    now = at("2021-06-01T09:10:00Z")
+    link = LinkRules(
+        time_zone="Etc/UTC",
+        durations=[5],
+        increment=5,
+        minimum_notice=50,
+        maximum_days_ahead=1,
+        availability=every_day("00:00", "24:00"),
+    )
+    starts = [s.start for s in link_slots(link, [host("prov_a")], now, now, now + 2 * 86400)]
+    # Then the first start is exactly now + notice and the last exactly now + 24 h
+    assert (starts[0], starts[-1]) == (now + 50 * 60, now + 86400)
+    assert not is_link_slot(link, [host("prov_a")], now, now + 45 * 60, 5)
+    assert not is_link_slot(link, [host("prov_a")], now, now + 86400 + 5 * 60, 5)
+
+
 def test_any_needs_one_free_host_and_all_needs_every_host() -> None:
     link_any = LinkRules(
         time_zone="Etc/UTC", durations=[60], increment=60, availability=every_day("09:00", "11:00")
