@@ -253,7 +253,7 @@ class System:
 
     async def event_count(self) -> int:
         assert self.pool is not None
-        return int(await self.pool.fetchval("select coalesce(max(position), 0) from events"))
+        return int(await self.pool.fetchval("select count(*) from events"))
 
     async def projections_caught_up(self, timeout: float = 600) -> float:
         """Wait until every projection's checkpoint is at the head of the log; return the seconds waited."""
@@ -265,7 +265,8 @@ class System:
         while True:
             behind = await self.pool.fetchval(
                 "select count(*) from unnest($1::text[]) as n(name) left join checkpoints c on c.name = n.name"
-                " where c.name is null or c.position < (select coalesce(max(position), 0) from events)", names)
+                " where c.name is null or exists (select 1 from events e"
+                "                                 where (e.tx_id, e.position) > (c.tx_id, c.position))", names)
             if not behind:
                 return time.monotonic() - t0
             if time.monotonic() - t0 > timeout:

@@ -186,11 +186,11 @@ def link_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         )
         for provider_id in ["prov_a", "prov_b", "prov_c"][: draw(st.integers(1, 3))]
     ]
-    # On a 5-minute mark now + notice often lands exactly on a candidate start: the boundary case.
-    now = (
-        start
-        + draw(st.one_of(st.integers(-288, 288).map(lambda k: k * 5), st.integers(-2 * 1440, 1440))) * MINUTE
+    # Near a 5-minute mark, now + notice often lands on or a minute off a candidate start.
+    near_mark = st.tuples(st.integers(-288, 288), st.sampled_from([-1, 0, 0, 1])).map(
+        lambda m: m[0] * 5 + m[1]
     )
+    now = start + draw(st.one_of(near_mark, st.integers(-2 * 1440, 1440))) * MINUTE
     return {"anchor": anchor, "link": link, "hosts": hosts, "now": now, "start": start, "end": end}
 
 
