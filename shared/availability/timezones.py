@@ -142,11 +142,13 @@ def weekday(ordinal: int) -> int:
     return date.fromordinal(ordinal).weekday()
 
 
+@lru_cache(maxsize=1 << 16)
 def iso_utc(instant: int) -> str:
-    """ "YYYY-MM-DDTHH:MM:SSZ" for an instant."""
+    """ "YYYY-MM-DDTHH:MM:SSZ" for an instant (cached: slot lists print the same instants again and again)."""
     return datetime.fromtimestamp(instant, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@lru_cache(maxsize=1 << 16)
 def iso_in_zone(instant: int, zone_name: str) -> str:
     """ISO-8601 with the zone's offset at that instant, e.g. "2025-03-10T09:00:00-04:00"."""
     return datetime.fromtimestamp(instant, zone(zone_name)).isoformat(timespec="seconds")
