@@ -25,36 +25,44 @@ async def providers(conn: asyncpg.Connection | asyncpg.Pool, provider_ids: list[
     return {r["provider_id"]: r for r in rows}
 
 
+# One round trip for everything the engine needs of some providers in a window.
+_WINDOW = """
+    select provider_id, 'schedule' as kind, null::timestamptz as start_at, null::timestamptz as end_at,
+           0 as buffer_before, 0 as buffer_after, null::timestamptz as expires_at, schedule
+      from rm_providers where provider_id = any($1)
+    union all
+    select provider_id, kind, start_at, end_at, buffer_before, buffer_after, expires_at, null
+      from rm_reservations where provider_id = any($1) and end_at > $2 and start_at < $3
+    union all
+    select provider_id, 'external', start_at, end_at, 0, 0, null, null
+      from rm_external_busy where provider_id = any($1) and end_at > $2 and start_at < $3
+"""
+
+
 async def host_calendars(conn: asyncpg.Connection | asyncpg.Pool, provider_ids: list[str], now: int, start: int,
                          end: int, extra_busy: dict[str, list[Busy]] | None = None) -> list[HostCalendar]:
     """The engine's view of each provider (in the given order) for [start, end) at `now`."""
     if not provider_ids:
         return []
-    found = await providers(conn, provider_ids)
-    window_start, window_end = _ts(start) - _MARGIN, _ts(end) + _MARGIN
-    reservations = await conn.fetch(
-        "select provider_id, kind, start_at, end_at, buffer_before, buffer_after, expires_at from rm_reservations"
-        " where provider_id = any($1) and end_at > $2 and start_at < $3",
-        provider_ids, window_start, window_end)
-    external = await conn.fetch(
-        "select provider_id, start_at, end_at from rm_external_busy"
-        " where provider_id = any($1) and end_at > $2 and start_at < $3", provider_ids, window_start, window_end)
+    rows = await conn.fetch(_WINDOW, provider_ids, _ts(start) - _MARGIN, _ts(end) + _MARGIN)
+    schedules: dict[str, ProviderSchedule] = {}
     busy: dict[str, list[Busy]] = defaultdict(list)
     starts: dict[str, list[int]] = defaultdict(list)
-    for r in reservations:
+    for r in rows:
+        provider_id, kind = r["provider_id"], r["kind"]
+        if kind == "schedule":
+            schedules[provider_id] = _schedule.decode(r["schedule"])
+            continue
         if r["expires_at"] is not None and r["expires_at"].timestamp() <= now:
             continue  # an expired hold occupies nothing, swept or not
         a, b = int(r["start_at"].timestamp()), int(r["end_at"].timestamp())
-        busy[r["provider_id"]].append(Busy(a, b, r["buffer_before"] * 60, r["buffer_after"] * 60))
-        if r["kind"] in ("event", "appointment"):
-            starts[r["provider_id"]].append(a)
-    for r in external:
-        busy[r["provider_id"]].append(Busy(int(r["start_at"].timestamp()), int(r["end_at"].timestamp())))
+        busy[provider_id].append(Busy(a, b, r["buffer_before"] * 60, r["buffer_after"] * 60))
+        if kind in ("event", "appointment"):
+            starts[provider_id].append(a)
     for provider_id, more in (extra_busy or {}).items():
         busy[provider_id].extend(more)
-    return [HostCalendar(provider_id=p, schedule=_schedule.decode(found[p]["schedule"]), busy=busy[p],
-                         booking_starts=starts[p])
-            for p in provider_ids if p in found]
+    return [HostCalendar(provider_id=p, schedule=schedules[p], busy=busy[p], booking_starts=starts[p])
+            for p in provider_ids if p in schedules]
 
 
 async def busy_rows(conn: asyncpg.Pool, provider_id: str, start: int, end: int) -> list[dict[str, Any]]:
