@@ -60,13 +60,14 @@ async def test_users_memberships_event_types_and_schedules(http: httpx.AsyncClie
 async def test_available_times_and_busy_times(http: httpx.AsyncClient, nc: nats.NATS, settings: Settings):
     account, auth = await calendly_account(nc, settings)
     booked = await send(nc, settings, "create_event", account.event_body(weekday_at(2, 10)))
-    await send(nc, settings, "sync_external_busy_times", {
+    synced = await send(nc, settings, "sync_external_busy_times", {
         **account.ids, "provider_id": account.provider_id, "from": iso(weekday_at(2, 0)),
         "until": iso(weekday_at(2, 0) + timedelta(days=1)),
         "busy_times": [{"start_at": iso(weekday_at(2, 12)), "end_at": iso(weekday_at(2, 13))}]})
     base = str(http.base_url).rstrip("/") + "/calendly"
     window = {"start_time": iso(weekday_at(2, 9)), "end_time": iso(weekday_at(2, 14))}
-    headers = {**auth, "X-Sched-Position": str(booked["position"] + 2)}
+    assert synced["position"] > booked["position"]
+    headers = {**auth, "X-Sched-Position": str(synced["position"])}  # the reads wait for both commands
     times = (await http.get("/calendly/event_type_available_times", headers=headers,
                             params={**window, "event_type": f"{base}/event_types/{account.link_id}"})).json()
     starts = [t["start_time"] for t in times["collection"]]
