@@ -24,6 +24,7 @@ SERVICES = {
     "relay": [sys.executable, "-m", "services.relay"],
     "projections": [sys.executable, "-m", "projections"],
     "query": [sys.executable, "-m", "services.query"],
+    "webhooks": [sys.executable, "-m", "services.webhooks"],
     "gateway": [sys.executable, "-m", "uvicorn", "--factory", "services.gateway.app:app", "--no-access-log",
                 "--log-level", "warning"],
 }
@@ -132,11 +133,13 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, stop)
     try:
         if not os.environ.get("SCHED_DATABASE_URL"):
-            pg = EmbeddedPostgres(STATE_DIR / "postgres", port=RUN_PG_PORT).start()
+            pg = EmbeddedPostgres(STATE_DIR / "postgres",
+                                  port=int(os.environ.get("SCHED_EMBEDDED_PG_PORT", RUN_PG_PORT))).start()
             started.append(pg)
             os.environ["SCHED_DATABASE_URL"] = pg.url
         if not os.environ.get("SCHED_NATS_URL"):
-            nats_server = EmbeddedNats(STATE_DIR / "nats", port=RUN_NATS_PORT).start()
+            nats_server = EmbeddedNats(STATE_DIR / "nats",
+                                       port=int(os.environ.get("SCHED_EMBEDDED_NATS_PORT", RUN_NATS_PORT))).start()
             started.append(nats_server)
             os.environ["SCHED_NATS_URL"] = nats_server.url
         os.environ.setdefault("SCHED_WEBHOOK_ALLOW_LOOPBACK", "1")

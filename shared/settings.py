@@ -22,6 +22,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     events_stream: str = "SCHED_EVENTS"
     command_workers: int = 32
     webhook_allow_loopback: bool = False
+    # Seconds before each retry of a failed webhook delivery (then it is dead), and per-attempt timeout.
+    webhook_retry_schedule: tuple[float, ...] = (5.0, 30.0, 120.0, 600.0, 3600.0, 21600.0, 86400.0)
+    webhook_timeout: float = 5.0
 
     @property
     def nats_servers(self) -> list[str]:
@@ -60,5 +63,10 @@ def load_settings(**overrides: object) -> Settings:
         values["command_workers"] = int(env["SCHED_COMMAND_WORKERS"])
     if env.get("SCHED_WEBHOOK_ALLOW_LOOPBACK"):
         values["webhook_allow_loopback"] = env["SCHED_WEBHOOK_ALLOW_LOOPBACK"] in ("1", "true", "yes")
+    if env.get("SCHED_WEBHOOK_RETRY_SCHEDULE"):  # e.g. "5,30,120,600,3600,21600,86400"
+        values["webhook_retry_schedule"] = tuple(float(s) for s in env["SCHED_WEBHOOK_RETRY_SCHEDULE"].split(",")
+                                                 if s.strip())
+    if env.get("SCHED_WEBHOOK_TIMEOUT"):
+        values["webhook_timeout"] = float(env["SCHED_WEBHOOK_TIMEOUT"])
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

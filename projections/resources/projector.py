@@ -14,7 +14,7 @@ from shared.domain.registry import StreamKind, stream_kind
 from shared.eventstore import RecordedEvent
 from shared.messages.events import ApiTokenIssued, Event
 
-KINDS = ("account", "link", "event", "booking_intent", "service", "location", "block", "appointment")
+KINDS = ("account", "link", "event", "booking_intent", "service", "location", "block", "appointment", "webhook")
 _decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 
 
@@ -42,6 +42,8 @@ def columns(kind: str, state: Any) -> tuple[str | None, datetime | None, bool]:
             return state.state, _at(state.held.start_at if state.held else None), False
         case "block":
             return None, _at(state.created.start_at if state.created else None), state.deleted
+        case "webhook":
+            return None, _at(state.created_at), state.deleted
     return None, None, False
 
 
@@ -79,6 +81,7 @@ PROJECTION = Projection(
         "service_created", "service_provider_added", "service_provider_removed", "location_referenced",
         "block_added", "block_removed", "block_created", "block_deleted",
         "appointment_created", "appointment_canceled",
+        "webhook_created", "webhook_secret_rotated", "webhook_deleted",
     )),
     apply=apply,
 )

@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from dataclasses import dataclass
 
+from typing import Any
+
 import asyncpg
 from faststream.nats import NatsBroker, NatsMessage
 
@@ -25,15 +27,23 @@ class CommandApp:
     service: CommandService
 
 
+async def subject_and_body(message: NatsMessage) -> tuple[str, bytes]:
+    """faststream decoder: the subject and the raw body. The command service decodes the body itself
+    (typed, with field errors), and taking no NatsMessage parameter keeps dependency injection off
+    the hot path."""
+    return message.raw_message.subject, message.body
+
+
 def build_broker(settings: Settings, service: CommandService) -> NatsBroker:
     """A broker answering `<prefix>.cmd.<name>` requests; the queue group spreads them over instances."""
     broker = NatsBroker(settings.nats_servers, logger=None)
     prefix = settings.cmd_subject_prefix + "."
 
-    @broker.subscriber(f"{prefix}*", queue="sched-commands", max_workers=settings.command_workers)
-    async def handle_command(message: NatsMessage) -> bytes:
-        name = message.raw_message.subject[len(prefix):]
-        return await service.execute(name, message.body)
+    @broker.subscriber(f"{prefix}*", queue="sched-commands", max_workers=settings.command_workers,
+                       decoder=subject_and_body)
+    async def handle_command(request: Any) -> bytes:
+        subject, body = request
+        return await service.execute(subject[len(prefix):], body)
 
     return broker
 
@@ -49,8 +59,10 @@ async def running_command_service(settings: Settings,
     async with pool.acquire() as conn:
         await migrate(conn, migrations())
     public_url = f"http://{settings.http_host}:{settings.http_port}/book"
-    service = (CommandService(EventStore(pool), public_url=public_url, clock=clock) if clock
-               else CommandService(EventStore(pool), public_url=public_url))
+    service = (CommandService(EventStore(pool), public_url=public_url, clock=clock,
+                              webhook_allow_loopback=settings.webhook_allow_loopback) if clock
+               else CommandService(EventStore(pool), public_url=public_url,
+                                   webhook_allow_loopback=settings.webhook_allow_loopback))
     broker = build_broker(settings, service)
     await broker.start()
     stop = asyncio.Event()

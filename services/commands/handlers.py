@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
-from shared.domain import accounts, bookings, links, providers, services
+from shared.domain import accounts, bookings, links, providers, services, webhooks
 from shared.domain.core import (
     Decision,
     Env,
@@ -21,11 +21,13 @@ from shared.domain.core import (
     provider_stream,
     service_provider_stream,
     service_stream,
+    webhook_stream,
 )
 from shared.messages.events import Client
 from shared.domain.validation import slugify
 from shared.errors import NotFound, ValidationFailed
 from shared.messages import commands as c
+from shared.webhook_secrets import keep_secret
 from services.commands.repository import UnitOfWork
 
 Handler = Callable[[Any, UnitOfWork, Env], Awaitable[Decision]]
@@ -246,6 +248,29 @@ async def cancel_appointment(cmd: c.CancelAppointment, uow: UnitOfWork, env: Env
     return services.cancel_appointment(cmd, appointment, env)
 
 
+async def _keep_new_secret(uow: UnitOfWork, decision: Decision) -> None:
+    """Store a new webhook signing secret before its event is appended (it never enters the log)."""
+    new_secret = webhooks.new_secret_of(decision)
+    if new_secret is not None:
+        await keep_secret(uow.repository.store.pool, *new_secret)
+
+
+async def create_webhook(cmd: c.CreateWebhook, uow: UnitOfWork, env: Env) -> Decision:
+    decision = webhooks.create_webhook(cmd, await uow.load(account_stream(cmd.account_id or "")), env)
+    await _keep_new_secret(uow, decision)
+    return decision
+
+
+async def rotate_webhook_secret(cmd: c.RotateWebhookSecret, uow: UnitOfWork, env: Env) -> Decision:
+    decision = webhooks.rotate_webhook_secret(cmd, await uow.load(webhook_stream(cmd.webhook_id)), env)
+    await _keep_new_secret(uow, decision)
+    return decision
+
+
+async def delete_webhook(cmd: c.DeleteWebhook, uow: UnitOfWork, env: Env) -> Decision:
+    return webhooks.delete_webhook(cmd, await uow.load(webhook_stream(cmd.webhook_id)), env)
+
+
 # The one explicit table: subject name -> command type and handler.
 ROUTES: dict[str, Route] = {
     "create_account": Route(c.CreateAccount, create_account),
@@ -274,4 +299,7 @@ ROUTES: dict[str, Route] = {
     "complete_hold": Route(c.CompleteHold, complete_hold),
     "create_appointment": Route(c.CreateAppointment, create_appointment),
     "cancel_appointment": Route(c.CancelAppointment, cancel_appointment),
+    "create_webhook": Route(c.CreateWebhook, create_webhook),
+    "delete_webhook": Route(c.DeleteWebhook, delete_webhook),
+    "rotate_webhook_secret": Route(c.RotateWebhookSecret, rotate_webhook_secret),
 }

@@ -16,7 +16,7 @@ from shared.domain.core import Decision, Env
 from shared.errors import Conflict, DomainError, ValidationFailed, VersionConflict
 from shared.eventstore import DuplicateCommand, EventStore
 from shared.ids import new_id
-from services.commands.handlers import ROUTES
+from services.commands.handlers import ROUTES, Route
 from services.commands.repository import Repository, UnitOfWork
 
 log = logging.getLogger("sched.commands")
@@ -52,11 +52,14 @@ class CommandService:
     """Runs commands against one event store; stateless apart from a cache, so any number can run."""
 
     def __init__(self, store: EventStore, public_url: str = "http://127.0.0.1:8000/book",
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 webhook_allow_loopback: bool = False) -> None:
         self.store = store
         self.repository = Repository(store)
         self.public_url = public_url
         self.clock = clock
+        self.webhook_allow_loopback = webhook_allow_loopback
+        self._locks: dict[str, asyncio.Lock] = {}
 
     async def execute(self, name: str, body: bytes) -> bytes:
         """The JSON reply to one command body (never raises for anything a client can send)."""
@@ -79,17 +82,29 @@ class CommandService:
             raise decode_error(exc) from None
         if not command.command_id or len(command.command_id) > 200:
             raise ValidationFailed.on("command_id", "must be a non-empty string of at most 200 characters")
-        replayed = await self._replayed(name, command)
-        if replayed is not None:
-            return replayed
+        try:
+            return await self._decide_and_append(name, route, command)
+        except DomainError:
+            # A repeat of a command that already took effect may now be refused (its own first run
+            # took the slot): the stored reply wins. Looked up only here, off the fast path.
+            replayed = await self._replayed(name, command)
+            if replayed is not None:
+                return replayed
+            raise
+
+    async def _decide_and_append(self, name: str, route: Route, command: Any) -> dict[str, Any]:
+        contended: str | None = None
         for attempt in range(MAX_ATTEMPTS):
-            uow = UnitOfWork(self.repository)
-            env = Env(now=self.clock(), public_url=self.public_url)
-            decision = await route.handler(command, uow, env)
             try:
-                return await self._commit(name, command, uow, decision)
-            except VersionConflict:
+                if contended is None:
+                    return await self._attempt(name, route, command)
+                # After a conflict, queue behind the other commands of this process on that stream
+                # rather than colliding with them again; other streams stay fully concurrent.
+                async with self._stream_lock(contended):
+                    return await self._attempt(name, route, command)
+            except VersionConflict as conflict:
                 # Someone appended first: re-decide on the fresh state (it may now be a rejection).
+                contended = conflict.stream_id or contended
                 if attempt >= 3:
                     await asyncio.sleep(random.uniform(0, 0.002 * attempt))
             except DuplicateCommand:
@@ -97,6 +112,19 @@ class CommandService:
                 if replayed is not None:
                     return replayed
         raise Conflict("too much contention on this resource; try again")
+
+    async def _attempt(self, name: str, route: Route, command: Any) -> dict[str, Any]:
+        uow = UnitOfWork(self.repository)
+        env = Env(now=self.clock(), public_url=self.public_url, webhook_allow_loopback=self.webhook_allow_loopback)
+        return await self._commit(name, command, uow, await route.handler(command, uow, env))
+
+    def _stream_lock(self, stream_id: str) -> asyncio.Lock:
+        lock = self._locks.get(stream_id)
+        if lock is None:
+            if len(self._locks) > 10_000:
+                self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+            lock = self._locks[stream_id] = asyncio.Lock()
+        return lock
 
     async def _commit(self, name: str, command: Any, uow: UnitOfWork, decision: Decision) -> dict[str, Any]:
         appends = uow.appends(decision, lambda: new_id("evt"))

@@ -75,6 +75,12 @@ ROUTES: list[Endpoint] = [
     Endpoint("POST", "/v1/appointments", "cmd", "create_appointment", 201, body=True),
     Endpoint("GET", "/v1/appointments/{id:str}", "query", "appointment_get"),
     Endpoint("POST", "/v1/appointments/{appointment_id:str}/cancel", "cmd", "cancel_appointment", body=True),
+    Endpoint("POST", "/v1/webhooks", "cmd", "create_webhook", 201, body=True),
+    Endpoint("GET", "/v1/webhooks", "query", "webhooks_list"),
+    Endpoint("GET", "/v1/webhooks/{webhook_id:str}", "query", "webhook_get"),
+    Endpoint("DELETE", "/v1/webhooks/{webhook_id:str}", "cmd", "delete_webhook"),
+    Endpoint("GET", "/v1/webhooks/{webhook_id:str}/deliveries", "query", "webhook_deliveries"),
+    Endpoint("POST", "/v1/webhooks/{webhook_id:str}/rotate_secret", "cmd", "rotate_webhook_secret", body=True),
     Endpoint("GET", "/calendly/users/me", "query", "calendly_users_me", style="calendly"),
     Endpoint("GET", "/calendly/event_types", "query", "calendly_event_types", style="calendly"),
     Endpoint("GET", "/calendly/event_type_available_times", "query", "calendly_event_type_available_times",
@@ -88,7 +94,7 @@ ROUTES: list[Endpoint] = [
 
 # Path parameters that name the resource of a GET query ("id" in the query body).
 _GET_ID = {"link_get": "link_id", "event_get": "event_id", "provider_get": "provider_id",
-           "service_get": "service_id"}
+           "service_get": "service_id", "webhook_get": "webhook_id"}
 
 
 class Metrics:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
-from faststream.nats import NatsBroker, NatsMessage
+from faststream.nats import NatsBroker
 
 from projections import migrations
 from shared.eventstore import create_pool, migrate
 from shared.settings import Settings
+from services.commands.app import subject_and_body
 from services.query.service import QueryService
 
 
@@ -34,9 +36,11 @@ async def running_query_service(settings: Settings,
     broker = NatsBroker(settings.nats_servers, logger=None)
     prefix = settings.query_subject_prefix + "."
 
-    @broker.subscriber(f"{prefix}*", queue="sched-queries", max_workers=settings.command_workers)
-    async def handle_query(message: NatsMessage) -> bytes:
-        return await service.execute(message.raw_message.subject[len(prefix):], message.body)
+    @broker.subscriber(f"{prefix}*", queue="sched-queries", max_workers=settings.command_workers,
+                       decoder=subject_and_body)
+    async def handle_query(request: Any) -> bytes:
+        subject, body = request
+        return await service.execute(subject[len(prefix):], body)
 
     await broker.start()
     try:

@@ -21,6 +21,7 @@ from projections import PROJECTIONS
 from services.query import calendly
 from projections.calendars import queries as calendars
 from projections.resources import queries as resources
+from services.query import webhooks as webhook_queries
 from services.commands.service import decode_error
 from shared.availability import iso_in_zone, iso_utc, link_slots, parse_instant, service_slots
 from shared.domain.bookings import event_resource, hold_resource, link_rules
@@ -73,6 +74,10 @@ class EventsList(ListQuery, kw_only=True):
 
 class GetById(Query, kw_only=True):
     id: str
+
+
+class WebhookDeliveries(ListQuery, kw_only=True):
+    webhook_id: str
 
 
 class WhoAmI(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -137,6 +142,9 @@ class QueryService:
             "whoami": Route(WhoAmI, self.whoami),
             "account_exists": Route(PublicAccount, self.account_exists),
             "me": Route(GetById, self.me),
+            "webhooks_list": Route(ListQuery, self.webhooks_list),
+            "webhook_get": Route(GetById, self.webhook_get),
+            "webhook_deliveries": Route(WebhookDeliveries, self.webhook_deliveries),
         }
         self.routes.update({name: Route(calendly.CalendlyQuery, partial(handler, self))
                             for name, handler in calendly.ROUTES.items()})
@@ -367,6 +375,18 @@ class QueryService:
             raise NotFound("user")
         return {"id": user.user_id, "display_name": user.name, "email": user.email, "provider_id": user.provider_id,
                 "account_id": query.account_id, "personal_scope_id": user.personal_scope_id}
+
+    async def webhooks_list(self, query: ListQuery) -> dict[str, Any]:
+        return await webhook_queries.webhooks_list(self.pool, query.account_id, before=query.before,
+                                                   after=query.after, limit=_limit(query.limit))
+
+    async def webhook_get(self, query: GetById) -> dict[str, Any]:
+        return await webhook_queries.webhook_get(self.pool, query.account_id, query.id)
+
+    async def webhook_deliveries(self, query: WebhookDeliveries) -> dict[str, Any]:
+        return await webhook_queries.webhook_deliveries(self.pool, query.account_id, query.webhook_id,
+                                                        before=query.before, after=query.after,
+                                                        limit=_limit(query.limit))
 
 
 def _zone(name: str) -> Any:

@@ -28,6 +28,7 @@ class Env:
     new_id: Callable[[str], str] = new_id
     new_secret: Callable[[], str] = field(default=lambda: "sched_" + secrets.token_urlsafe(32))
     public_url: str = "http://127.0.0.1:8000/book"
+    webhook_allow_loopback: bool = False  # Settings.webhook_allow_loopback: loopback webhook URLs allowed
 
     @property
     def now_iso(self) -> str:
@@ -89,3 +90,7 @@ def block_stream(block_id: str) -> str:
 
 def appointment_stream(appointment_id: str) -> str:
     return f"appt-{appointment_id}"
+
+
+def webhook_stream(webhook_id: str) -> str:
+    return f"whk-{webhook_id}"

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from functools import reduce
 from typing import Any, NamedTuple
 
-from shared.domain import accounts, bookings, links, providers, services
+from shared.domain import accounts, bookings, links, providers, services, webhooks
 from shared.messages.events import Event
 
 Fold = Callable[[Any, Iterable[Event]], Any]
@@ -38,6 +38,7 @@ STREAM_KINDS: list[StreamKind] = [
     StreamKind("location-", "location", services.LocationState, folding(services.evolve_location)),
     StreamKind("blk-", "block", services.BlockState, folding(services.evolve_block)),
     StreamKind("appt-", "appointment", services.AppointmentState, folding(services.evolve_appointment)),
+    StreamKind("whk-", "webhook", webhooks.WebhookState, folding(webhooks.evolve)),
 ]
 
 

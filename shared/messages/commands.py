@@ -231,3 +231,23 @@ class CreateAppointment(Command, kw_only=True):
 class CancelAppointment(Command, kw_only=True):
     appointment_id: str
     cancel_reason: str | None = None
+
+
+# --- webhooks: stream whk-<whk_id> -----------------------------------------------------------------
+
+class CreateWebhook(Command, kw_only=True):
+    """Subscribe `url` to the webhook event types in `events`; the reply shows the signing secret once."""
+
+    url: str
+    events: list[str]
+
+
+class DeleteWebhook(Command, kw_only=True):
+    webhook_id: str
+
+
+class RotateWebhookSecret(Command, kw_only=True):
+    """A new signing secret; the old one keeps signing too for `grace_period_seconds` (default 24 h)."""
+
+    webhook_id: str
+    grace_period_seconds: int = 86_400

@@ -355,6 +355,34 @@ class HoldExpired(Event, tag="hold_expired", kw_only=True):
     expired_at: str
 
 
+# --- webhooks: stream whk-<whk_id> -----------------------------------------------------------------
+
+class WebhookCreated(Event, tag="webhook_created", kw_only=True):
+    """A subscription. The signing secret is not in the log: `secret_id` names it in webhook_secrets."""
+
+    webhook_id: str
+    account_id: str
+    url: str
+    events: list[str] = msgspec.field(default_factory=list)
+    secret_id: str
+    created_at: str
+
+
+class WebhookSecretRotated(Event, tag="webhook_secret_rotated", kw_only=True):
+    """`secret_id` signs from now on; `previous_secret_id` signs too until `previous_expires_at`."""
+
+    webhook_id: str
+    secret_id: str
+    previous_secret_id: str
+    previous_expires_at: str
+    rotated_at: str
+
+
+class WebhookDeleted(Event, tag="webhook_deleted", kw_only=True):
+    webhook_id: str
+    deleted_at: str
+
+
 DomainEvent = (
     AccountCreated | UserCreated | ApiTokenIssued | TeamScopeCreated
     | ProviderCreated | ProviderScheduleSet
@@ -365,6 +393,7 @@ DomainEvent = (
     | BlockCreated | BlockDeleted | BlockAdded | BlockRemoved
     | AppointmentCreated | AppointmentCanceled
     | SlotHeld | HoldReleased | HoldCompleted | HoldExpired
+    | WebhookCreated | WebhookSecretRotated | WebhookDeleted
 )
 
 _decoder = msgspec.json.Decoder(DomainEvent)

@@ -282,7 +282,118 @@ async def query_cases(system: System, setup: Setup, groups: dict[str, list[int]]
                               f"{system.prefix}.query.earliest_slot", earliest,
                               lambda r: isinstance(r, dict) and r.get("data") is not None, seconds))
     print(f"  {runs[-1].label}: {runs[-1].outcome.rate:.0f}/s", file=sys.stderr, flush=True)
+    if size != "10k":  # the transport's ceiling: a query name the service rejects without touching Postgres
+        runs.append(await measure(system, groups, "no-op (unknown query name), ceiling of NATS + faststream",
+                                  f"{system.prefix}.query.no_such_query", {"account_id": "x"},
+                                  lambda r: isinstance(r, dict) and r.get("ok") is False, min(seconds, 3.0)))
     return runs, check
+
+
+async def stage_breakdown(system: System, setup: Setup, rounds: int = 60) -> dict[str, tuple[float, float]]:
+    """Median ms of each stage of the two queries, run one at a time in this process (no NATS, no
+    concurrency): what a query costs before any queueing."""
+    from datetime import date as date_type
+
+    from projections.calendars import queries as calendars
+    from projections.resources import queries as resources
+    from services.query.service import QueryService
+    from shared.availability import iso_in_zone, link_slots, service_slots
+    from shared.domain.bookings import link_rules
+
+    pool = system.pool
+    assert pool is not None
+    encoder = msgspec.json.Encoder()
+    account_id = setup.who["account_id"]
+    start, end = setup.window
+    stages: dict[str, list[float]] = {}
+    clock = time.perf_counter
+
+    def note(name: str, seconds: float) -> None:
+        stages.setdefault(name, []).append(seconds * 1000)
+
+    svc = QueryService(pool)
+    link_body = msgspec.json.encode({"account_id": account_id, "link_id": setup.link_id, "from": iso(start),
+                                     "until": iso(end)})
+    earliest_body = msgspec.json.encode({"account_id": account_id, "service_id": setup.service_id,
+                                         "time_zone": SERVICE_ZONE})
+    margin = DAY + 60
+    for _ in range(rounds):
+        now = int(time.time())
+        t0 = clock()
+        link = await resources.get_state(pool, "link", setup.link_id, account_id)
+        t1 = clock()
+        note("link_slots: link from rm_resources (fetch + decode)", t1 - t0)
+        hosts = await calendars.host_calendars(pool, link.settings.hosts, now, start, end)
+        t2 = clock()
+        note("link_slots: host_calendars (3 queries + rows -> Busy)", t2 - t1)
+        slots = link_slots(link_rules(link), hosts, now, start, end)
+        t3 = clock()
+        note("link_slots: engine link_slots", t3 - t2)
+        encoder.encode([{"start_at": iso(x.start), "end_at": iso(x.end), "duration": x.duration, "rank": x.rank}
+                        for x in slots])
+        note("link_slots: reply encoding", clock() - t3)
+        t4 = clock()
+        await pool.fetch("select provider_id, kind, start_at, end_at, buffer_before, buffer_after, expires_at"
+                         " from rm_reservations where provider_id = any($1) and end_at > to_timestamp($2)"
+                         " and start_at < to_timestamp($3)", link.settings.hosts, start - margin, end + margin)
+        note("link_slots: (of which the reservations query alone)", clock() - t4)
+        t5 = clock()
+        await svc.execute("link_slots", link_body)
+        note("link_slots: QueryService.execute, whole", clock() - t5)
+
+        t0 = clock()
+        service = await resources.get_state(pool, "service", setup.service_id, account_id)
+        sps = service.ordered_providers()
+        t1 = clock()
+        note("earliest_slot: service from rm_resources", t1 - t0)
+        rows = await calendars.providers(pool, [sp.provider_id for sp in sps])
+        t2 = clock()
+        note("earliest_slot: public-bookings filter (rm_providers)", t2 - t1)
+        today = date_type.today()
+        w0 = (now // DAY - 2) * DAY
+        w1 = w0 + 372 * DAY
+        hosts = await calendars.host_calendars(pool, [sp.provider_id for sp in sps if sp.provider_id in rows],
+                                               now, w0, w1, {sp.provider_id: [] for sp in sps})
+        t3 = clock()
+        note(f"earliest_slot: host_calendars, {len(hosts)} providers x 369 days", t3 - t2)
+        result = service_slots(service.rules(), hosts, now, SERVICE_ZONE, today, None, 1)
+        t4 = clock()
+        note("earliest_slot: engine service_slots (limit 1)", t4 - t3)
+        first = result.aggregated[0][0] if result.aggregated else None
+        encoder.encode({"data": iso_in_zone(first.start, SERVICE_ZONE) if first else None})
+        t5 = clock()
+        await svc.execute("earliest_slot", earliest_body)
+        note("earliest_slot: QueryService.execute, whole", clock() - t5)
+    return {name: (percentile(sorted(v), 50), percentile(sorted(v), 99)) for name, v in stages.items()}
+
+
+async def safe_breakdown(system: System, setup: Setup) -> dict[str, tuple[float, float]]:
+    try:
+        return await stage_breakdown(system, setup)
+    except Exception as exc:  # the stages import the query service's modules into this process
+        return {f"(breakdown failed: {type(exc).__name__}: {exc})": (float("nan"), float("nan"))}
+
+
+async def head_read_cost(system: System, rounds: int = 10) -> str:
+    """What the live runner's read costs at the head of the log: the shipped read, prepared as asyncpg
+    prepares it, from the calendars checkpoint; as Postgres plans it (custom plans) and forced generic."""
+    assert system.pool is not None
+    cursor = await system.pool.fetchrow("select tx_id::text, position from checkpoints where name = $1",
+                                        PROJECTIONS["calendars"].checkpoint)
+    out = []
+    async with system.pool.acquire() as conn:
+        for mode in ("auto", "force_generic_plan"):
+            await conn.execute(f"set plan_cache_mode = {mode}")
+            statement = await conn.prepare(runner._READ)
+            took = []
+            for _ in range(rounds):
+                t0 = time.perf_counter()
+                await statement.fetch(cursor[0], cursor[1], 1000)
+                took.append((time.perf_counter() - t0) * 1000)
+            out.append(f"{mode}: median {sorted(took)[len(took) // 2]:.1f} ms")
+        await conn.execute("reset plan_cache_mode")
+    return "The live runner's read at the head of the log (shipped SQL, 1000 rows max, " \
+        f"{rounds} runs), plan_cache_mode " + ", ".join(out) + "."
 
 
 async def measure_lag(system: System, history: History, providers: list[HProvider], seconds: float,
@@ -359,7 +470,7 @@ async def measure_lag(system: System, history: History, providers: list[HProvide
 
 
 def rebuild_cap() -> float:
-    return float(os.environ.get("BENCH_REBUILD_CAP", 40))
+    return float(os.environ.get("BENCH_REBUILD_CAP", 20))
 
 
 # The read of projections/runner.py with its ORDER BY naming the table's columns. As shipped, the
@@ -419,6 +530,11 @@ async def rebuild_all(system: System, postgres_pid: int, cap: float) -> list[Reb
     """The shipped rebuild of the calendars projection for at most `cap` seconds, then both
     projections rebuilt to the head with the read's ORDER BY fixed (which also brings the read
     models up to date for the queries that follow)."""
+    assert system.pool is not None
+    for variant, sql in (("as shipped", runner._READ), ("ORDER BY fixed", FIXED_READ)):
+        plan = [r[0] for r in await system.pool.fetch("explain " + sql, "0", 0, 5000)]
+        nodes = [line.strip().lstrip("-> ").split("  (")[0] for line in plan if "cost=" in line]
+        system.notes.append(f"Plan of the projection read from position 0 ({variant}): {' / '.join(nodes)}.")
     done = [await timed_rebuild(system, postgres_pid, PROJECTIONS["calendars"], "as shipped", cap)]
     if done[0].finished:  # small logs: the shipped rebuild of resources too
         done.append(await timed_rebuild(system, postgres_pid, PROJECTIONS["resources"], "as shipped", cap))
@@ -458,6 +574,7 @@ async def run(seconds: float, events: int, profile: bool) -> str:
             small_runs, small_check = await query_cases(system, setup, groups, "10k", seconds)
             rss_small = peak_rss(query_proc.pid)
             naive_rss_small = peak_rss(naive_proc.pid)
+            breakdown_small = await safe_breakdown(system, setup)
 
             # --- fill to `events`, then rebuild the read models from scratch
             system.stop(projections)
@@ -483,6 +600,8 @@ async def run(seconds: float, events: int, profile: bool) -> str:
             print("  projection lag ...", file=sys.stderr, flush=True)
             lag_providers = [p for t in setup.tenants[:4] for p in t.providers][:64]
             lag = await measure_lag(system, history, lag_providers, max(seconds, 5.0))
+            notes.append(await head_read_cost(system))
+            breakdown = (breakdown_small, await safe_breakdown(system, setup))
             counts = await system.pool.fetchrow(
                 "select (select count(*) from rm_reservations) as reservations,"
                 " (select count(*) from rm_resources) as resources,"
@@ -495,6 +614,7 @@ async def run(seconds: float, events: int, profile: bool) -> str:
                          f"hold {counts['reservations']:,} reservations and {counts['resources']:,} resources; "
                          f"database {counts['size']}.")
             notes.append(f"Answers: {small_check}. {big_check}.")
+            notes.extend(system.notes)
         finally:
             await system.close()
         if profile:
@@ -504,11 +624,12 @@ async def run(seconds: float, events: int, profile: bool) -> str:
                 pstats.Stats(str(prof), stream=sys.stderr).sort_stats("cumulative").print_stats(45)
                 pstats.Stats(str(prof), stream=sys.stderr).sort_stats("tottime").print_stats(30)
     return report(seconds, small_runs, big_runs, rebuilds, lag, (rss_small, rss_big),
-                  (naive_rss_small, naive_rss_big), big, notes)
+                  (naive_rss_small, naive_rss_big), big, breakdown, notes)
 
 
 def report(seconds: float, small: list[QueryRun], big: list[QueryRun], rebuilds: list[Any], lag: dict[str, Any],
-           rss: tuple[Any, Any], naive_rss: tuple[Any, Any], big_label: str, notes: list[str]) -> str:
+           rss: tuple[Any, Any], naive_rss: tuple[Any, Any], big_label: str, breakdown: tuple[dict[str, Any], ...],
+           notes: list[str]) -> str:
     parts = []
     rows = []
     for r in small + big:
@@ -519,7 +640,7 @@ def report(seconds: float, small: list[QueryRun], big: list[QueryRun], rebuilds:
                        rows, title=f"Queries over NATS ({seconds:g} s per case after 1 s warm-up; durable Postgres)"))
 
     rm_small, naive_small, earliest_small = (r.outcome for r in small)
-    rm_big, naive_big, earliest_big = (r.outcome for r in big)
+    rm_big, naive_big, earliest_big = (r.outcome for r in big[:3])
     log_events = max(r.events for r in rebuilds)
     lag_cal, lag_res = lag["lags"]["calendars"], lag["lags"]["resources"]
     lag_p99 = max(percentile(lag_cal, 99), percentile(lag_res, 99)) * 1000
@@ -566,6 +687,13 @@ def report(seconds: float, small: list[QueryRun], big: list[QueryRun], rebuilds:
                        title=f"Projection lag, commit -> visible, while appending {lag['rate']:.0f} events/s "
                              f"({lag['appends']:,} appends of 2 events; polled every ~1 ms)"))
 
+    small_stages, big_stages = breakdown
+    nan = (float("nan"), float("nan"))
+    parts.append(table(["stage", "p50 ms (10k)", "p99 ms (10k)", f"p50 ms ({big_label})", f"p99 ms ({big_label})"],
+                       [[name, *small_stages.get(name, nan), *big_stages.get(name, nan)]
+                        for name in dict.fromkeys([*small_stages, *big_stages])],
+                       title="Where one query's time goes: each stage timed in the benchmark process, one query at "
+                             "a time (no NATS, no concurrency), 60 rounds"))
     names = list(small[0].cpu)
     parts.append(table(["case", *[f"{n}" for n in names], "total (of 2)"],
                        [[r.label, *[r.cpu[n] for n in names], sum(r.cpu.values())] for r in small + big],

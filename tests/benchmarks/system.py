@@ -146,6 +146,7 @@ class System:
         self.logdir = servers.root / f"{label}-{tag}"
         self.logdir.mkdir(parents=True, exist_ok=True)
         self.procs: list[Proc] = []
+        self.notes: list[str] = []
         self.pool: asyncpg.Pool | None = None
         self.nc: nats.NATS | None = None
         self._counter = 0

@@ -84,9 +84,13 @@ class LocalClock:
 
 @lru_cache(maxsize=128)
 def clock(zone_name: str, anchor: date) -> LocalClock:
-    """The clock for tests whose instants lie within [anchor - 1 day, anchor + 3 days] UTC."""
+    """The clock for tests whose instants lie within [anchor - 1 day, anchor + 5 days] UTC.
+
+    The margin holds the day before and after each local date those instants touch, in
+    every zone from UTC-5 to UTC+11.
+    """
     origin = utc_midnight(anchor)
-    return LocalClock(zone_name, origin - 4 * DAY, origin + 6 * DAY)
+    return LocalClock(zone_name, origin - 4 * DAY, origin + 7 * DAY)
 
 
 class MinuteSet:

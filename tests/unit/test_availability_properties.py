@@ -8,7 +8,7 @@ plain summer day, in zones with whole-hour, half-hour and 30-minute-DST offsets.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
+from typing import NamedTuple
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -46,21 +46,28 @@ from .availability_reference import (
 )
 
 ZONES = ["Asia/Kolkata", "Australia/Lord_Howe", "America/New_York", "Europe/Berlin", "Etc/UTC"]
-ANCHORS = [
-    date(2026, 3, 8),
-    date(2026, 11, 1),
-    date(2026, 3, 29),
-    date(2026, 10, 25),
-    date(2026, 4, 5),
-    date(2026, 10, 4),
-    date(2026, 6, 15),
-]
+# Each anchor is a day with a DST change in one of the zones (and a plain summer day).
+DST_ZONE_OF_ANCHOR = {
+    date(2026, 3, 8): "America/New_York",
+    date(2026, 11, 1): "America/New_York",
+    date(2026, 3, 29): "Europe/Berlin",
+    date(2026, 10, 25): "Europe/Berlin",
+    date(2026, 4, 5): "Australia/Lord_Howe",
+    date(2026, 10, 4): "Australia/Lord_Howe",
+    date(2026, 6, 15): "Asia/Kolkata",
+}
 # Wall times on or next to the DST jumps of the zones above (02:00-03:00, Lord Howe's 01:30-02:30).
 DST_MINUTES = [0, 60, 90, 105, 120, 135, 150, 165, 180, 195, 540, 1020, 1380, 1410]
 PROPERTY_SETTINGS = settings(max_examples=200, deadline=None)
 
-zones = st.sampled_from(ZONES)
-anchors = st.sampled_from(ANCHORS)
+anchors = st.sampled_from(sorted(DST_ZONE_OF_ANCHOR))
+
+
+def zones_near(anchor: date) -> st.SearchStrategy[str]:
+    """Mostly the zone whose clocks change on the anchor day, so windows really meet the change."""
+    return st.one_of(
+        st.just(DST_ZONE_OF_ANCHOR[anchor]), st.just(DST_ZONE_OF_ANCHOR[anchor]), st.sampled_from(ZONES)
+    )
 
 
 def hhmm(minutes: int) -> str:
@@ -122,7 +129,7 @@ def schedules(draw: st.DrawFn, anchor: date) -> ProviderSchedule:
         st.integers(-2, 3).map(lambda k: (anchor + timedelta(days=k)).isoformat()),
     )
     return ProviderSchedule(
-        time_zone=draw(zones),
+        time_zone=draw(zones_near(anchor)),
         weekly_rules=weekly,
         date_overrides=overrides,
         effective_from=draw(bound),
@@ -151,8 +158,28 @@ def busy_lists(draw: st.DrawFn, start: int, end: int) -> list[Busy]:
     return items
 
 
+class LinkScenario(NamedTuple):
+    anchor: date
+    link: LinkRules
+    hosts: list[HostCalendar]
+    now: int
+    start: int
+    end: int
+
+
+class ServiceScenario(NamedTuple):
+    anchor: date
+    service: ServiceRules
+    providers: list[HostCalendar]
+    now: int
+    time_zone: str
+    from_date: date
+    until_date: date | None
+    limit: int | None
+
+
 @st.composite
-def link_scenarios(draw: st.DrawFn) -> dict[str, Any]:
+def link_scenarios(draw: st.DrawFn) -> LinkScenario:
     anchor = draw(anchors)
     start, end = draw(windows(anchor))
     rules = [
@@ -166,7 +193,7 @@ def link_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         for day in days
     ]
     link = LinkRules(
-        time_zone=draw(zones),
+        time_zone=draw(zones_near(anchor)),
         durations=draw(st.lists(st.sampled_from([15, 30, 45, 60, 90]), min_size=1, max_size=3)),
         increment=draw(st.sampled_from([10, 15, 20, 25, 30, 45, 60])),
         buffer_before=draw(st.sampled_from([0, 0, 10, 15, 30])),
@@ -191,58 +218,38 @@ def link_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         lambda m: m[0] * 5 + m[1]
     )
     now = start + draw(st.one_of(near_mark, st.integers(-2 * 1440, 1440))) * MINUTE
-    return {"anchor": anchor, "link": link, "hosts": hosts, "now": now, "start": start, "end": end}
+    return LinkScenario(anchor, link, hosts, now, start, end)
 
 
 @PROPERTY_SETTINGS
 @given(link_scenarios())
-def test_link_slots_match_the_reference(scenario: dict[str, Any]) -> None:
-    engine = [
-        tuple(slot)
-        for slot in link_slots(
-            scenario["link"], scenario["hosts"], scenario["now"], scenario["start"], scenario["end"]
-        )
-    ]
-    expected = reference_link_slots(
-        scenario["link"],
-        scenario["hosts"],
-        scenario["now"],
-        scenario["start"],
-        scenario["end"],
-        scenario["anchor"],
-    )
-    assert engine == expected
+def test_link_slots_match_the_reference(case: LinkScenario) -> None:
+    engine = [tuple(slot) for slot in link_slots(case.link, case.hosts, case.now, case.start, case.end)]
+    assert engine == reference_link_slots(case.link, case.hosts, case.now, case.start, case.end, case.anchor)
 
 
 @PROPERTY_SETTINGS
 @given(link_scenarios(), st.data())
-def test_booking_check_matches_the_reference(scenario: dict[str, Any], data: st.DataObject) -> None:
-    link: LinkRules = scenario["link"]
-    start: int = scenario["start"]
-    listed = [
-        slot.start for slot in link_slots(link, scenario["hosts"], scenario["now"], start, scenario["end"])
-    ]
+def test_booking_check_matches_the_reference(case: LinkScenario, data: st.DataObject) -> None:
+    listed = [slot.start for slot in link_slots(case.link, case.hosts, case.now, case.start, case.end)]
     # Half the time ask about a listed start (a booking that should succeed), else any 5-minute mark.
-    anywhere = st.integers(0, (scenario["end"] - start) // (5 * MINUTE)).map(lambda k: start + k * 5 * MINUTE)
+    anywhere = st.integers(0, (case.end - case.start) // 300).map(lambda k: case.start + k * 300)
     slot_start = data.draw(st.one_of(st.sampled_from(listed), anywhere) if listed else anywhere)
-    duration = data.draw(st.sampled_from([*link.durations, 20]))
+    duration = data.draw(st.sampled_from([*case.link.durations, 20]))
     slot_end = slot_start + duration * MINUTE
     expected_free = sorted(
         host.provider_id
-        for host in scenario["hosts"]
-        if duration in link.durations
+        for host in case.hosts
+        if duration in case.link.durations
         and any(
-            slot[0] == slot_start
-            for slot in reference_link_slots(
-                link, [host], scenario["now"], slot_start, slot_end, scenario["anchor"]
-            )
+            slot[0] == slot_start and slot[2] == duration  # the same start AND the same duration
+            for slot in reference_link_slots(case.link, [host], case.now, slot_start, slot_end, case.anchor)
         )
     )
-    assert free_hosts(link, scenario["hosts"], scenario["now"], slot_start, duration) == expected_free
-    expected_slot = (
-        len(expected_free) == len(scenario["hosts"]) if link.host_mode == "all" else bool(expected_free)
-    )
-    assert is_link_slot(link, scenario["hosts"], scenario["now"], slot_start, duration) is expected_slot
+    assert free_hosts(case.link, case.hosts, case.now, slot_start, duration) == expected_free
+    every_host_free = len(expected_free) == len(case.hosts)
+    expected_slot = every_host_free if case.link.host_mode == "all" else bool(expected_free)
+    assert is_link_slot(case.link, case.hosts, case.now, slot_start, duration) is expected_slot
 
 
 @PROPERTY_SETTINGS
@@ -256,15 +263,15 @@ def test_working_hours_match_the_reference(case: tuple[date, ProviderSchedule, t
 
 @PROPERTY_SETTINGS
 @given(link_scenarios(), st.integers(1, 3))
-def test_rank_windows_match_the_reference(scenario: dict[str, Any], rank: int) -> None:
-    link: LinkRules = scenario["link"]
-    start, end = scenario["start"], scenario["end"]
-    expected = link_rule_minutes(link, rank, scenario["anchor"], start, end).runs(start, end)
-    assert rank_windows(link.availability, link.time_zone, rank, start, end) == expected
+def test_rank_windows_match_the_reference(case: LinkScenario, rank: int) -> None:
+    expected = link_rule_minutes(case.link, rank, case.anchor, case.start, case.end).runs(
+        case.start, case.end
+    )
+    assert rank_windows(case.link.availability, case.link.time_zone, rank, case.start, case.end) == expected
 
 
 @st.composite
-def service_scenarios(draw: st.DrawFn) -> dict[str, Any]:
+def service_scenarios(draw: st.DrawFn) -> ServiceScenario:
     anchor = draw(anchors)
     duration = draw(st.sampled_from([15, 30, 45, 60, 90]))
     slot_rules = [
@@ -286,7 +293,7 @@ def service_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         )
         for start_time, end_time in draw(st.lists(minute_ranges(), min_size=1, max_size=3))
     ]
-    service = ServiceRules(duration=duration, time_zone=draw(zones), slot_rules=slot_rules)
+    service = ServiceRules(duration=duration, time_zone=draw(zones_near(anchor)), slot_rules=slot_rules)
     from_date = anchor + timedelta(days=draw(st.integers(-1, 1)))
     until_date = draw(st.one_of(st.none(), st.integers(0, 2).map(lambda k: from_date + timedelta(days=k))))
     limit = draw(st.integers(1, 12)) if until_date is None else draw(st.one_of(st.none(), st.integers(1, 12)))
@@ -299,52 +306,41 @@ def service_scenarios(draw: st.DrawFn) -> dict[str, Any]:
         )
         for provider_id in ["prov_a", "prov_b", "prov_c"][: draw(st.integers(1, 3))]
     ]
-    return {
-        "anchor": anchor,
-        "service": service,
-        "providers": providers,
-        "now": midnight + draw(st.one_of(st.integers(-1440, 0), st.integers(-2 * 1440, 1440))) * MINUTE,
-        "time_zone": draw(zones),
-        "from_date": from_date,
-        "until_date": until_date,
-        "limit": limit,
-    }
+    return ServiceScenario(
+        anchor=anchor,
+        service=service,
+        providers=providers,
+        now=midnight + draw(st.one_of(st.integers(-1440, 0), st.integers(-2 * 1440, 1440))) * MINUTE,
+        time_zone=draw(zones_near(anchor)),
+        from_date=from_date,
+        until_date=until_date,
+        limit=limit,
+    )
 
 
 @PROPERTY_SETTINGS
 @given(service_scenarios())
-def test_service_slots_match_the_reference(scenario: dict[str, Any]) -> None:
-    service: ServiceRules = scenario["service"]
-    providers: list[HostCalendar] = scenario["providers"]
-    limit: int | None = scenario["limit"]
-    from_date: date = scenario["from_date"]
-    until_date: date | None = scenario["until_date"]
+def test_service_slots_match_the_reference(case: ServiceScenario) -> None:
     result = service_slots(
-        service, providers, scenario["now"], scenario["time_zone"], from_date, until_date, limit
+        case.service, case.providers, case.now, case.time_zone, case.from_date, case.until_date, case.limit
     )
     engine_times = [(slot.start, count) for slot, count in result.aggregated]
-    assert all(slot.end == slot.start + service.duration * MINUTE for slot, _ in result.aggregated)
+    assert all(slot.end == slot.start + case.service.duration * MINUTE for slot, _ in result.aggregated)
     # The reference walks at most two dates when `until` is absent; the engine looks a year ahead.
-    walked_until = from_date + timedelta(days=1) if until_date is None else until_date
+    walked_until = case.from_date + timedelta(days=1) if case.until_date is None else case.until_date
     expected, expected_by_provider = reference_service_slots(
-        service,
-        providers,
-        scenario["now"],
-        scenario["time_zone"],
-        from_date,
-        walked_until,
-        scenario["anchor"],
+        case.service, case.providers, case.now, case.time_zone, case.from_date, walked_until, case.anchor
     )
-    if until_date is not None or len(expected) >= (limit or 0):
-        assert engine_times == expected[:limit]
-        kept = {start for start, _ in expected[:limit]}
-        assert [entry.provider_id for entry in result.providers] == [p.provider_id for p in providers]
+    if case.until_date is not None or len(expected) >= (case.limit or 0):
+        kept = expected[: case.limit]
+        assert engine_times == kept
+        kept_times = {start for start, _ in kept}
+        assert [entry.provider_id for entry in result.providers] == [p.provider_id for p in case.providers]
         for entry, starts in zip(result.providers, expected_by_provider, strict=True):
-            assert [slot.start for slot in entry.open] == [start for start in starts if start in kept]
+            assert [slot.start for slot in entry.open] == [start for start in starts if start in kept_times]
     else:
         # Fewer than `limit` in the walked dates: they come first, and anything after is later.
         assert engine_times[: len(expected)] == expected
-        assert len(engine_times) <= (limit or 0)
-        requested = clock(scenario["time_zone"], scenario["anchor"])
-        later = [start for start, _ in engine_times[len(expected) :]]
-        assert all(start >= requested.boundary(at_minutes(walked_until, 1440)) for start in later)
+        assert len(engine_times) <= (case.limit or 0)
+        next_midnight = clock(case.time_zone, case.anchor).boundary(at_minutes(walked_until, 1440))
+        assert all(start >= next_midnight for start, _ in engine_times[len(expected) :])

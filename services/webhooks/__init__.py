@@ -1,0 +1,1 @@
+"""The webhook dispatcher: SCHED_EVENTS -> an outbox in Postgres -> signed HTTP POSTs, in order per webhook."""

@@ -1,0 +1,176 @@
+"""The intake: a durable JetStream consumer of SCHED_EVENTS that turns events into outbox rows.
+
+Each fetched batch is handled in one Postgres transaction: webhook events update the
+subscriptions, deliverable events become one pending delivery per subscribed webhook (payload
+built now, from the event store), and the batch's last stream sequence is saved as the intake
+position. Only after that commit are the messages acknowledged, so a dispatcher killed at any
+point loses nothing: the deliveries are in Postgres, or the messages are read again.
+
+Order matters more than acks here: JetStream redelivers an unacknowledged message only after its
+ack wait, by which time later messages may have been handled. So the intake position, not the
+consumer's ack state, says where to resume: at start-up the durable consumer is re-created to
+begin right after it, and a message at or below it (a redelivery) is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+import msgspec
+import nats
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from services.relay.relay import Envelope, ensure_events_stream
+from services.webhooks import outbox
+from services.webhooks.payloads import resource_payload, webhook_body, webhook_type
+from shared.domain.registry import stream_kind
+from shared.messages.events import WebhookCreated, WebhookDeleted, WebhookSecretRotated, decode_event
+from shared.settings import Settings
+
+log = logging.getLogger("sched.webhooks.intake")
+
+CONSUMER = "webhooks"
+_WEBHOOK_EVENTS = {"webhook_created", "webhook_secret_rotated", "webhook_deleted"}
+_envelope = msgspec.json.Decoder(Envelope)
+
+
+class StreamStates:
+    """Folded states of recently delivered streams, so each event of a long stream is not a full replay.
+
+    The log is append-only, so a stream's state at a version never changes: a cached state stays
+    right whatever happens to the transaction that used it.
+    """
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self.capacity = capacity
+        self._states: OrderedDict[str, tuple[int, Any]] = OrderedDict()
+
+    async def before(self, conn: asyncpg.Connection, stream_id: str, version: int) -> Any:
+        """The stream's state just before `version`: the cached state plus the events since."""
+        kind = stream_kind(stream_id)
+        known, state = self._states.get(stream_id) or (0, kind.state_type())
+        if known >= version:
+            known, state = 0, kind.state_type()
+        if known < version - 1:
+            rows = await conn.fetch("select data from events where stream_id = $1 and version > $2 and version < $3"
+                                    " order by version", stream_id, known, version)
+            state = kind.fold(state, [decode_event(row["data"]) for row in rows])
+        return state
+
+    def remember(self, stream_id: str, version: int, state: Any) -> None:
+        self._states[stream_id] = (version, state)
+        self._states.move_to_end(stream_id)
+        while len(self._states) > self.capacity:
+            self._states.popitem(last=False)
+
+
+class Intake:
+    """Reads SCHED_EVENTS in stream order into the outbox; `on_enqueued` hears which webhooks got work."""
+
+    def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, settings: Settings,
+                 on_enqueued: Callable[[set[str]], None], batch: int = 500) -> None:
+        self.pool = pool
+        self.js = js
+        self.settings = settings
+        self.on_enqueued = on_enqueued
+        self.batch = batch
+        self.public_url = f"http://{settings.http_host}:{settings.http_port}/book"
+        self.position = 0
+        self.states = StreamStates()
+        self._sub: JetStreamContext.PullSubscription | None = None
+
+    async def start(self) -> None:
+        """(Re)create the durable consumer right after the committed intake position."""
+        stream = self.settings.events_stream
+        await ensure_events_stream(self.js, self.settings)
+        self.position = await outbox.intake_position(self.pool, stream)
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+        try:
+            await self.js.delete_consumer(stream, CONSUMER)
+        except nats.js.errors.NotFoundError:
+            pass
+        await self.js.add_consumer(stream, ConsumerConfig(
+            durable_name=CONSUMER, deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.position + 1,
+            ack_policy=AckPolicy.ALL, ack_wait=60, max_ack_pending=100_000,
+            filter_subject=f"{self.settings.events_subject_prefix}.>"))
+        self._sub = await self.js.pull_subscribe_bind(durable=CONSUMER, stream=stream)
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+            self._sub = None
+
+    async def step(self, wait: float = 1.0) -> int:
+        """Handle the next batch (waiting up to `wait` for one); return how many messages it held."""
+        assert self._sub is not None
+        try:
+            messages = await self._sub.fetch(1, timeout=wait)  # returns as soon as one is there
+        except (TimeoutError, nats.errors.TimeoutError):
+            return 0
+        if self.batch > 1:
+            try:  # and whatever else is already waiting, without lingering for a full batch
+                messages += await self._sub.fetch(self.batch - 1, timeout=0.005)
+            except (TimeoutError, nats.errors.TimeoutError):
+                pass
+        woken: set[str] = set()
+        last = self.position
+        async with self.pool.acquire() as conn, conn.transaction():
+            for message in messages:
+                sequence = message.metadata.sequence.stream
+                if sequence <= last:
+                    continue  # a redelivery of what is already committed
+                woken |= await self._handle(conn, _envelope.decode(message.data))
+                last = sequence
+            if last > self.position:
+                await outbox.save_intake_position(conn, self.settings.events_stream, last)
+        self.position = last
+        await messages[-1].ack()  # AckPolicy.ALL: acknowledges the whole batch
+        if woken:
+            self.on_enqueued(woken)
+        return len(messages)
+
+    async def _handle(self, conn: asyncpg.Connection, envelope: Envelope) -> set[str]:
+        """Apply one event; return the webhooks whose senders must look again (new work, or changed)."""
+        if envelope.type in _WEBHOOK_EVENTS:
+            event = decode_event(envelope.data)
+            assert isinstance(event, WebhookCreated | WebhookSecretRotated | WebhookDeleted)
+            await outbox.apply_webhook_event(conn, envelope.version, event)
+            return {event.webhook_id}  # its sender reloads the webhook: a new secret, or stop
+        kind = webhook_type(envelope.type)
+        if kind is None:
+            return set()
+        webhook_ids = await outbox.subscribers(conn, envelope.account_id, kind)
+        if not webhook_ids:
+            return set()
+        event = decode_event(envelope.data)
+        before = await self.states.before(conn, envelope.stream_id, envelope.version)
+        try:
+            payload = resource_payload(envelope.stream_id, before, event, envelope.occurred_at, self.public_url)
+        except Exception:  # a bug must not stall every webhook behind one event: log it and move on
+            log.exception("cannot build the webhook payload of event %s (%s); not delivered",
+                          envelope.id, envelope.type)
+            return set()
+        self.states.remember(envelope.stream_id, envelope.version, stream_kind(envelope.stream_id).fold(before, [event]))
+        body = webhook_body(kind, envelope.id, envelope.version, envelope.occurred_at, payload)
+        await outbox.enqueue(conn, webhook_ids, envelope.id, kind, body)
+        return set(webhook_ids)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Follow the stream until `stop` is set; after an error, resume from the committed position."""
+        while not stop.is_set():
+            try:
+                await self.step()
+            except Exception:
+                log.exception("webhook intake failed; resuming from the committed position")
+                await asyncio.sleep(0.5)
+                try:
+                    await self.start()
+                except Exception:
+                    log.exception("cannot restart the webhook intake yet")
