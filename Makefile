@@ -26,7 +26,7 @@ test: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
-## make bench: benchmarks; results are printed and appended to tests/benchmarks/RESULTS.md by hand
+## make bench: every benchmark; results are printed and appended, dated, to tests/benchmarks/RESULTS.md
 bench: $(STAMP)
 	$(BIN)/python -m tests.benchmarks.run_all
 
