@@ -18,6 +18,7 @@ import asyncpg
 import msgspec
 import nats
 from litestar import Litestar, Request, Response, get, route
+from litestar.enums import HttpMethod
 
 from services.gateway.openapi import build_document
 from shared.settings import Settings, load_settings
@@ -228,7 +229,7 @@ def make_handler(endpoint: Endpoint, backend: Backend, metrics: Metrics) -> Call
     async def handle(request: Request[Any, Any, Any]) -> Response[Any]:
         started = time.perf_counter()
         response = await answer(request)
-        metrics.observe(route_name, response.status_code, time.perf_counter() - started)
+        metrics.observe(route_name, response.status_code or 200, time.perf_counter() - started)
         return response
 
     async def answer(request: Request[Any, Any, Any]) -> Response[Any]:
@@ -317,7 +318,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     handlers = [health, openapi_document, metrics_document]
     for endpoint in ROUTES:
-        handlers.append(route(endpoint.path, http_method=[endpoint.method], operation_id=
+        handlers.append(route(endpoint.path, http_method=[HttpMethod(endpoint.method)], operation_id=
                               f"{endpoint.method.lower()}_{endpoint.name}_{len(handlers)}",
                               status_code=endpoint.status)(make_handler(endpoint, backend, metrics)))
     return Litestar(route_handlers=handlers, lifespan=[lifespan],

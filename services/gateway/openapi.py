@@ -142,7 +142,7 @@ def build_document(routes: list[Any]) -> dict[str, Any]:
             operation["security"] = [{"bearer": []}]
         if endpoint.kind == "cmd" and endpoint.body:
             command = _command_type(endpoint.name)
-            schema = dict(components.get(command.__name__, {})) if command else {"type": "object"}
+            schema: dict[str, Any] = dict(components.get(command.__name__, {})) if command else {"type": "object"}
             hidden = FILLED_IN | set(path_names) | ({"team_slug"} if "team_slug" in path_names else set())
             schema["properties"] = {k: v for k, v in schema.get("properties", {}).items() if k not in hidden}
             schema["required"] = [k for k in schema.get("required", []) if k not in hidden]

@@ -151,7 +151,8 @@ def _event_type(query: CalendlyQuery, link: Any, owner: str) -> dict[str, Any]:
 async def event_types(service: QueryService, query: CalendlyQuery) -> dict[str, Any]:
     """The links a user hosts (`user`), or every link of the organization (`organization`)."""
     account = await _account(service, query)
-    where, args = "", ()
+    where: str = ""
+    args: tuple[Any, ...] = ()
     if query.user:
         _, user = await _user(service, query)
         where, args = "state->'settings'->'hosts' ? $3", (user.provider_id,)

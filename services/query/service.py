@@ -40,13 +40,13 @@ class Query(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     min_position: int | None = None
 
 
-class LinkSlots(Query, kw_only=True):
+class LinkSlots(Query, frozen=True, kw_only=True):
     link_id: str
     from_: str | None = msgspec.field(default=None, name="from")
     until: str | None = None
 
 
-class ServiceSlots(Query, kw_only=True):
+class ServiceSlots(Query, frozen=True, kw_only=True):
     service_id: str
     from_: str | None = msgspec.field(default=None, name="from")
     until: str | None = None
@@ -55,28 +55,28 @@ class ServiceSlots(Query, kw_only=True):
     provider_ids: str | None = None
 
 
-class EarliestSlot(Query, kw_only=True):
+class EarliestSlot(Query, frozen=True, kw_only=True):
     service_id: str
     time_zone: str = "Etc/UTC"
     provider_ids: str | None = None
 
 
-class ListQuery(Query, kw_only=True):
+class ListQuery(Query, frozen=True, kw_only=True):
     before: str | None = None
     after: str | None = None
     limit: int = 20
 
 
-class EventsList(ListQuery, kw_only=True):
+class EventsList(ListQuery, frozen=True, kw_only=True):
     state: str = "confirmed"
     period: str = "upcoming"
 
 
-class GetById(Query, kw_only=True):
+class GetById(Query, frozen=True, kw_only=True):
     id: str
 
 
-class WebhookDeliveries(ListQuery, kw_only=True):
+class WebhookDeliveries(ListQuery, frozen=True, kw_only=True):
     webhook_id: str
 
 
@@ -91,8 +91,8 @@ class PublicAccount(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
 
 class Route(NamedTuple):
-    query_type: type[Query]
-    handler: Callable[[Any, Any], Awaitable[Any]]
+    query_type: type[msgspec.Struct]
+    handler: Callable[[Any], Awaitable[Any]]
 
 
 def _window(query: LinkSlots, now: int) -> tuple[int, int]:
@@ -159,8 +159,9 @@ class QueryService:
                 query = msgspec.json.decode(body, type=route.query_type)
             except msgspec.DecodeError as exc:
                 raise decode_error(exc) from None
-            if query.min_position:
-                await self.wait_for(query.min_position)
+            min_position = getattr(query, "min_position", None)
+            if min_position:
+                await self.wait_for(min_position)
             return _encoder.encode(await route.handler(query))
         except DomainError as exc:
             return _encoder.encode(exc.to_reply())
@@ -215,7 +216,7 @@ class QueryService:
         if public:
             rows = await calendars.providers(self.pool, [sp.provider_id for sp in sps])
             sps = [sp for sp in sps if sp.provider_id in rows and rows[sp.provider_id]["public_bookings"]]
-        location_busy = []
+        location_busy: list[Any] = []
         if service.created.location_id:
             location = await resources.get_state(self.pool, "location",
                                                  f"{query.account_id}-{service.created.location_id}",
@@ -296,7 +297,8 @@ class QueryService:
             raise ValidationFailed.on("state", "must be one of: confirmed, canceled, all")
         if query.period not in ("past", "upcoming", "all"):
             raise ValidationFailed.on("period", "must be one of: past, upcoming, all")
-        conditions, args = [], []
+        conditions: list[str] = []
+        args: list[Any] = []
         if query.state != "all":
             args.append(query.state)
             conditions.append(f"status = ${len(args) + 2}")

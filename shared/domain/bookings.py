@@ -200,6 +200,13 @@ def require_active_link(state: LinkState, account_id: str | None) -> LinkState:
     return state
 
 
+def on_hosts(link: LinkState, provider_ids: list[str], host_mode: str) -> LinkState:
+    """The link as if these were its hosts (a booking that must stay on given providers)."""
+    assert link.settings is not None
+    return msgspec.structs.replace(
+        link, settings=msgspec.structs.replace(link.settings, hosts=provider_ids, host_mode=host_mode))
+
+
 def hosts_for_slot(link: LinkState, hosts: dict[str, ProviderState], now: int, start: int, duration: int,
                    exclude: tuple[str, ...] = ()) -> list[str]:
     """The providers a booking of (start, duration) takes time from now, or a 422 on start_at."""
@@ -324,8 +331,7 @@ def reschedule_event(command: RescheduleEvent, state: BookedEventState, link: Li
     assert start is not None and end is not None
     own_hosts = {p: hosts[p] for p in created.provider_ids if p in hosts}
     # Validated as a booking on the event's own hosts, with its current reservation not counting.
-    restricted = msgspec.structs.replace(link, settings=msgspec.structs.replace(
-        link.settings, hosts=created.provider_ids, host_mode="all"))
+    restricted = on_hosts(link, created.provider_ids, "all")
     hosts_for_slot(restricted, own_hosts, int(env.now.timestamp()), start, (end - start) // 60,
                    exclude=(created.event_id,))
     event = EventRescheduled(event_id=created.event_id, start_at=iso_utc(start), end_at=iso_utc(end),
@@ -373,8 +379,7 @@ def hold_link_slot(command: HoldSlot, link: LinkState, hosts: dict[str, Provider
         if command.provider_id not in link.settings.hosts:
             raise ValidationFailed.on("provider_id", "is not a host of this link")
     if command.provider_id is not None and link.settings.host_mode == "any":
-        link = msgspec.structs.replace(link, settings=msgspec.structs.replace(
-            link.settings, hosts=[command.provider_id], host_mode="all"))
+        link = on_hosts(link, [command.provider_id], "all")
     try:
         chosen = hosts_for_slot(link, hosts, int(env.now.timestamp()), start, duration)
     except ValidationFailed as exc:
@@ -433,8 +438,7 @@ def complete_link_hold(state: HoldState, link: LinkState, hosts: dict[str, Provi
     problems = Problems()
     check_booker(problems, display_name, email, time_zone)
     problems.raise_if_any()
-    on_held_hosts = msgspec.structs.replace(link, settings=msgspec.structs.replace(
-        link.settings, hosts=held.provider_ids, host_mode="all" if len(held.provider_ids) > 1 else "any"))
+    on_held_hosts = on_hosts(link, held.provider_ids, "all" if len(held.provider_ids) > 1 else "any")
     changes, booked = book_event(on_held_hosts, hosts, env, display_name=display_name, email=email,
                                  time_zone=time_zone, start=parse_instant(held.start_at), duration=held.duration,
                                  fields=[], metadata={}, booking_intent_id=held.booking_intent_id,

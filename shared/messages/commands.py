@@ -24,7 +24,7 @@ class Command(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
 
 # --- accounts ------------------------------------------------------------------------------------
 
-class CreateAccount(Command, kw_only=True):
+class CreateAccount(Command, frozen=True, kw_only=True):
     """A tenant with its first user (who is also a provider), personal scope and API token."""
 
     name: str
@@ -34,19 +34,19 @@ class CreateAccount(Command, kw_only=True):
     team_name: str | None = None
 
 
-class CreateUser(Command, kw_only=True):
+class CreateUser(Command, frozen=True, kw_only=True):
     name: str
     email: str
     time_zone: str = "Etc/UTC"
 
 
-class IssueApiToken(Command, kw_only=True):
+class IssueApiToken(Command, frozen=True, kw_only=True):
     """A new personal API token for `for_user_id` (default: the acting user)."""
 
     for_user_id: str | None = None
 
 
-class CreateTeamScope(Command, kw_only=True):
+class CreateTeamScope(Command, frozen=True, kw_only=True):
     name: str
     slug: str
     member_user_ids: list[str] = []
@@ -54,13 +54,13 @@ class CreateTeamScope(Command, kw_only=True):
 
 # --- providers -----------------------------------------------------------------------------------
 
-class CreateProvider(Command, kw_only=True):
+class CreateProvider(Command, frozen=True, kw_only=True):
     display_name: str
     email: str | None = None
     time_zone: str = "Etc/UTC"
 
 
-class SetProviderSchedule(Command, kw_only=True):
+class SetProviderSchedule(Command, frozen=True, kw_only=True):
     """Set a provider's schedule; a field left out keeps its current value, null clears a date bound."""
 
     provider_id: str
@@ -74,7 +74,7 @@ class SetProviderSchedule(Command, kw_only=True):
 
 # --- links ---------------------------------------------------------------------------------------
 
-class LinkFields(Command, kw_only=True):
+class LinkFields(Command, frozen=True, kw_only=True):
     """The writable link fields; UNSET means "not given"."""
 
     name: str | UnsetType = UNSET
@@ -95,31 +95,31 @@ class LinkFields(Command, kw_only=True):
     host_mode: str | UnsetType = UNSET
 
 
-class CreateLink(LinkFields, kw_only=True):
+class CreateLink(LinkFields, frozen=True, kw_only=True):
     """Create a link in the acting user's personal scope, or in the team scope `team_slug`."""
 
     team_slug: str | None = None
 
 
-class UpdateLink(LinkFields, kw_only=True):
+class UpdateLink(LinkFields, frozen=True, kw_only=True):
     link_id: str
 
 
-class ToggleLink(Command, kw_only=True):
+class ToggleLink(Command, frozen=True, kw_only=True):
     link_id: str
 
 
-class DuplicateLink(Command, kw_only=True):
+class DuplicateLink(Command, frozen=True, kw_only=True):
     link_id: str
 
 
-class DeleteLink(Command, kw_only=True):
+class DeleteLink(Command, frozen=True, kw_only=True):
     link_id: str
 
 
 # --- link events ---------------------------------------------------------------------------------
 
-class CreateEvent(Command, kw_only=True):
+class CreateEvent(Command, frozen=True, kw_only=True):
     """Book a meeting on a link's slot; the duration is end_at - start_at."""
 
     link_id: str
@@ -132,12 +132,12 @@ class CreateEvent(Command, kw_only=True):
     metadata: dict[str, Any] = {}
 
 
-class CancelEvent(Command, kw_only=True):
+class CancelEvent(Command, frozen=True, kw_only=True):
     event_id: str
     cancel_reason: str | None = None
 
 
-class RescheduleEvent(Command, kw_only=True):
+class RescheduleEvent(Command, frozen=True, kw_only=True):
     event_id: str
     start_at: str
     end_at: str
@@ -146,7 +146,7 @@ class RescheduleEvent(Command, kw_only=True):
 
 # --- services, providers' external calendars, blocks ---------------------------------------------
 
-class CreateService(Command, kw_only=True):
+class CreateService(Command, frozen=True, kw_only=True):
     name: str
     duration: int
     time_zone: str = "Etc/UTC"
@@ -154,12 +154,12 @@ class CreateService(Command, kw_only=True):
     location_id: str | None = None
 
 
-class AddServiceProvider(Command, kw_only=True):
+class AddServiceProvider(Command, frozen=True, kw_only=True):
     service_id: str
     provider_id: str
 
 
-class RemoveServiceProvider(Command, kw_only=True):
+class RemoveServiceProvider(Command, frozen=True, kw_only=True):
     """Remove by `service_provider_id`, or by `provider_id`."""
 
     service_id: str
@@ -167,7 +167,7 @@ class RemoveServiceProvider(Command, kw_only=True):
     provider_id: str | None = None
 
 
-class CreateBlock(Command, kw_only=True):
+class CreateBlock(Command, frozen=True, kw_only=True):
     attachment_type: str
     attachment_id: str
     start_at: str
@@ -175,7 +175,7 @@ class CreateBlock(Command, kw_only=True):
     reason: str | None = None
 
 
-class DeleteBlock(Command, kw_only=True):
+class DeleteBlock(Command, frozen=True, kw_only=True):
     block_id: str
 
 
@@ -184,7 +184,7 @@ class BusyTime(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     end_at: str
 
 
-class SyncExternalBusyTimes(Command, kw_only=True):
+class SyncExternalBusyTimes(Command, frozen=True, kw_only=True):
     """Replace the provider's external busy times inside [from, until)."""
 
     provider_id: str
@@ -195,7 +195,7 @@ class SyncExternalBusyTimes(Command, kw_only=True):
 
 # --- holds (booking intents) and appointments ----------------------------------------------------
 
-class HoldSlot(Command, kw_only=True):
+class HoldSlot(Command, frozen=True, kw_only=True):
     service_id: str | None = None
     link_id: str | None = None
     provider_id: str | None = None
@@ -204,22 +204,22 @@ class HoldSlot(Command, kw_only=True):
     hold_minutes: int = 10
 
 
-class ReleaseHold(Command, kw_only=True):
+class ReleaseHold(Command, frozen=True, kw_only=True):
     booking_intent_id: str
 
 
-class CompleteHold(Command, kw_only=True):
+class CompleteHold(Command, frozen=True, kw_only=True):
     booking_intent_id: str
     display_name: str
     email: str
     time_zone: str
 
 
-class ExpireHold(Command, kw_only=True):
+class ExpireHold(Command, frozen=True, kw_only=True):
     booking_intent_id: str
 
 
-class CreateAppointment(Command, kw_only=True):
+class CreateAppointment(Command, frozen=True, kw_only=True):
     service_id: str
     provider_id: str | None = None
     start_at: str
@@ -228,25 +228,25 @@ class CreateAppointment(Command, kw_only=True):
     time_zone: str
 
 
-class CancelAppointment(Command, kw_only=True):
+class CancelAppointment(Command, frozen=True, kw_only=True):
     appointment_id: str
     cancel_reason: str | None = None
 
 
 # --- webhooks: stream whk-<whk_id> -----------------------------------------------------------------
 
-class CreateWebhook(Command, kw_only=True):
+class CreateWebhook(Command, frozen=True, kw_only=True):
     """Subscribe `url` to the webhook event types in `events`; the reply shows the signing secret once."""
 
     url: str
     events: list[str]
 
 
-class DeleteWebhook(Command, kw_only=True):
+class DeleteWebhook(Command, frozen=True, kw_only=True):
     webhook_id: str
 
 
-class RotateWebhookSecret(Command, kw_only=True):
+class RotateWebhookSecret(Command, frozen=True, kw_only=True):
     """A new signing secret; the old one keeps signing too for `grace_period_seconds` (default 24 h)."""
 
     webhook_id: str

@@ -18,13 +18,13 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
 
 # --- account directory: stream account-<acct_id> -------------------------------------------------
 
-class AccountCreated(Event, tag="account_created", kw_only=True):
+class AccountCreated(Event, tag="account_created", frozen=True, kw_only=True):
     account_id: str
     name: str
     created_at: str
 
 
-class UserCreated(Event, tag="user_created", kw_only=True):
+class UserCreated(Event, tag="user_created", frozen=True, kw_only=True):
     user_id: str
     name: str
     email: str
@@ -34,14 +34,14 @@ class UserCreated(Event, tag="user_created", kw_only=True):
     created_at: str
 
 
-class ApiTokenIssued(Event, tag="api_token_issued", kw_only=True):
+class ApiTokenIssued(Event, tag="api_token_issued", frozen=True, kw_only=True):
     token_id: str
     user_id: str
     token_hash: str  # sha256 hex of the token; the token itself is never stored
     created_at: str
 
 
-class TeamScopeCreated(Event, tag="team_scope_created", kw_only=True):
+class TeamScopeCreated(Event, tag="team_scope_created", frozen=True, kw_only=True):
     scope_id: str
     name: str
     slug: str
@@ -51,7 +51,7 @@ class TeamScopeCreated(Event, tag="team_scope_created", kw_only=True):
 
 # --- providers: stream provider-<prov_id> --------------------------------------------------------
 
-class ProviderCreated(Event, tag="provider_created", kw_only=True):
+class ProviderCreated(Event, tag="provider_created", frozen=True, kw_only=True):
     provider_id: str
     account_id: str
     display_name: str
@@ -61,7 +61,7 @@ class ProviderCreated(Event, tag="provider_created", kw_only=True):
     created_at: str
 
 
-class ProviderScheduleSet(Event, tag="provider_schedule_set", kw_only=True):
+class ProviderScheduleSet(Event, tag="provider_schedule_set", frozen=True, kw_only=True):
     provider_id: str
     schedule: ProviderSchedule
 
@@ -96,7 +96,7 @@ class LinkSettings(msgspec.Struct, frozen=True, kw_only=True):
     host_mode: str = "any"
 
 
-class LinkCreated(Event, tag="link_created", kw_only=True):
+class LinkCreated(Event, tag="link_created", frozen=True, kw_only=True):
     link_id: str
     account_id: str
     scope: ScopeRef
@@ -104,36 +104,36 @@ class LinkCreated(Event, tag="link_created", kw_only=True):
     created_at: str
 
 
-class LinkUpdated(Event, tag="link_updated", kw_only=True):
+class LinkUpdated(Event, tag="link_updated", frozen=True, kw_only=True):
     link_id: str
     settings: LinkSettings
     updated_at: str
 
 
-class LinkToggled(Event, tag="link_toggled", kw_only=True):
+class LinkToggled(Event, tag="link_toggled", frozen=True, kw_only=True):
     link_id: str
     state: str
     updated_at: str
 
 
-class LinkDeleted(Event, tag="link_deleted", kw_only=True):
+class LinkDeleted(Event, tag="link_deleted", frozen=True, kw_only=True):
     link_id: str
     deleted_at: str
 
 
-class LinkSlugClaimed(Event, tag="link_slug_claimed", kw_only=True):
+class LinkSlugClaimed(Event, tag="link_slug_claimed", frozen=True, kw_only=True):
     link_id: str
     slug: str
 
 
-class LinkSlugReleased(Event, tag="link_slug_released", kw_only=True):
+class LinkSlugReleased(Event, tag="link_slug_released", frozen=True, kw_only=True):
     link_id: str
     slug: str
 
 
 # --- provider calendars: stream provider-<prov_id> (the consistency boundary of bookings) --------
 
-class TimeReserved(Event, tag="time_reserved", kw_only=True):
+class TimeReserved(Event, tag="time_reserved", frozen=True, kw_only=True):
     """Time on a provider's calendar taken by an event, appointment, hold or block (`reservation_id`)."""
 
     provider_id: str
@@ -146,12 +146,12 @@ class TimeReserved(Event, tag="time_reserved", kw_only=True):
     expires_at: str | None = None  # holds only
 
 
-class TimeReleased(Event, tag="time_released", kw_only=True):
+class TimeReleased(Event, tag="time_released", frozen=True, kw_only=True):
     provider_id: str
     reservation_id: str
 
 
-class ReservationMoved(Event, tag="reservation_moved", kw_only=True):
+class ReservationMoved(Event, tag="reservation_moved", frozen=True, kw_only=True):
     provider_id: str
     reservation_id: str
     start_at: str
@@ -163,7 +163,7 @@ class BusyInterval(msgspec.Struct, frozen=True, kw_only=True):
     end_at: str
 
 
-class ExternalBusyTimesSynced(Event, tag="external_busy_times_synced", kw_only=True):
+class ExternalBusyTimesSynced(Event, tag="external_busy_times_synced", frozen=True, kw_only=True):
     """The provider's connected-calendar busy times inside [from_at, until_at) are now exactly these."""
 
     provider_id: str
@@ -195,7 +195,7 @@ class LinkPreview(msgspec.Struct, frozen=True, kw_only=True):
     slug: str
 
 
-class EventCreated(Event, tag="event_created", kw_only=True):
+class EventCreated(Event, tag="event_created", frozen=True, kw_only=True):
     event_id: str
     account_id: str
     link: LinkPreview
@@ -215,13 +215,13 @@ class EventCreated(Event, tag="event_created", kw_only=True):
     created_at: str
 
 
-class EventCanceled(Event, tag="event_canceled", kw_only=True):
+class EventCanceled(Event, tag="event_canceled", frozen=True, kw_only=True):
     event_id: str
     canceled_at: str
     cancel_reason: str | None = None
 
 
-class EventRescheduled(Event, tag="event_rescheduled", kw_only=True):
+class EventRescheduled(Event, tag="event_rescheduled", frozen=True, kw_only=True):
     event_id: str
     start_at: str
     end_at: str
@@ -231,7 +231,7 @@ class EventRescheduled(Event, tag="event_rescheduled", kw_only=True):
 
 # --- services: service-<srv_id>, sp-<sp_id>, location-<acct>-<loc_id> ------------------------------
 
-class ServiceCreated(Event, tag="service_created", kw_only=True):
+class ServiceCreated(Event, tag="service_created", frozen=True, kw_only=True):
     service_id: str
     account_id: str
     name: str
@@ -242,20 +242,20 @@ class ServiceCreated(Event, tag="service_created", kw_only=True):
     created_at: str
 
 
-class ServiceProviderAdded(Event, tag="service_provider_added", kw_only=True):
+class ServiceProviderAdded(Event, tag="service_provider_added", frozen=True, kw_only=True):
     service_id: str
     service_provider_id: str
     provider_id: str
     display_name: str
 
 
-class ServiceProviderRemoved(Event, tag="service_provider_removed", kw_only=True):
+class ServiceProviderRemoved(Event, tag="service_provider_removed", frozen=True, kw_only=True):
     service_id: str
     service_provider_id: str
     provider_id: str
 
 
-class LocationReferenced(Event, tag="location_referenced", kw_only=True):
+class LocationReferenced(Event, tag="location_referenced", frozen=True, kw_only=True):
     """A service named this location: blocks may now be attached to it."""
 
     account_id: str
@@ -264,7 +264,7 @@ class LocationReferenced(Event, tag="location_referenced", kw_only=True):
 
 # --- blocks: stream blk-<blk_id>, plus BlockAdded/BlockRemoved on the attachment's stream -----------
 
-class BlockCreated(Event, tag="block_created", kw_only=True):
+class BlockCreated(Event, tag="block_created", frozen=True, kw_only=True):
     block_id: str
     account_id: str
     attachment_type: str  # provider | service | service_provider | location
@@ -276,12 +276,12 @@ class BlockCreated(Event, tag="block_created", kw_only=True):
     created_at: str
 
 
-class BlockDeleted(Event, tag="block_deleted", kw_only=True):
+class BlockDeleted(Event, tag="block_deleted", frozen=True, kw_only=True):
     block_id: str
     deleted_at: str
 
 
-class BlockAdded(Event, tag="block_added", kw_only=True):
+class BlockAdded(Event, tag="block_added", frozen=True, kw_only=True):
     """A block on a service, service provider or location (provider blocks are TimeReserved)."""
 
     block_id: str
@@ -291,7 +291,7 @@ class BlockAdded(Event, tag="block_added", kw_only=True):
     end_at: str
 
 
-class BlockRemoved(Event, tag="block_removed", kw_only=True):
+class BlockRemoved(Event, tag="block_removed", frozen=True, kw_only=True):
     block_id: str
 
 
@@ -303,7 +303,7 @@ class Client(msgspec.Struct, frozen=True, kw_only=True):
     time_zone: str
 
 
-class AppointmentCreated(Event, tag="appointment_created", kw_only=True):
+class AppointmentCreated(Event, tag="appointment_created", frozen=True, kw_only=True):
     appointment_id: str
     account_id: str
     service_id: str
@@ -317,7 +317,7 @@ class AppointmentCreated(Event, tag="appointment_created", kw_only=True):
     created_at: str
 
 
-class AppointmentCanceled(Event, tag="appointment_canceled", kw_only=True):
+class AppointmentCanceled(Event, tag="appointment_canceled", frozen=True, kw_only=True):
     appointment_id: str
     canceled_at: str
     cancel_reason: str | None = None
@@ -325,7 +325,7 @@ class AppointmentCanceled(Event, tag="appointment_canceled", kw_only=True):
 
 # --- booking intents (holds): stream bi-<bi_id> -----------------------------------------------------
 
-class SlotHeld(Event, tag="slot_held", kw_only=True):
+class SlotHeld(Event, tag="slot_held", frozen=True, kw_only=True):
     booking_intent_id: str
     account_id: str
     service_id: str | None = None
@@ -338,26 +338,26 @@ class SlotHeld(Event, tag="slot_held", kw_only=True):
     created_at: str
 
 
-class HoldReleased(Event, tag="hold_released", kw_only=True):
+class HoldReleased(Event, tag="hold_released", frozen=True, kw_only=True):
     booking_intent_id: str
     released_at: str
 
 
-class HoldCompleted(Event, tag="hold_completed", kw_only=True):
+class HoldCompleted(Event, tag="hold_completed", frozen=True, kw_only=True):
     booking_intent_id: str
     completed_at: str
     appointment_id: str | None = None
     event_id: str | None = None
 
 
-class HoldExpired(Event, tag="hold_expired", kw_only=True):
+class HoldExpired(Event, tag="hold_expired", frozen=True, kw_only=True):
     booking_intent_id: str
     expired_at: str
 
 
 # --- webhooks: stream whk-<whk_id> -----------------------------------------------------------------
 
-class WebhookCreated(Event, tag="webhook_created", kw_only=True):
+class WebhookCreated(Event, tag="webhook_created", frozen=True, kw_only=True):
     """A subscription. The signing secret is not in the log: `secret_id` names it in webhook_secrets."""
 
     webhook_id: str
@@ -368,7 +368,7 @@ class WebhookCreated(Event, tag="webhook_created", kw_only=True):
     created_at: str
 
 
-class WebhookSecretRotated(Event, tag="webhook_secret_rotated", kw_only=True):
+class WebhookSecretRotated(Event, tag="webhook_secret_rotated", frozen=True, kw_only=True):
     """`secret_id` signs from now on; `previous_secret_id` signs too until `previous_expires_at`."""
 
     webhook_id: str
@@ -378,7 +378,7 @@ class WebhookSecretRotated(Event, tag="webhook_secret_rotated", kw_only=True):
     rotated_at: str
 
 
-class WebhookDeleted(Event, tag="webhook_deleted", kw_only=True):
+class WebhookDeleted(Event, tag="webhook_deleted", frozen=True, kw_only=True):
     webhook_id: str
     deleted_at: str
 

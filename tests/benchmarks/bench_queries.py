@@ -63,7 +63,7 @@ from shared.messages import events as ev
 from shared.messages.events import encode_event, event_type
 from tests.benchmarks.common import LoadMonitor, bench_seconds, embedded_servers, percentile, table
 from tests.benchmarks.system import (
-    ALL_DAYS, DAY, WEEKDAYS, Batch, CpuMeter, History, HAccount, HProvider, Outcome, Proc, System, append_batches,
+    ALL_DAYS, DAY, WEEKDAYS, Batch, CpuMeter, History, HAccount, HProvider, Outcome, System, append_batches,
     closed_loop, gather_limited, iso, new_account, peak_rss, schedule_body,
 )
 

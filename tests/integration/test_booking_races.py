@@ -15,7 +15,7 @@ import pytest
 from services.commands.repository import Repository
 from shared.eventstore import EventStore
 from shared.settings import Settings
-from tests.integration.booking_setup import Bookable, bookable_account, iso, weekday_at
+from tests.integration.booking_setup import bookable_account, iso, weekday_at
 from tests.integration.messaging import send
 
 pytestmark = pytest.mark.integration

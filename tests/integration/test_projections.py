@@ -15,8 +15,7 @@ import nats
 import pytest
 
 from projections import PROJECTIONS
-from projections.runner import ProjectionRunner, rebuild, status, step
-from shared.eventstore import EventStore
+from projections.runner import ProjectionRunner, rebuild, status
 from shared.settings import Settings
 from tests.integration.booking_setup import Bookable, bookable_account, iso, weekday_at
 from tests.integration.messaging import send
