@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 from projections import PROJECTIONS, migrations
 from projections.runner import ProjectionRunner
 from shared.eventstore import create_pool, migrate
+from shared.lifecycle import stop_on_signals
 from shared.settings import load_settings
 
 
@@ -17,10 +17,7 @@ async def main() -> None:
     pool = await create_pool(settings.database_url, min_size=2, max_size=len(PROJECTIONS) + 2)
     async with pool.acquire() as conn:
         await migrate(conn, migrations())
-    runner = ProjectionRunner(pool, list(PROJECTIONS.values()))
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, runner.stop.set)
+    runner = ProjectionRunner(pool, list(PROJECTIONS.values()), stop=stop_on_signals())
     print("projections ready", flush=True)
     try:
         await runner.run()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 import nats
 
 from projections import migrations
 from shared.eventstore import EventStore, create_pool, migrate
+from shared.lifecycle import stop_on_signals
 from shared.settings import load_settings
 from services.relay.relay import Relay
 
@@ -22,10 +22,7 @@ async def main() -> None:
     nc = await nats.connect(settings.nats_servers)
     relay = Relay(EventStore(pool), nc.jetstream(), settings)
     await relay.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     try:
         await relay.run(stop)
     finally:

@@ -159,13 +159,14 @@ def report(results: list[dict[str, Any]], seconds: float) -> str:
 def main() -> None:
     seconds = bench_seconds()
     results = []
+    load = LoadMonitor().start()
     with embedded_servers(postgres=True, nats=True) as servers:
         for providers in SCENARIOS:
             for processes in PROCESSES:
                 print(f"  bookings: {providers} provider(s), {processes} service process(es) ...", file=sys.stderr,
                       flush=True)
                 results.append(asyncio.run(run_case(servers, providers, processes, seconds)))
-    print(report(results, seconds))
+    print(report(results, seconds) + "\n\n" + load.stop().summary())
 
 
 if __name__ == "__main__":

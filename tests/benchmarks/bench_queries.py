@@ -25,18 +25,29 @@ Measured, in this order:
   1. at 10k events (projections follow live): link_slots (7-day window) at concurrency 16 through
      the query service; the same query answered by the naive responder, which replays the link's
      and the host's streams from the log on every query (a fresh services.commands Repository)
-     and runs the same engine; earliest_slot of the 200-provider service.
+     and runs the same engine (both answers are compared once: they must be identical);
+     earliest_slot of the 200-provider service; then each stage of both queries timed in this
+     process, one query at a time (where a query's time goes, before any queueing).
   2. the projections runner stopped, the log filled to BENCH_EVENTS, then
-     projections.runner.rebuild timed for the calendars and the resources projections (one
-     transaction each, from position 0): the rebuild rate.
-  3. at BENCH_EVENTS (projections runner restarted): the same three query cases.
+     projections.runner.rebuild (one transaction from position 0) timed: first as shipped, for the
+     calendars projection, stopped and rolled back after BENCH_REBUILD_CAP s (default 20) because
+     its read sorts the rest of the log for every batch (see FIXED_READ); then for both
+     projections with only that read's ORDER BY fixed, in this process only, which also brings
+     the read models to the head. The plans of both reads are printed. ANALYZE of the log and
+     the read models follows (what autovacuum would do within a minute).
+  3. at BENCH_EVENTS (projections runner restarted): the same query cases and stage timings, plus
+     a no-op query (an unknown query name: NATS + faststream + the error reply, no Postgres), the
+     query service's throughput ceiling.
   4. projection lag: a writer appends bookings (TimeReserved + EventCreated, 2 events per append,
      to 64 providers' streams) at ~500 events/s; for each, commit (append returned) -> visible
-     (a poll every ~1 ms of rm_reservations, and of rm_resources, finds it).
+     (a poll every ~1 ms of rm_reservations, and of rm_resources, finds it). Then the runner's
+     read at the head, prepared, with Postgres's default plan choice and forced generic plans.
   5. the query service's RSS and peak RSS (VmHWM) after each query run.
 
 BENCH_SECONDS (default 5) per query case after a 1 s warm-up; BENCH_EVENTS (default 1,000,000);
 BENCH_PROFILE=1 runs the query service under cProfile and prints its top functions to stderr.
+The whole module takes about 4.5 minutes at 1M events on a quiet 2-core machine (the fill about
+70 s, the rebuilds about 2 minutes).
 
 Run alone: python -m tests.benchmarks.bench_queries
 """
@@ -712,7 +723,9 @@ def main() -> None:
     seconds = bench_seconds()
     events = bench_events()
     profile = os.environ.get("BENCH_PROFILE") == "1"
-    print(asyncio.run(run(seconds, events, profile)))
+    load = LoadMonitor().start()
+    output = asyncio.run(run(seconds, events, profile))
+    print(output + "\n\n" + load.stop().summary())
 
 
 if __name__ == "__main__":
