@@ -37,10 +37,12 @@ class Projection:
         return f"projection:{self.name}"
 
 
+# ORDER BY names events.tx_id: a bare tx_id would mean the selected text->bigint cast, which the
+# events_feed index cannot serve, and every batch would sort the rest of the log.
 _READ = (
     "select position, id, stream_id, version, type, account_id, data, occurred_at, tx_id::text::bigint"
     " from events where (tx_id, position) > ($1::text::xid8, $2)"
-    " and tx_id < pg_snapshot_xmin(pg_current_snapshot()) order by tx_id, position limit $3"
+    " and tx_id < pg_snapshot_xmin(pg_current_snapshot()) order by events.tx_id, events.position limit $3"
 )
 
 

@@ -204,6 +204,8 @@ class QueryService:
 
     async def _service_result(self, query: ServiceSlots | EarliestSlot, public: bool,
                               from_date: date, until_date: date | None, limit: int | None) -> tuple[Any, ServiceState]:
+        """The engine's service slots from the read models; without `until`, searched in growing windows
+        (a week, a month, a year) so a first free slot next week does not cost a year of calendars."""
         service = await resources.get_state(self.pool, "service", query.service_id, query.account_id)
         if service is None:
             raise NotFound("service")
@@ -213,24 +215,27 @@ class QueryService:
         if query.provider_ids:
             wanted = {p.strip() for p in query.provider_ids.split(",")}
             sps = [sp for sp in sps if sp.provider_id in wanted]
-        if public:
-            rows = await calendars.providers(self.pool, [sp.provider_id for sp in sps])
-            sps = [sp for sp in sps if sp.provider_id in rows and rows[sp.provider_id]["public_bookings"]]
         location_busy: list[Any] = []
         if service.created.location_id:
             location = await resources.get_state(self.pool, "location",
                                                  f"{query.account_id}-{service.created.location_id}",
                                                  query.account_id)
             location_busy = location.busy() if location else []
-        now = int(self.clock())
-        window_start = int(datetime(from_date.year, from_date.month, from_date.day, tzinfo=timezone.utc).timestamp())
-        window_start -= 2 * 86400  # zone offsets: a local date starts at most ~1 day from UTC midnight
-        last = until_date or from_date + timedelta(days=366)
-        window_end = int(datetime(last.year, last.month, last.day, tzinfo=timezone.utc).timestamp()) + 3 * 86400
         extra = {sp.provider_id: service.blocked_for(sp.service_provider_id) + location_busy for sp in sps}
-        hosts = await calendars.host_calendars(self.pool, [sp.provider_id for sp in sps], now, window_start,
-                                               window_end, extra)
-        result = service_slots(service.rules(), hosts, now, query.time_zone, from_date, until_date, limit)
+        now = int(self.clock())
+        spans: list[int | None] = [None] if until_date is not None else [7, 31, 366]
+        for span in spans:
+            last = from_date + timedelta(days=span) if span is not None else until_date or from_date
+            window_start = _utc_midnight(from_date) - 2 * 86400  # a local date starts within ~1 day of UTC's
+            window_end = _utc_midnight(last) + 3 * 86400
+            hosts = await calendars.host_calendars(self.pool, [sp.provider_id for sp in sps], now, window_start,
+                                                   window_end, extra)
+            if public:
+                hosts = [h for h in hosts if h.schedule.public_bookings.enabled]
+            bounded = until_date if span is None else (None if span == 366 else last)
+            result = service_slots(service.rules(), hosts, now, query.time_zone, from_date, bounded, limit)
+            if span is None or span == 366 or len(result.aggregated) >= (limit or 0):
+                break
         return result, service
 
     def _dates(self, query: ServiceSlots) -> tuple[date, date | None, int | None]:
@@ -286,7 +291,7 @@ class QueryService:
         if not zone_exists(query.time_zone):
             raise ValidationFailed.on("time_zone", "is not a known IANA time zone")
         today = datetime.fromtimestamp(self.clock(), timezone.utc).astimezone(_zone(query.time_zone)).date()
-        result, _ = await self._service_result(query, True, today, today + timedelta(days=366), 1)
+        result, _ = await self._service_result(query, True, today, None, 1)
         first = result.aggregated[0][0] if result.aggregated else None
         return {"data": self._slot(first.start, first.end, query.time_zone) if first else None}
 
@@ -389,6 +394,10 @@ class QueryService:
         return await webhook_queries.webhook_deliveries(self.pool, query.account_id, query.webhook_id,
                                                         before=query.before, after=query.after,
                                                         limit=_limit(query.limit))
+
+
+def _utc_midnight(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp())
 
 
 def _zone(name: str) -> Any:

@@ -80,17 +80,25 @@ class Calendar:
                                                 for b in event.busy_times])
 
     def busy(self, now: int, exclude: Iterable[str] = ()) -> list[Busy]:
-        """Everything occupying time at `now`: bookings with buffers, blocks, unexpired holds, external busy."""
+        """Everything occupying time at `now`: bookings with buffers, blocks, unexpired holds, external busy.
+
+        Time that ended more than a day ago is left out: no slot starts before now, and no buffer is
+        longer than a day, so history never reaches the engine (its cost follows the future only).
+        """
         skip = set(exclude)
+        horizon = now - PAST_MARGIN
         busy = [Busy(r.start, r.end, r.buffer_before, r.buffer_after)
                 for rid, r in self.reservations.items()
-                if rid not in skip and (r.expires_at is None or r.expires_at > now)]
-        busy.extend(Busy(start, end) for start, end in self.external)
+                if r.end > horizon and rid not in skip and (r.expires_at is None or r.expires_at > now)]
+        busy.extend(Busy(start, end) for start, end in self.external if end > horizon)
         return busy
 
-    def booking_starts(self) -> list[int]:
-        """Starts of confirmed events and appointments (host assignment counts them per local date)."""
-        return [r.start for r in self.reservations.values() if r.kind in ("event", "appointment")]
+    def booking_starts(self, now: int) -> list[int]:
+        """Starts of confirmed events and appointments that can share a local date with a slot from `now`
+        (host assignment counts them per local date)."""
+        since = now - 2 * PAST_MARGIN
+        return [r.start for r in self.reservations.values()
+                if r.kind in ("event", "appointment") and r.start >= since]
 
 
 def replace_window(current: list[tuple[int, int]], start: int, end: int,
@@ -108,6 +116,8 @@ def replace_window(current: list[tuple[int, int]], start: int, end: int,
     kept.extend((max(a, start), min(b, end)) for a, b in new if min(b, end) > max(a, start))
     return sorted(kept)
 
+
+PAST_MARGIN = 86_400  # a day: the longest buffer, and more than any zone's distance from UTC
 
 _CALENDAR_EVENTS = (TimeReserved, TimeReleased, ReservationMoved, ExternalBusyTimesSynced)
 
@@ -130,7 +140,7 @@ class ProviderState(msgspec.Struct, frozen=True):
         """The engine's view of this provider at `now`, leaving out the reservations in `exclude`."""
         return HostCalendar(provider_id=self.provider_id, schedule=self.schedule,
                             busy=self.calendar.busy(now, exclude) + list(extra_busy),
-                            booking_starts=self.calendar.booking_starts())
+                            booking_starts=self.calendar.booking_starts(now))
 
     @property
     def time_zone(self) -> str:

@@ -22,6 +22,8 @@ from Postgres: sched_append raises `version conflict`, which the server logs as 
 one per lost race (the rolled-back transactions of the database, from pg_stat_database, are shown
 next to them as a cross-check). CPU per process group shows where the time went.
 
+BENCH_PROFILE=1 runs the command services under cProfile and prints their top functions to stderr.
+
 Run alone: python -m tests.benchmarks.bench_bookings
 """
 
@@ -77,11 +79,12 @@ async def rollbacks(system: System) -> int:
         "select xact_rollback from pg_stat_database where datname = current_database()"))
 
 
-async def run_case(servers: Servers, providers: int, processes: int, seconds: float) -> dict[str, Any]:
+async def run_case(servers: Servers, providers: int, processes: int, seconds: float,
+                   profile: bool = False) -> dict[str, Any]:
     assert servers.postgres is not None and servers.nats is not None
     system = await System(servers, f"book{providers}p{processes}").open()
     try:
-        procs = await system.run("commands", processes)
+        procs = await system.run("commands", processes, profile)
         who, links = await set_up(system, providers)
         base = (int(time.time()) // DAY + 2) * DAY  # the day after tomorrow, 00:00 UTC
         counter = itertools.count()
@@ -127,6 +130,11 @@ async def run_case(servers: Servers, providers: int, processes: int, seconds: fl
                 "booked_total": booked_total, "attempted_total": attempted_total}
     finally:
         await system.close()
+        if profile:
+            import pstats
+            for prof in sorted(system.logdir.glob("commands-*.prof")):
+                print(f"--- {providers} provider(s), {prof.name}", file=sys.stderr)
+                pstats.Stats(str(prof), stream=sys.stderr).sort_stats("tottime").print_stats(25)
 
 
 def report(results: list[dict[str, Any]], seconds: float) -> str:
@@ -165,7 +173,8 @@ def main() -> None:
             for processes in PROCESSES:
                 print(f"  bookings: {providers} provider(s), {processes} service process(es) ...", file=sys.stderr,
                       flush=True)
-                results.append(asyncio.run(run_case(servers, providers, processes, seconds)))
+                results.append(asyncio.run(run_case(servers, providers, processes, seconds,
+                                                    os.environ.get("BENCH_PROFILE") == "1")))
     print(report(results, seconds) + "\n\n" + load.stop().summary())
 
 
