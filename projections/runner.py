@@ -21,16 +21,25 @@ from shared.messages.events import Event, decode_event
 log = logging.getLogger("sched.projections")
 
 Apply = Callable[[asyncpg.Connection, RecordedEvent, Event], Awaitable[None]]
+ApplyBatch = Callable[[asyncpg.Connection, list[tuple[RecordedEvent, Event]]], Awaitable[None]]
+
+
+def one_by_one(apply: Apply) -> ApplyBatch:
+    """A batch applier that applies each event in turn."""
+    async def apply_batch(conn: asyncpg.Connection, batch: list[tuple[RecordedEvent, Event]]) -> None:
+        for recorded, event in batch:
+            await apply(conn, recorded, event)
+    return apply_batch
 
 
 @dataclass(frozen=True)
 class Projection:
-    """One read model: its tables, the event types it reads, and how it applies one event."""
+    """One read model: its tables, the event types it reads, and how it applies a batch of events (in order)."""
 
     name: str
     tables: Sequence[str]
     event_types: frozenset[str]
-    apply: Apply
+    apply: ApplyBatch
 
     @property
     def checkpoint(self) -> str:
@@ -56,10 +65,9 @@ async def _locked_cursor(conn: asyncpg.Connection, projection: Projection) -> Lo
 async def _apply_batch(conn: asyncpg.Connection, projection: Projection, cursor: LogCursor,
                        limit: int) -> tuple[int, LogCursor]:
     rows = await conn.fetch(_READ, str(cursor.tx_id), cursor.position, limit)
-    for row in rows:
-        recorded = RecordedEvent(*row)
-        if recorded.type in projection.event_types:
-            await projection.apply(conn, recorded, decode_event(recorded.data))
+    wanted = [RecordedEvent(*row) for row in rows if row[4] in projection.event_types]
+    if wanted:
+        await projection.apply(conn, [(recorded, decode_event(recorded.data)) for recorded in wanted])
     if rows:
         last = rows[-1]
         cursor = LogCursor(last[8], last[0])

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import asyncpg
 import msgspec
 
-from projections.runner import Projection
+from projections.runner import Projection, one_by_one
 from shared.domain.providers import replace_window
 from shared.eventstore import RecordedEvent
 from shared.messages.events import (
@@ -74,5 +74,5 @@ PROJECTION = Projection(
     tables=("rm_providers", "rm_reservations", "rm_external_busy"),
     event_types=frozenset({"provider_created", "provider_schedule_set", "time_reserved", "time_released",
                            "reservation_moved", "external_busy_times_synced"}),
-    apply=apply,
+    apply=one_by_one(apply),
 )

@@ -47,27 +47,46 @@ def columns(kind: str, state: Any) -> tuple[str | None, datetime | None, bool]:
     return None, None, False
 
 
-async def apply(conn: asyncpg.Connection, recorded: RecordedEvent, event: Event) -> None:
-    kind = stream_kind(recorded.stream_id)
-    if kind.kind not in KINDS:
+_UPSERT = (
+    "insert into rm_resources values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict (kind, id) do update set"
+    " version = excluded.version, state = excluded.state, status = excluded.status,"
+    " sort_at = excluded.sort_at, deleted = excluded.deleted"
+)
+
+
+async def apply(conn: asyncpg.Connection, batch: list[tuple[RecordedEvent, Event]]) -> None:
+    """Fold a batch into its resources: one read of the current states, one pipelined write back."""
+    grouped: dict[tuple[str, str], list[tuple[RecordedEvent, Event]]] = {}
+    for recorded, event in batch:
+        kind = stream_kind(recorded.stream_id)
+        if kind.kind in KINDS:
+            grouped.setdefault((kind.kind, recorded.stream_id[len(kind.prefix):]), []).append((recorded, event))
+    if not grouped:
         return
-    resource_id = recorded.stream_id[len(kind.prefix):]
-    row = await conn.fetchrow("select version, state from rm_resources where kind = $1 and id = $2",
-                              kind.kind, resource_id)
-    if row is not None and row["version"] >= recorded.version:
-        return  # already applied: replaying an event changes nothing
-    state = decode_state(kind, row["state"]) if row else kind.state_type()
-    state = kind.fold(state, [event])
-    status, sort_at, deleted = columns(kind.kind, state)
-    await conn.execute(
-        "insert into rm_resources values ($1, $2, $3, $4, $5, $6, $7, $8) on conflict (kind, id) do update set"
-        " version = excluded.version, state = excluded.state, status = excluded.status,"
-        " sort_at = excluded.sort_at, deleted = excluded.deleted",
-        kind.kind, resource_id, recorded.account_id, recorded.version, msgspec.json.encode(state), status, sort_at,
-        deleted)
-    if isinstance(event, ApiTokenIssued):
-        await conn.execute("insert into rm_tokens values ($1, $2, $3) on conflict do nothing",
-                           event.token_hash, recorded.account_id, event.user_id)
+    keys = list(grouped)
+    rows = await conn.fetch(
+        "select r.kind, r.id, r.version, r.state from rm_resources r"
+        " join unnest($1::text[], $2::text[]) as k(kind, id) on r.kind = k.kind and r.id = k.id",
+        [k for k, _ in keys], [i for _, i in keys])
+    current = {(r["kind"], r["id"]): r for r in rows}
+    writes, tokens = [], []
+    for (kind_name, resource_id), items in grouped.items():
+        kind = stream_kind(items[0][0].stream_id)
+        row = current.get((kind_name, resource_id))
+        applied = row["version"] if row else 0
+        fresh = [(recorded, event) for recorded, event in items if recorded.version > applied]
+        if not fresh:
+            continue  # already applied: replaying events changes nothing
+        state = kind.fold(decode_state(kind, row["state"]) if row else kind.state_type(), [e for _, e in fresh])
+        status, sort_at, deleted = columns(kind_name, state)
+        last = fresh[-1][0]
+        writes.append((kind_name, resource_id, last.account_id, last.version, msgspec.json.encode(state), status,
+                       sort_at, deleted))
+        tokens += [(e.token_hash, r.account_id, e.user_id) for r, e in fresh if isinstance(e, ApiTokenIssued)]
+    if writes:
+        await conn.executemany(_UPSERT, writes)
+    if tokens:
+        await conn.executemany("insert into rm_tokens values ($1, $2, $3) on conflict do nothing", tokens)
 
 
 PROJECTION = Projection(
