@@ -93,7 +93,7 @@ class CommandService:
             raise
 
     async def _decide_and_append(self, name: str, route: Route, command: Any) -> dict[str, Any]:
-        contended: str | None = None
+        contended: str | None = route.contention_key(command) if route.contention_key else None
         for attempt in range(MAX_ATTEMPTS):
             try:
                 if contended is None:
