@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from shared.lifecycle import sleep_unless_stopped
 from shared.eventstore import LogCursor, RecordedEvent
 from shared.messages.events import Event, decode_event
 
@@ -130,10 +131,7 @@ class ProjectionRunner:
                 count = 0
                 await asyncio.sleep(0.5)
             if count < self.batch:
-                try:
-                    await asyncio.wait_for(self.stop.wait(), timeout=self.idle_sleep)
-                except asyncio.TimeoutError:
-                    pass
+                await sleep_unless_stopped(self.stop, self.idle_sleep)
 
 
 async def status(pool: asyncpg.Pool, projections: Sequence[Projection]) -> list[dict[str, object]]:

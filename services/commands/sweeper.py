@@ -14,6 +14,7 @@ from datetime import datetime
 
 import msgspec
 
+from shared.lifecycle import sleep_unless_stopped
 from shared.eventstore import EventStore
 from shared.messages.events import HoldCompleted, HoldExpired, HoldReleased, SlotHeld, decode_event
 from services.commands.service import CommandService
@@ -74,22 +75,16 @@ class HoldSweeper:
             while not stop.is_set():
                 if await lock_conn.fetchval("select pg_try_advisory_lock($1)", SWEEPER_LOCK):
                     break
-                await _sleep(stop, 5)
+                await sleep_unless_stopped(stop, 5)
             try:
                 while not stop.is_set():
                     try:
                         while await self.follow():
-                            pass
+                            continue  # until caught up
                         await self.expire_due()
                     except Exception:
                         log.exception("hold sweep failed; retrying")
-                    await _sleep(stop, interval)
+                    await sleep_unless_stopped(stop, interval)
             finally:
                 await lock_conn.execute("select pg_advisory_unlock_all()")
 
-
-async def _sleep(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except asyncio.TimeoutError:
-        pass

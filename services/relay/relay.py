@@ -10,6 +10,7 @@ import nats
 from nats.js import JetStreamContext
 from nats.js.api import StreamConfig
 
+from shared.lifecycle import sleep_unless_stopped
 from shared.eventstore import EventStore, LogCursor, RecordedEvent
 from shared.settings import Settings
 
@@ -102,7 +103,4 @@ class Relay:
                 published = 0
                 await asyncio.sleep(0.5)
             if published < self.batch_size:
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=idle_sleep)
-                except asyncio.TimeoutError:
-                    pass
+                await sleep_unless_stopped(stop, idle_sleep)

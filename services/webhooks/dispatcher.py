@@ -16,6 +16,7 @@ from nats.js import JetStreamContext
 
 from services.webhooks.intake import Intake
 from services.webhooks.senders import Senders
+from shared.lifecycle import sleep_unless_stopped
 from shared.settings import Settings
 
 log = logging.getLogger("sched.webhooks")
@@ -40,11 +41,11 @@ class Dispatcher:
                     await self._lead(lock_conn, stop)
             except Exception:
                 log.exception("webhook dispatcher lost its database connection; retrying")
-                await _sleep(stop, 1.0)
+                await sleep_unless_stopped(stop, 1.0)
 
     async def _lead(self, lock_conn: asyncpg.Connection, stop: asyncio.Event) -> None:
         while not await lock_conn.fetchval("select pg_try_advisory_lock($1)", LEADER_LOCK):
-            await _sleep(stop, STANDBY_POLL_SECONDS)
+            await sleep_unless_stopped(stop, STANDBY_POLL_SECONDS)
             if stop.is_set():
                 return
         work_stop = asyncio.Event()
@@ -65,7 +66,7 @@ class Dispatcher:
         """End the term on `stop`, or when the lock's connection fails (another instance may lead now)."""
         try:
             while not stop.is_set():
-                await _sleep(stop, WATCHDOG_SECONDS)
+                await sleep_unless_stopped(stop, WATCHDOG_SECONDS)
                 if not stop.is_set():
                     await lock_conn.fetchval("select 1", timeout=WATCHDOG_SECONDS)
         except Exception:
@@ -73,9 +74,3 @@ class Dispatcher:
         finally:
             work_stop.set()
 
-
-async def _sleep(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass

@@ -15,6 +15,7 @@ begin right after it, and a message at or below it (a redelivery) is skipped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
@@ -92,10 +93,8 @@ class Intake:
         self.position = await outbox.intake_position(self.pool, stream)
         if self._sub is not None:
             await self._sub.unsubscribe()
-        try:
+        with contextlib.suppress(nats.js.errors.NotFoundError):
             await self.js.delete_consumer(stream, CONSUMER)
-        except nats.js.errors.NotFoundError:
-            pass
         await self.js.add_consumer(stream, ConsumerConfig(
             durable_name=CONSUMER, deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.position + 1,
             ack_policy=AckPolicy.ALL, ack_wait=60, max_ack_pending=100_000,
@@ -115,10 +114,9 @@ class Intake:
         except (TimeoutError, nats.errors.TimeoutError):
             return 0
         if self.batch > 1:
-            try:  # and whatever else is already waiting, without lingering for a full batch
+            # and whatever else is already waiting, without lingering for a full batch
+            with contextlib.suppress(TimeoutError, nats.errors.TimeoutError):
                 messages += await self._sub.fetch(self.batch - 1, timeout=0.005)
-            except (TimeoutError, nats.errors.TimeoutError):
-                pass
         woken: set[str] = set()
         last = self.position
         async with self.pool.acquire() as conn, conn.transaction():

@@ -23,6 +23,7 @@ import httpx
 from services.webhooks import outbox
 from services.webhooks.signing import signed_headers
 from services.webhooks.transport import USER_AGENT, AttemptOutcome, post
+from shared.lifecycle import sleep_unless_stopped
 from shared.settings import Settings
 from shared.webhook_secrets import secrets_by_id
 
@@ -196,10 +197,7 @@ class Senders:
                     self.running = {k: v for k, v in self.running.items() if not v[1].done()}
                 except Exception:
                     log.exception("scanning for pending webhook deliveries failed")
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=SCAN_SECONDS)
-                except TimeoutError:
-                    pass
+                await sleep_unless_stopped(stop, SCAN_SECONDS)
         finally:
             tasks = [task for _, task in self.running.values()]
             for task in tasks:

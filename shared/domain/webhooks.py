@@ -11,6 +11,7 @@ the same rule to every address a host name resolves to, right before it connects
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 import socket
@@ -115,10 +116,8 @@ IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 def literal_address(host: str) -> IpAddress | None:
     """The address a host names literally, in any spelling a resolver accepts ("127.1", "[::1]"), else None."""
-    try:
+    with contextlib.suppress(ValueError):
         return ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        pass
     if _NUMERIC_HOST.fullmatch(host):
         try:
             return ipaddress.IPv4Address(socket.inet_aton(host))
