@@ -8,6 +8,7 @@ would in production. Each benchmark starts its own servers in a temp dir and rem
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import tempfile
@@ -87,11 +88,9 @@ def process_tree_cpu(pid: int) -> float:
     except psutil.Error:
         return 0.0
     for proc in procs:
-        try:
+        with contextlib.suppress(psutil.Error):  # a process that ended meanwhile counts nothing
             t = proc.cpu_times()
             total += t.user + t.system + t.children_user + t.children_system
-        except psutil.Error:
-            pass
     return total
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import importlib
 import inspect
 import io
@@ -109,13 +110,11 @@ def wait_for_quiet() -> str:
 
 def machine() -> str:
     model = ""
-    try:
+    with contextlib.suppress(OSError):  # no /proc/cpuinfo: the model stays unnamed
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    except OSError:
-        pass
     mem = psutil.virtual_memory().total / 2**30
     return f"{psutil.cpu_count()} cores ({model or platform.processor()}), {mem:.0f} GiB RAM, {platform.system()} " \
            f"{platform.release()}, Python {platform.python_version()}"

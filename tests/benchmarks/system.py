@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -92,12 +93,10 @@ def peak_rss(pid: int) -> tuple[float, float]:
     """(current RSS, peak RSS = VmHWM) of a process, in MiB."""
     current = psutil.Process(pid).memory_info().rss / 2**20
     peak = current
-    try:
+    with contextlib.suppress(OSError):  # no /proc: the peak is unknown, report the current RSS
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 peak = int(line.split()[1]) / 1024
-    except OSError:
-        pass
     return current, peak
 
 

@@ -193,7 +193,7 @@ async def test_sweeper_appends_expire_hold_for_due_holds_only(clock, nc: nats.NA
     await send(nc, settings, "release_hold", {**account.ids, "booking_intent_id": done["result"]["id"]})
     sweeper = HoldSweeper(store, CommandService(store, clock=clock))
     while await sweeper.follow():
-        pass
+        continue  # until caught up
     assert await sweeper.expire_due(datetime.now(timezone.utc)) == 0  # nothing is due yet
     clock.offset = timedelta(minutes=6)
     assert await sweeper.expire_due(datetime.now(timezone.utc) + clock.offset) == 1

@@ -87,7 +87,7 @@ class Receiver:
                     request.status = None
 
             def log_message(self, *args: Any) -> None:
-                pass
+                """Keep the test output quiet: no line per request."""
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
