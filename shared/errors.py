@@ -18,6 +18,11 @@ class DomainError(Exception):
         return {"ok": False, "error": {"code": self.code, "message": self.message, "fields": self.fields}}
 
 
+def internal_error_reply() -> dict[str, object]:
+    """What a caller gets for a bug or an outage on our side: a typed error, never a traceback."""
+    return {"ok": False, "error": {"code": "internal", "message": "internal error; try again", "fields": {}}}
+
+
 class ValidationFailed(DomainError):
     """Input that breaks a rule; names the field(s) at fault."""
 

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from shared.domain.core import Decision, Env
-from shared.errors import Conflict, DomainError, ValidationFailed, VersionConflict
+from shared.errors import Conflict, DomainError, ValidationFailed, VersionConflict, internal_error_reply
 from shared.eventstore import DuplicateCommand, EventStore
 from shared.ids import new_id
 from services.commands.handlers import ROUTES, Route
@@ -69,7 +69,7 @@ class CommandService:
             reply = exc.to_reply()
         except Exception:  # a bug or an outage: log it, tell the caller without a traceback
             log.exception("command %s failed", name)
-            reply = {"ok": False, "error": {"code": "internal", "message": "internal error; try again", "fields": {}}}
+            reply = internal_error_reply()
         return _encoder.encode(reply)
 
     async def run(self, name: str, body: bytes) -> dict[str, Any]:

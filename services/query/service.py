@@ -28,7 +28,7 @@ from shared.domain.bookings import event_resource, hold_resource, link_rules
 from shared.domain.links import link_resource
 from shared.domain.services import ServiceState, appointment_resource, service_resource
 from shared.domain.validation import parse_date, zone_exists
-from shared.errors import DomainError, NotFound, Unauthorized, ValidationFailed
+from shared.errors import DomainError, NotFound, Unauthorized, ValidationFailed, internal_error_reply
 
 log = logging.getLogger("sched.query")
 MAX_LINK_WINDOW = 31 * 86400
@@ -167,8 +167,7 @@ class QueryService:
             return _encoder.encode(exc.to_reply())
         except Exception:
             log.exception("query %s failed", name)
-            return _encoder.encode({"ok": False, "error": {"code": "internal", "message": "internal error",
-                                                           "fields": {}}})
+            return _encoder.encode(internal_error_reply())
 
     async def wait_for(self, position: int) -> None:
         """Return once every read model has applied the event at `position` (read-your-writes)."""

@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 
+from projections.pagination import keyset_page
 from projections.resources import queries as resources
 from shared.domain.webhooks import WebhookState, webhook_resource
 from shared.errors import NotFound, ValidationFailed
@@ -51,6 +52,13 @@ async def webhook_get(pool: asyncpg.Pool, account_id: str, webhook_id: str) -> d
     return await _resource(pool, state)
 
 
+def _sequence(field: str, value: str) -> int:
+    """The delivery-sequence half of a deliveries cursor."""
+    if not value.isdigit():
+        raise ValidationFailed.on(field, "is not a valid cursor")
+    return int(value)
+
+
 async def webhook_deliveries(pool: asyncpg.Pool, account_id: str, webhook_id: str, *, before: str | None,
                              after: str | None, limit: int) -> dict[str, Any]:
     """The webhook's deliveries, newest first, each with every attempt (time, status code or error, duration).
@@ -59,28 +67,11 @@ async def webhook_deliveries(pool: asyncpg.Pool, account_id: str, webhook_id: st
     """
     if await resources.get_state(pool, "webhook", webhook_id, account_id) is None:
         raise NotFound("webhook")
-    if before and after:
-        raise ValidationFailed.on("before", "cannot be combined with after")
-    params: list[Any] = [webhook_id]
-    condition = ""
-    backwards = before is not None
-    if before or after:
-        field = "before" if backwards else "after"
-        created_at, seq = resources.decode_cursor(field, before or after or "")
-        if not seq.isdigit():
-            raise ValidationFailed.on(field, "is not a valid cursor")
-        params += [created_at, int(seq)]
-        condition = f" and (created_at, seq) {'>' if backwards else '<'} ($2, $3)"
-    params.append(limit + 1)
-    order = "asc" if backwards else "desc"
-    rows = await pool.fetch(
-        "select seq, id, event_id, type, state, attempt_count, next_attempt_at, created_at, finished_at"
-        f" from webhook_deliveries where webhook_id = $1{condition}"
-        f" order by created_at {order}, seq {order} limit ${len(params)}", *params)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    if backwards:
-        rows.reverse()
+    rows, metadata = await keyset_page(
+        pool, select="select seq, id, event_id, type, state, attempt_count, next_attempt_at, created_at, finished_at"
+                     " from webhook_deliveries",
+        conditions=["webhook_id = $1"], params=[webhook_id], keys=("created_at", "seq"), before=before,
+        after=after, limit=limit, newest_first=True, key_from_cursor=_sequence)
     attempts: dict[int, list[dict[str, Any]]] = {}
     for row in await pool.fetch("select delivery_seq, attempt, attempted_at, duration_ms, status_code, error"
                                 " from webhook_attempts where delivery_seq = any($1) order by delivery_seq, attempt",
@@ -94,12 +85,4 @@ async def webhook_deliveries(pool: asyncpg.Pool, account_id: str, webhook_id: st
         "next_attempt_at": _iso_ms(r["next_attempt_at"]) if r["state"] == "pending" else None,
         "finished_at": _iso_ms(r["finished_at"]), "attempts": attempts.get(r["seq"], []),
     } for r in rows]
-    first, last = (rows[0], rows[-1]) if rows else (None, None)
-    has_before = (more if backwards else bool(after)) and first is not None
-    has_after = (bool(before) if backwards else more) and last is not None
-    metadata = {
-        "before": resources.encode_cursor(first["created_at"], str(first["seq"])) if has_before and first else None,
-        "after": resources.encode_cursor(last["created_at"], str(last["seq"])) if has_after and last else None,
-        "limit": limit,
-    }
     return {"entries": entries, "metadata": metadata}

@@ -27,8 +27,9 @@ from services.relay.relay import Relay
 from services.webhooks.app import running_dispatcher
 from services.webhooks.dispatcher import Dispatcher
 from shared.eventstore import EventStore
-from shared.servers import free_port, wait_for_port
+from shared.servers import free_port
 from shared.settings import Settings
+from tests.integration.gateway_process import gateway_client
 from tests.integration.messaging import new_account, send
 from tests.integration.webhook_receiver import Received, Receiver, Reply, eventually
 from tests.unit.test_webhook_signing import readme_verifier
@@ -364,20 +365,8 @@ async def http(settings: Settings, settings_env: dict[str, str], query_service, 
                tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     """The real gateway in front of a command service with the default setting: loopback refused."""
     strict = msgspec.structs.replace(settings, webhook_allow_loopback=False)
-    port = free_port()
-    log = tmp_path / "gateway.log"
-    async with running_command_service(strict):
-        with open(log, "wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "services.gateway.app:app",
-                                     "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                                    env=settings_env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            await asyncio.to_thread(wait_for_port, port, proc, "gateway", log, 30)
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-                yield client
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+    async with running_command_service(strict), gateway_client(settings_env, tmp_path) as client:
+        yield client
 
 
 async def test_refused_urls_and_unknown_event_types_are_422(http: httpx.AsyncClient, nc: nats.NATS,
