@@ -147,3 +147,24 @@ async def status(pool: asyncpg.Pool, projections: Sequence[Projection]) -> list[
         rows.append({"name": projection.name, "position": position, "head": head, "lag": lag,
                      "updated_at": row[2].isoformat() if row else None})
     return rows
+
+
+async def log_head(pool: asyncpg.Pool) -> int:
+    """The position of the newest event in the log (0 when empty)."""
+    return int(await pool.fetchval("select coalesce(max(position), 0) from events"))
+
+
+async def tx_of(pool: asyncpg.Pool, position: int) -> int | None:
+    """The transaction id of the event at `position`, or None when there is no such event (yet)."""
+    tx_id = await pool.fetchval("select tx_id::text::bigint from events where position = $1", position)
+    return None if tx_id is None else int(tx_id)
+
+
+async def applied_everywhere(pool: asyncpg.Pool, projections: Sequence[Projection], tx_id: int,
+                             position: int) -> bool:
+    """Whether every projection's checkpoint has passed the event (tx_id, position)."""
+    behind = await pool.fetchval(
+        "select count(*) from unnest($1::text[]) as n(name) left join checkpoints c on c.name = n.name"
+        " where c.name is null or (c.tx_id, c.position) < ($2::text::xid8, $3)",
+        [p.checkpoint for p in projections], str(tx_id), position)
+    return not behind

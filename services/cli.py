@@ -40,19 +40,58 @@ def load_urls_file() -> None:
             os.environ[key] = value
 
 
+async def migrate_all(database_url: str) -> list[str]:
+    """Apply every migration (the event store's, the dispatcher's, each read model's); return those applied."""
+    import asyncpg
+
+    from projections import migrations
+    from shared.eventstore import migrate
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await migrate(conn, migrations())
+    finally:
+        await conn.close()
+
+
+def migrate_command(args: argparse.Namespace) -> int:
+    """`sched migrate`: apply every migration to SCHED_DATABASE_URL."""
+    from shared.settings import load_settings
+
+    load_urls_file()
+    try:
+        applied = asyncio.run(migrate_all(load_settings().database_url))
+    except OSError as exc:
+        print(f"cannot reach Postgres ({exc}); start the system with `make run` or set SCHED_DATABASE_URL",
+              file=sys.stderr)
+        return 1
+    print("\n".join(f"applied {name}" for name in applied) or "the database is up to date")
+    return 0
+
+
+def docs_command(args: argparse.Namespace) -> int:
+    """`sched docs asyncapi|openapi`: print a document generated from the operation catalogue."""
+    from shared.catalogue.asyncapi import asyncapi_document
+    from shared.catalogue.openapi import openapi_document
+    from shared.settings import load_settings
+
+    settings = load_settings()
+    document = (asyncapi_document(settings.nats_prefix, settings.events_stream) if args.document == "asyncapi"
+                else openapi_document())
+    print(json.dumps(document, indent=2))
+    return 0
+
+
 async def execute(name: str, body: dict[str, Any]) -> dict[str, Any]:
     """Run one command in this process, straight against the database (no broker needed)."""
-    from services.commands.service import CommandService
-    from projections import migrations
-    from shared.eventstore import EventStore, create_pool, migrate
+    from services.commands.app import command_service
+    from shared.eventstore import EventStore, create_pool
     from shared.settings import load_settings
 
     settings = load_settings()
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
     try:
-        async with pool.acquire() as conn:
-            await migrate(conn, migrations())
-        service = CommandService(EventStore(pool), public_url=f"http://{settings.http_host}:{settings.http_port}/book")
+        service = command_service(EventStore(pool), settings)
         reply: dict[str, Any] = json.loads(await service.execute(name, json.dumps(body).encode()))
         return reply
     finally:
@@ -146,7 +185,8 @@ def run(args: argparse.Namespace) -> int:
         http_url = f"http://{os.environ.get('SCHED_HTTP_HOST', '127.0.0.1')}:{os.environ.get('SCHED_HTTP_PORT', '8000')}"
         URLS_FILE.write_text(f"SCHED_DATABASE_URL={os.environ['SCHED_DATABASE_URL']}\n"
                              f"SCHED_NATS_URL={os.environ['SCHED_NATS_URL']}\nSCHED_HTTP_URL={http_url}\n")
-        demo = asyncio.run(seed_demo())  # also applies the migrations
+        asyncio.run(migrate_all(os.environ["SCHED_DATABASE_URL"]))
+        demo = asyncio.run(seed_demo())
         host, port = http_url.removeprefix("http://").split(":")
         for name, command in SERVICES.items():
             extra = ["--host", host, "--port", port] if name == "gateway" else []
@@ -190,18 +230,18 @@ Ctrl-C stops everything.""", flush=True)
 
 def projections_command(args: argparse.Namespace) -> int:
     """`sched projections status` / `sched projections rebuild [NAME]`, against the running system."""
-    from projections import PROJECTIONS, migrations
+    from projections import PROJECTIONS
     from projections.runner import rebuild, status
-    from shared.eventstore import create_pool, migrate
+    from shared.eventstore import create_pool
     from shared.settings import load_settings
 
     load_urls_file()
 
     async def go() -> int:
-        pool = await create_pool(load_settings().database_url, min_size=1, max_size=2)
+        database_url = load_settings().database_url
+        await migrate_all(database_url)
+        pool = await create_pool(database_url, min_size=1, max_size=2)
         try:
-            async with pool.acquire() as conn:
-                await migrate(conn, migrations())
             if args.action == "rebuild":
                 names = [args.name] if args.name else list(PROJECTIONS)
                 unknown = [n for n in names if n not in PROJECTIONS]
@@ -236,6 +276,7 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `sched` command line."""
     parser = argparse.ArgumentParser(prog="sched", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="start Postgres, NATS and every service; seed a demo account").set_defaults(
@@ -254,6 +295,10 @@ def main(argv: list[str] | None = None) -> int:
     rebuild_parser = projection_actions.add_parser("rebuild", help="rebuild from position 0 while the system runs")
     rebuild_parser.add_argument("name", nargs="?")
     rebuild_parser.set_defaults(func=projections_command)
+    commands.add_parser("migrate", help="apply every migration").set_defaults(func=migrate_command)
+    docs = commands.add_parser("docs", help="print a generated API document")
+    docs.add_argument("document", choices=["asyncapi", "openapi"])
+    docs.set_defaults(func=docs_command)
     serve_parser = commands.add_parser("serve", help="run one service in the foreground")
     serve_parser.add_argument("service", choices=sorted(SERVICES))
     serve_parser.set_defaults(func=serve)

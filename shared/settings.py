@@ -32,6 +32,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return [url.strip() for url in self.nats_url.split(",") if url.strip()]
 
     @property
+    def public_url(self) -> str:
+        """Where booking pages live: the base of every link's `url`."""
+        return f"http://{self.http_host}:{self.http_port}/book"
+
+    @property
     def cmd_subject_prefix(self) -> str:
         return f"{self.nats_prefix}.cmd"
 

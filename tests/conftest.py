@@ -144,18 +144,18 @@ async def nc(servers: ServerUrls) -> AsyncIterator[nats.NATS]:
 @pytest.fixture
 async def command_service(settings: Settings) -> AsyncIterator[object]:
     """One command service instance of this test's system, in this process."""
-    from services.commands.app import running_command_service
+    from services.commands.app import bootstrap
 
-    async with running_command_service(settings) as app:
+    async with bootstrap(settings) as app:
         yield app
 
 
 @pytest.fixture
 async def query_service(settings: Settings) -> AsyncIterator[object]:
     """One query service instance of this test's system, in this process."""
-    from services.query.app import running_query_service
+    from services.query.app import bootstrap
 
-    async with running_query_service(settings) as app:
+    async with bootstrap(settings) as app:
         yield app
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -31,4 +32,27 @@ async def page(pool: asyncpg.Pool, kind: str, account_id: str, *, where: str = "
 
 
 async def user_of_token(pool: asyncpg.Pool, token_hash: str) -> asyncpg.Record | None:
+    """The account and user of an API token's hash, or None."""
     return await pool.fetchrow("select account_id, user_id from rm_tokens where token_hash = $1", token_hash)
+
+
+async def events_page(pool: asyncpg.Pool, account_id: str, *, state: str | None, upcoming_from: datetime | None,
+                      past_before: datetime | None, before: str | None, after: str | None,
+                      limit: int) -> tuple[list[Any], dict]:
+    """One page of the account's events, optionally by status and by start before or after an instant."""
+    conditions: list[str] = []
+    args: list[Any] = []
+    for value, condition in ((state, "status = $%d"), (upcoming_from, "sort_at >= $%d"),
+                             (past_before, "sort_at < $%d")):
+        if value is not None:
+            args.append(value)
+            conditions.append(condition % (len(args) + 2))
+    return await page(pool, "event", account_id, where=" and ".join(conditions), args=tuple(args), before=before,
+                      after=after, limit=limit)
+
+
+async def links_hosted_page(pool: asyncpg.Pool, account_id: str, provider_id: str | None, *, after: str | None,
+                            limit: int) -> tuple[list[Any], dict]:
+    """One page of the account's links, or of those `provider_id` hosts."""
+    where, args = ("state->'settings'->'hosts' ? $3", (provider_id,)) if provider_id else ("", ())
+    return await page(pool, "link", account_id, where=where, args=args, after=after, limit=limit)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.commands.app import running_command_service
+from services.commands.app import bootstrap
 from shared.lifecycle import serve
 
 if __name__ == "__main__":
-    serve(running_command_service, "command service ready")
+    serve(bootstrap, "command service ready")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 from shared.domain import accounts, bookings, links, providers, services, webhooks
 from shared.domain.core import (
@@ -31,14 +31,6 @@ from shared.webhook_secrets import keep_secret
 from services.commands.repository import UnitOfWork
 
 Handler = Callable[[Any, UnitOfWork, Env], Awaitable[Decision]]
-
-
-class Route(NamedTuple):
-    command_type: type[c.Command]
-    handler: Handler
-    # The stream a command most likely contends on, known before deciding (bookings of one link or
-    # service queue behind each other inside one process instead of colliding and re-deciding).
-    contention_key: Callable[[Any], str] | None = None
 
 
 def _booking_key(cmd: Any) -> str:
@@ -278,35 +270,43 @@ async def delete_webhook(cmd: c.DeleteWebhook, uow: UnitOfWork, env: Env) -> Dec
     return webhooks.delete_webhook(cmd, await uow.load(webhook_stream(cmd.webhook_id)), env)
 
 
-# The one explicit table: subject name -> command type and handler.
-ROUTES: dict[str, Route] = {
-    "create_account": Route(c.CreateAccount, create_account),
-    "create_user": Route(c.CreateUser, create_user),
-    "issue_api_token": Route(c.IssueApiToken, issue_api_token),
-    "create_team_scope": Route(c.CreateTeamScope, create_team_scope),
-    "create_provider": Route(c.CreateProvider, create_provider),
-    "set_provider_schedule": Route(c.SetProviderSchedule, set_provider_schedule),
-    "create_link": Route(c.CreateLink, create_link),
-    "update_link": Route(c.UpdateLink, update_link),
-    "toggle_link": Route(c.ToggleLink, toggle_link),
-    "duplicate_link": Route(c.DuplicateLink, duplicate_link),
-    "delete_link": Route(c.DeleteLink, delete_link),
-    "create_event": Route(c.CreateEvent, create_event, _booking_key),
-    "cancel_event": Route(c.CancelEvent, cancel_event),
-    "reschedule_event": Route(c.RescheduleEvent, reschedule_event),
-    "create_service": Route(c.CreateService, create_service),
-    "add_service_provider": Route(c.AddServiceProvider, add_service_provider),
-    "remove_service_provider": Route(c.RemoveServiceProvider, remove_service_provider),
-    "create_block": Route(c.CreateBlock, create_block),
-    "delete_block": Route(c.DeleteBlock, delete_block),
-    "sync_external_busy_times": Route(c.SyncExternalBusyTimes, sync_external_busy_times),
-    "hold_slot": Route(c.HoldSlot, hold_slot, _booking_key),
-    "release_hold": Route(c.ReleaseHold, release_hold),
-    "expire_hold": Route(c.ExpireHold, expire_hold),
-    "complete_hold": Route(c.CompleteHold, complete_hold),
-    "create_appointment": Route(c.CreateAppointment, create_appointment, _booking_key),
-    "cancel_appointment": Route(c.CancelAppointment, cancel_appointment),
-    "create_webhook": Route(c.CreateWebhook, create_webhook),
-    "delete_webhook": Route(c.DeleteWebhook, delete_webhook),
-    "rotate_webhook_secret": Route(c.RotateWebhookSecret, rotate_webhook_secret),
+# The one explicit table: catalogue name -> handler (the catalogue gives the command type and subject).
+HANDLERS: dict[str, Handler] = {
+    "create_account": create_account,
+    "create_user": create_user,
+    "issue_api_token": issue_api_token,
+    "create_team_scope": create_team_scope,
+    "create_provider": create_provider,
+    "set_provider_schedule": set_provider_schedule,
+    "create_link": create_link,
+    "update_link": update_link,
+    "toggle_link": toggle_link,
+    "duplicate_link": duplicate_link,
+    "delete_link": delete_link,
+    "create_event": create_event,
+    "cancel_event": cancel_event,
+    "reschedule_event": reschedule_event,
+    "create_service": create_service,
+    "add_service_provider": add_service_provider,
+    "remove_service_provider": remove_service_provider,
+    "create_block": create_block,
+    "delete_block": delete_block,
+    "sync_external_busy_times": sync_external_busy_times,
+    "hold_slot": hold_slot,
+    "release_hold": release_hold,
+    "expire_hold": expire_hold,
+    "complete_hold": complete_hold,
+    "create_appointment": create_appointment,
+    "cancel_appointment": cancel_appointment,
+    "create_webhook": create_webhook,
+    "delete_webhook": delete_webhook,
+    "rotate_webhook_secret": rotate_webhook_secret,
+}
+
+# The stream a command most likely contends on, known before deciding: bookings of one link or
+# service queue behind each other inside one process instead of colliding and re-deciding.
+CONTENTION_KEYS: dict[str, Callable[[Any], str]] = {
+    "create_event": _booking_key,
+    "hold_slot": _booking_key,
+    "create_appointment": _booking_key,
 }

@@ -5,47 +5,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import re
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
 import msgspec
 
+from services.commands.handlers import CONTENTION_KEYS, HANDLERS, Handler
+from services.commands.repository import Repository, UnitOfWork
+from shared.catalogue import CATALOGUE
 from shared.domain.core import Decision, Env
-from shared.errors import Conflict, DomainError, ValidationFailed, VersionConflict, internal_error_reply
+from shared.envelope import decode_request, internal_error_reply, ok_reply
+from shared.errors import Conflict, DomainError, ValidationFailed, VersionConflict
 from shared.eventstore import DuplicateCommand, EventStore
 from shared.ids import new_id
-from services.commands.handlers import ROUTES, Route
-from services.commands.repository import Repository, UnitOfWork
 
 log = logging.getLogger("sched.commands")
 
 MAX_ATTEMPTS = 30
-_PATH = re.compile(r"at `\$\.?([^`]*)`")
 _encoder = msgspec.json.Encoder()
-
-
-def decode_error(exc: msgspec.DecodeError) -> ValidationFailed:
-    """A msgspec decode failure as a field error: `Expected int, got str - at $.durations[0]` -> durations[0]."""
-    text = str(exc)
-    match = _PATH.search(text)
-    message = _PATH.sub("", text).rstrip(" -")
-    if isinstance(exc, msgspec.ValidationError):
-        if text.startswith("Object missing required field"):
-            field = text.split("`")[1]
-            prefix = match.group(1) + "." if match and match.group(1) else ""
-            return ValidationFailed(f"{prefix}{field}: is required", {f"{prefix}{field}": ["is required"]})
-        if text.startswith("Object contains unknown field"):
-            field = text.split("`")[1]
-            return ValidationFailed(f"{field}: is not a known field", {field: ["is not a known field"]})
-        field = match.group(1) if match and match.group(1) else "body"
-        return ValidationFailed(f"{field}: {message}", {field: [message]})
-    return ValidationFailed(f"body: is not valid JSON ({message})", {"body": ["is not valid JSON"]})
-
-
-def ok_reply(result: dict[str, Any], event_ids: list[str], position: int) -> dict[str, Any]:
-    return {"ok": True, "result": result, "events": event_ids, "position": position}
 
 
 class CommandService:
@@ -73,17 +51,14 @@ class CommandService:
         return _encoder.encode(reply)
 
     async def run(self, name: str, body: bytes) -> dict[str, Any]:
-        route = ROUTES.get(name)
-        if route is None:
+        operation = CATALOGUE.get(name)
+        if operation is None or operation.kind != "command":
             raise ValidationFailed.on("command", f"unknown command {name!r}")
-        try:
-            command = msgspec.json.decode(body, type=route.command_type)
-        except msgspec.DecodeError as exc:
-            raise decode_error(exc) from None
+        command = decode_request(body, operation.request)
         if not command.command_id or len(command.command_id) > 200:
             raise ValidationFailed.on("command_id", "must be a non-empty string of at most 200 characters")
         try:
-            return await self._decide_and_append(name, route, command)
+            return await self._decide_and_append(name, HANDLERS[name], command)
         except DomainError:
             # A repeat of a command that already took effect may now be refused (its own first run
             # took the slot): the stored reply wins. Looked up only here, off the fast path.
@@ -92,16 +67,17 @@ class CommandService:
                 return replayed
             raise
 
-    async def _decide_and_append(self, name: str, route: Route, command: Any) -> dict[str, Any]:
-        contended: str | None = route.contention_key(command) if route.contention_key else None
+    async def _decide_and_append(self, name: str, handler: Handler, command: Any) -> dict[str, Any]:
+        key = CONTENTION_KEYS.get(name)
+        contended: str | None = key(command) if key else None
         for attempt in range(MAX_ATTEMPTS):
             try:
                 if contended is None:
-                    return await self._attempt(name, route, command)
+                    return await self._attempt(name, handler, command)
                 # After a conflict, queue behind the other commands of this process on that stream
                 # rather than colliding with them again; other streams stay fully concurrent.
                 async with self._stream_lock(contended):
-                    return await self._attempt(name, route, command)
+                    return await self._attempt(name, handler, command)
             except VersionConflict as conflict:
                 # Someone appended first: re-decide on the fresh state (it may now be a rejection).
                 contended = conflict.stream_id or contended
@@ -113,10 +89,10 @@ class CommandService:
                     return replayed
         raise Conflict("too much contention on this resource; try again")
 
-    async def _attempt(self, name: str, route: Route, command: Any) -> dict[str, Any]:
+    async def _attempt(self, name: str, handler: Handler, command: Any) -> dict[str, Any]:
         uow = UnitOfWork(self.repository)
         env = Env(now=self.clock(), public_url=self.public_url, webhook_allow_loopback=self.webhook_allow_loopback)
-        return await self._commit(name, command, uow, await route.handler(command, uow, env))
+        return await self._commit(name, command, uow, await handler(command, uow, env))
 
     def _stream_lock(self, stream_id: str) -> asyncio.Lock:
         lock = self._locks.get(stream_id)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.query.app import running_query_service
+from services.query.app import bootstrap
 from shared.lifecycle import serve
 
 if __name__ == "__main__":
-    serve(running_query_service, "query service ready")
+    serve(bootstrap, "query service ready")

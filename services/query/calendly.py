@@ -7,9 +7,8 @@ time range in the past or longer than 7 days, is an error naming the parameter.
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 
@@ -17,27 +16,20 @@ from projections.calendars import queries as calendars
 from projections.resources import queries as resources
 from shared.availability import ProviderSchedule, link_slots, parse_instant
 from shared.domain.bookings import link_rules
+from services.query.reads import Reads
 from shared.errors import NotFound, ValidationFailed
-
-if TYPE_CHECKING:
-    from services.query.service import QueryService
+from shared.messages.queries import (
+    CalendlyAvailabilitySchedules,
+    CalendlyAvailableTimes,
+    CalendlyBusyTimes,
+    CalendlyEventTypes,
+    CalendlyMemberships,
+    CalendlyQuery,
+    CalendlyUsersMe,
+)
 
 DAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
 MAX_RANGE = 7 * 86400
-
-
-class CalendlyQuery(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    account_id: str
-    base_url: str
-    user_id: str | None = None
-    min_position: int | None = None
-    user: str | None = None
-    organization: str | None = None
-    event_type: str | None = None
-    start_time: str | None = None
-    end_time: str | None = None
-    count: int = 20
-    page_token: str | None = None
 
 
 def calendly_time(seconds: int) -> str:
@@ -53,7 +45,7 @@ def _id_from_uri(query: CalendlyQuery, parameter: str, collection: str) -> str:
     return value[len(prefix):]
 
 
-def _range(query: CalendlyQuery, now: float) -> tuple[int, int]:
+def _range(query: CalendlyAvailableTimes | CalendlyBusyTimes, now: float) -> tuple[int, int]:
     """start_time and end_time: required, in the future, at most 7 days apart."""
     bounds = []
     for parameter in ("start_time", "end_time"):
@@ -74,8 +66,8 @@ def _range(query: CalendlyQuery, now: float) -> tuple[int, int]:
     return start, end
 
 
-async def _account(service: QueryService, query: CalendlyQuery) -> Any:
-    account = await resources.get_state(service.pool, "account", query.account_id, query.account_id)
+async def _account(reads: Reads, query: CalendlyQuery) -> Any:
+    account = await resources.get_state(reads.pool, "account", query.account_id, query.account_id)
     if account is None:
         raise NotFound("organization")
     return account
@@ -92,26 +84,26 @@ def _user_resource(query: CalendlyQuery, user: Any, account: Any, zone: str) -> 
     }
 
 
-async def _zones(service: QueryService, provider_ids: list[str]) -> dict[str, str]:
-    rows = await calendars.providers(service.pool, provider_ids)
+async def _zones(reads: Reads, provider_ids: list[str]) -> dict[str, str]:
+    rows = await calendars.providers(reads.pool, provider_ids)
     return {p: msgspec.json.decode(r["schedule"])["time_zone"] for p, r in rows.items()}
 
 
-async def _user(service: QueryService, query: CalendlyQuery, parameter: str = "user") -> tuple[Any, Any]:
-    account = await _account(service, query)
+async def _user(reads: Reads, query: CalendlyQuery, parameter: str = "user") -> tuple[Any, Any]:
+    account = await _account(reads, query)
     user = account.users.get(_id_from_uri(query, parameter, "users"))
     if user is None:
         raise NotFound("user")
     return account, user
 
 
-def _count(query: CalendlyQuery) -> int:
+def _count(query: CalendlyEventTypes | CalendlyMemberships) -> int:
     if not 1 <= query.count <= 100:
         raise ValidationFailed.on("count", "must be 1 to 100")
     return query.count
 
 
-def _pagination(query: CalendlyQuery, path: str, metadata: dict[str, Any]) -> dict[str, Any]:
+def _pagination(query: CalendlyEventTypes, path: str, metadata: dict[str, Any]) -> dict[str, Any]:
     def page(token: str | None) -> str | None:
         return f"{query.base_url}/{path}?count={metadata['limit']}&page_token={token}" if token else None
 
@@ -120,12 +112,13 @@ def _pagination(query: CalendlyQuery, path: str, metadata: dict[str, Any]) -> di
             "previous_page_token": metadata["before"]}
 
 
-async def users_me(service: QueryService, query: CalendlyQuery) -> dict[str, Any]:
-    account = await _account(service, query)
+async def users_me(reads: Reads, query: CalendlyUsersMe) -> dict[str, Any]:
+    account = await _account(reads, query)
     user = account.users.get(query.user_id or "")
     if user is None:
         raise NotFound("user")
-    zones = await _zones(service, [user.provider_id])
+    zones = await _zones(reads, [user.provider_id])
+    """The user behind the token."""
     return {"resource": _user_resource(query, user, account, zones.get(user.provider_id, "Etc/UTC"))}
 
 
@@ -148,21 +141,20 @@ def _event_type(query: CalendlyQuery, link: Any, owner: str) -> dict[str, Any]:
     }
 
 
-async def event_types(service: QueryService, query: CalendlyQuery) -> dict[str, Any]:
+async def event_types(reads: Reads, query: CalendlyEventTypes) -> dict[str, Any]:
     """The links a user hosts (`user`), or every link of the organization (`organization`)."""
-    account = await _account(service, query)
-    where: str = ""
-    args: tuple[Any, ...] = ()
+    account = await _account(reads, query)
+    provider_id: str | None = None
     if query.user:
-        _, user = await _user(service, query)
-        where, args = "state->'settings'->'hosts' ? $3", (user.provider_id,)
+        _, user = await _user(reads, query)
+        provider_id = user.provider_id
     elif query.organization:
         if _id_from_uri(query, "organization", "organizations") != account.account_id:
             raise NotFound("organization")
     else:
         raise ValidationFailed.on("user", "either user or organization is required")
-    links, metadata = await resources.page(service.pool, "link", query.account_id, where=where, args=args,
-                                           after=query.page_token, limit=_count(query))
+    links, metadata = await resources.links_hosted_page(reads.pool, query.account_id, provider_id,
+                                                        after=query.page_token, limit=_count(query))
     owners = {u.provider_id: u.user_id for u in account.users.values()}
     return {"collection": [_event_type(query, link, f"{query.base_url}/users/"
                                        f"{owners.get(link.settings.hosts[0], link.settings.hosts[0])}")
@@ -170,17 +162,17 @@ async def event_types(service: QueryService, query: CalendlyQuery) -> dict[str, 
             "pagination": _pagination(query, "event_types", metadata)}
 
 
-async def event_type_available_times(service: QueryService, query: CalendlyQuery) -> dict[str, Any]:
+async def event_type_available_times(reads: Reads, query: CalendlyAvailableTimes) -> dict[str, Any]:
     """Rank-1 slots of the link's default duration in [start_time, end_time)."""
     link_id = _id_from_uri(query, "event_type", "event_types")
-    start, end = _range(query, service.clock())
-    link = await resources.get_state(service.pool, "link", link_id, query.account_id)
+    start, end = _range(query, reads.clock())
+    link = await resources.get_state(reads.pool, "link", link_id, query.account_id)
     if link is None:
         raise NotFound("event_type")
     if link.settings.state != "active":
         return {"collection": []}
-    now = int(service.clock())
-    hosts = await calendars.host_calendars(service.pool, link.settings.hosts, now, start, end)
+    now = int(reads.clock())
+    hosts = await calendars.host_calendars(reads.pool, link.settings.hosts, now, start, end)
     rules = msgspec.structs.replace(link_rules(link), durations=[link.settings.default_duration])
     booking = f"{query.base_url.rsplit('/calendly', 1)[0]}/book/{link.scope.slug}/{link.settings.slug}"
     return {"collection": [
@@ -189,18 +181,19 @@ async def event_type_available_times(service: QueryService, query: CalendlyQuery
         for slot in link_slots(rules, hosts, now, start, end) if slot.rank == 1]}
 
 
-async def organization_memberships(service: QueryService, query: CalendlyQuery) -> dict[str, Any]:
-    account = await _account(service, query)
+async def organization_memberships(reads: Reads, query: CalendlyMemberships) -> dict[str, Any]:
+    """The organization's memberships, or the one of `user`."""
+    account = await _account(reads, query)
     if query.organization:
         if _id_from_uri(query, "organization", "organizations") != account.account_id:
             raise NotFound("organization")
         users = sorted(account.users.values(), key=lambda u: u.user_id)
     elif query.user:
-        users = [(await _user(service, query))[1]]
+        users = [(await _user(reads, query))[1]]
     else:
         raise ValidationFailed.on("organization", "either organization or user is required")
     owner = min(account.users) if account.users else None
-    zones = await _zones(service, [u.provider_id for u in users])
+    zones = await _zones(reads, [u.provider_id for u in users])
     organization = f"{query.base_url}/organizations/{account.account_id}"
     collection = [{"uri": f"{organization}/memberships/{u.user_id}", "role": "owner" if u.user_id == owner else "user",
                    "user": _user_resource(query, u, account, zones.get(u.provider_id, "Etc/UTC")),
@@ -211,10 +204,10 @@ async def organization_memberships(service: QueryService, query: CalendlyQuery) 
                            "next_page_token": None, "previous_page_token": None}}
 
 
-async def user_availability_schedules(service: QueryService, query: CalendlyQuery) -> dict[str, Any]:
+async def user_availability_schedules(reads: Reads, query: CalendlyAvailabilitySchedules) -> dict[str, Any]:
     """One default schedule: all seven `wday` rules (days off with no intervals) and a `date` rule per override."""
-    _, user = await _user(service, query)
-    rows = await calendars.providers(service.pool, [user.provider_id])
+    _, user = await _user(reads, query)
+    rows = await calendars.providers(reads.pool, [user.provider_id])
     if user.provider_id not in rows:
         raise NotFound("user")
     schedule = msgspec.json.decode(rows[user.provider_id]["schedule"], type=ProviderSchedule)
@@ -232,13 +225,13 @@ async def user_availability_schedules(service: QueryService, query: CalendlyQuer
                             "timezone": schedule.time_zone, "rules": rules}]}
 
 
-async def user_busy_times(service: QueryService, query: CalendlyQuery) -> dict[str, Any]:
+async def user_busy_times(reads: Reads, query: CalendlyBusyTimes) -> dict[str, Any]:
     """Meetings, holds and blocks ("calendly", with buffers) and external busy times in the range."""
-    _, user = await _user(service, query)
-    start, end = _range(query, service.clock())
-    now = time.time()
+    _, user = await _user(reads, query)
+    start, end = _range(query, reads.clock())
+    now = reads.clock()
     collection = []
-    for row in await calendars.busy_rows(service.pool, user.provider_id, start, end):
+    for row in await calendars.busy_rows(reads.pool, user.provider_id, start, end):
         a, b = int(row["start_at"].timestamp()), int(row["end_at"].timestamp())
         before, after = 60 * (row.get("buffer_before") or 0), 60 * (row.get("buffer_after") or 0)
         if b + after <= start or a - before >= end:
@@ -256,7 +249,7 @@ async def user_busy_times(service: QueryService, query: CalendlyQuery) -> dict[s
     return {"collection": collection}
 
 
-ROUTES = {
+HANDLERS = {
     "calendly_users_me": users_me,
     "calendly_event_types": event_types,
     "calendly_event_type_available_times": event_type_available_times,

@@ -1,7 +1,7 @@
 """Webhook queries: the account's webhooks (read model rm_resources) and a webhook's delivery log.
 
 Whether a webhook is `failing` is the dispatcher's knowledge (webhook_subscriptions); the delivery
-log is its outbox and attempts (migration 0004). A deleted webhook, or another account's, is 404.
+log is its outbox and attempts. A deleted webhook, or another account's, is 404.
 """
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
-
-from projections.pagination import keyset_page
 from projections.resources import queries as resources
-from shared.domain.webhooks import WebhookState, webhook_resource
+from projections.webhooks import queries as deliveries
+from services.query.reads import Reads, page_limit
+from shared.domain.webhooks import webhook_resource
 from shared.errors import NotFound, ValidationFailed
+from shared.messages.queries import GetById, ListQuery, WebhookDeliveries
 
 
 def _iso_ms(moment: datetime | None) -> str | None:
@@ -25,31 +25,22 @@ def _iso_ms(moment: datetime | None) -> str | None:
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}Z"
 
 
-async def _failing(pool: asyncpg.Pool, webhook_ids: list[str]) -> set[str]:
-    rows = await pool.fetch("select webhook_id from webhook_subscriptions where webhook_id = any($1)"
-                            " and state = 'failing'", webhook_ids)
-    return {row["webhook_id"] for row in rows}
-
-
-async def _resource(pool: asyncpg.Pool, state: WebhookState) -> dict[str, Any]:
-    failing = await _failing(pool, [state.webhook_id])
-    return webhook_resource(state, "failing" if failing else None)
-
-
-async def webhooks_list(pool: asyncpg.Pool, account_id: str, *, before: str | None, after: str | None,
-                        limit: int) -> dict[str, Any]:
+async def webhooks_list(reads: Reads, query: ListQuery) -> dict[str, Any]:
     """The account's webhooks, oldest first, without their secrets."""
-    states, metadata = await resources.page(pool, "webhook", account_id, before=before, after=after, limit=limit)
-    failing = await _failing(pool, [s.webhook_id for s in states])
+    states, metadata = await resources.page(reads.pool, "webhook", query.account_id, before=query.before,
+                                            after=query.after, limit=page_limit(query.limit))
+    failing = await deliveries.failing(reads.pool, [s.webhook_id for s in states])
     return {"entries": [webhook_resource(s, "failing" if s.webhook_id in failing else None) for s in states],
             "metadata": metadata}
 
 
-async def webhook_get(pool: asyncpg.Pool, account_id: str, webhook_id: str) -> dict[str, Any]:
-    state = await resources.get_state(pool, "webhook", webhook_id, account_id)
+async def webhook_get(reads: Reads, query: GetById) -> dict[str, Any]:
+    """One webhook, without its secret."""
+    state = await resources.get_state(reads.pool, "webhook", query.id, query.account_id)
     if state is None:
         raise NotFound("webhook")
-    return await _resource(pool, state)
+    failing = await deliveries.failing(reads.pool, [state.webhook_id])
+    return webhook_resource(state, "failing" if failing else None)
 
 
 def _sequence(field: str, value: str) -> int:
@@ -59,30 +50,28 @@ def _sequence(field: str, value: str) -> int:
     return int(value)
 
 
-async def webhook_deliveries(pool: asyncpg.Pool, account_id: str, webhook_id: str, *, before: str | None,
-                             after: str | None, limit: int) -> dict[str, Any]:
+async def webhook_deliveries(reads: Reads, query: WebhookDeliveries) -> dict[str, Any]:
     """The webhook's deliveries, newest first, each with every attempt (time, status code or error, duration).
 
     `after` pages on to older deliveries and `before` back to newer ones.
     """
-    if await resources.get_state(pool, "webhook", webhook_id, account_id) is None:
+    limit = page_limit(query.limit)
+    if await resources.get_state(reads.pool, "webhook", query.webhook_id, query.account_id) is None:
         raise NotFound("webhook")
-    rows, metadata = await keyset_page(
-        pool, select="select seq, id, event_id, type, state, attempt_count, next_attempt_at, created_at, finished_at"
-                     " from webhook_deliveries",
-        conditions=["webhook_id = $1"], params=[webhook_id], keys=("created_at", "seq"), before=before,
-        after=after, limit=limit, newest_first=True, key_from_cursor=_sequence)
+    rows, metadata = await deliveries.deliveries_page(reads.pool, query.webhook_id, before=query.before,
+                                                      after=query.after, limit=limit, key_from_cursor=_sequence)
     attempts: dict[int, list[dict[str, Any]]] = {}
-    for row in await pool.fetch("select delivery_seq, attempt, attempted_at, duration_ms, status_code, error"
-                                " from webhook_attempts where delivery_seq = any($1) order by delivery_seq, attempt",
-                                [r["seq"] for r in rows]):
+    for row in await deliveries.attempts_of(reads.pool, [r["seq"] for r in rows]):
         attempts.setdefault(row["delivery_seq"], []).append({
             "attempt": row["attempt"], "attempted_at": _iso_ms(row["attempted_at"]),
             "status_code": row["status_code"], "error": row["error"], "duration_ms": round(row["duration_ms"], 1)})
     entries = [{
-        "id": r["id"], "webhook_id": webhook_id, "event_id": r["event_id"], "type": r["type"], "state": r["state"],
-        "attempt_count": r["attempt_count"], "created_at": _iso_ms(r["created_at"]),
+        "id": r["id"], "webhook_id": query.webhook_id, "event_id": r["event_id"], "type": r["type"],
+        "state": r["state"], "attempt_count": r["attempt_count"], "created_at": _iso_ms(r["created_at"]),
         "next_attempt_at": _iso_ms(r["next_attempt_at"]) if r["state"] == "pending" else None,
         "finished_at": _iso_ms(r["finished_at"]), "attempts": attempts.get(r["seq"], []),
     } for r in rows]
     return {"entries": entries, "metadata": metadata}
+
+
+HANDLERS = {"webhooks_list": webhooks_list, "webhook_get": webhook_get, "webhook_deliveries": webhook_deliveries}

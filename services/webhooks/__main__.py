@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.webhooks.app import running_dispatcher
+from services.webhooks.app import bootstrap
 from shared.lifecycle import serve
 
 if __name__ == "__main__":
-    serve(running_dispatcher, "webhooks ready")
+    serve(bootstrap, "webhooks ready")

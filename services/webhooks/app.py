@@ -9,14 +9,13 @@ from contextlib import asynccontextmanager
 import asyncpg
 import nats
 
-from projections import migrations
 from services.webhooks.dispatcher import Dispatcher
-from shared.eventstore import init_connection, migrate
+from shared.eventstore import init_connection
 from shared.settings import Settings
 
 
 @asynccontextmanager
-async def running_dispatcher(settings: Settings) -> AsyncIterator[Dispatcher]:
+async def bootstrap(settings: Settings) -> AsyncIterator[Dispatcher]:
     """Deliver webhooks (once this instance leads) until the context exits."""
     # The dispatcher's commits need not wait for the WAL flush: its intake position commits with the outbox
     # rows it implies and the consumer restarts from it, so a Postgres crash costs re-reads and re-sends
@@ -24,8 +23,6 @@ async def running_dispatcher(settings: Settings) -> AsyncIterator[Dispatcher]:
     pool = await asyncpg.create_pool(settings.database_url, min_size=2, max_size=16, init=init_connection,
                                      server_settings={"synchronous_commit": "off"})
     assert pool is not None
-    async with pool.acquire() as conn:
-        await migrate(conn, migrations())
     nc = await nats.connect(settings.nats_servers, max_reconnect_attempts=-1)
     dispatcher = Dispatcher(pool, nc.jetstream(), settings)
     stop = asyncio.Event()

@@ -27,7 +27,7 @@ import nats
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from services.relay.relay import Envelope, ensure_events_stream
+from shared.feed import Envelope, ensure_events_stream
 from services.webhooks import outbox
 from services.webhooks.payloads import resource_payload, webhook_body, webhook_type
 from shared.domain.registry import stream_kind

@@ -306,6 +306,7 @@ async def stage_breakdown(system: System, setup: Setup, rounds: int = 60) -> dic
 
     from projections.calendars import queries as calendars
     from projections.resources import queries as resources
+    from services.query.reads import Reads
     from services.query.service import QueryService
     from shared.availability import iso_in_zone, link_slots, service_slots
     from shared.domain.bookings import link_rules
@@ -321,7 +322,7 @@ async def stage_breakdown(system: System, setup: Setup, rounds: int = 60) -> dic
     def note(name: str, seconds: float) -> None:
         stages.setdefault(name, []).append(seconds * 1000)
 
-    svc = QueryService(pool)
+    svc = QueryService(Reads(pool))
     link_body = msgspec.json.encode({"account_id": account_id, "link_id": setup.link_id, "from": iso(start),
                                      "until": iso(end)})
     earliest_body = msgspec.json.encode({"account_id": account_id, "service_id": setup.service_id,

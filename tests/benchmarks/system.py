@@ -574,7 +574,8 @@ async def append_batches(store: EventStore, batches: Iterable[Batch], writers: i
 
 async def naive_main() -> None:
     from services.commands.repository import Repository
-    from services.query.service import LinkSlots, _window
+    from services.query.slots import link_window as _window
+    from shared.messages.queries import LinkSlots
     from shared.availability import link_slots
     from shared.domain.bookings import link_rules
     from shared.domain.core import link_stream, provider_stream

@@ -28,10 +28,10 @@ class MovableClock:
 
 @pytest.fixture
 async def clock(settings: Settings) -> AsyncIterator[MovableClock]:
-    from services.commands.app import running_command_service
+    from services.commands.app import bootstrap as command_bootstrap
 
     movable = MovableClock()
-    async with running_command_service(settings, clock=movable):
+    async with command_bootstrap(settings, clock=movable):
         yield movable
 
 

@@ -22,9 +22,9 @@ import msgspec
 import nats
 import pytest
 
-from services.commands.app import running_command_service
+from services.commands.app import bootstrap as command_bootstrap
 from services.relay.relay import Relay
-from services.webhooks.app import running_dispatcher
+from services.webhooks.app import bootstrap as dispatcher_bootstrap
 from services.webhooks.dispatcher import Dispatcher
 from shared.eventstore import EventStore
 from shared.servers import free_port
@@ -59,7 +59,7 @@ def hook_env(settings_env: dict[str, str]) -> dict[str, str]:
 @pytest.fixture
 async def commands(hook_settings: Settings) -> AsyncIterator[object]:
     """A command service that accepts loopback webhook URLs (the receivers live on 127.0.0.1)."""
-    async with running_command_service(hook_settings) as app:
+    async with command_bootstrap(hook_settings) as app:
         yield app
 
 
@@ -76,7 +76,7 @@ async def relay(store: EventStore, nc: nats.NATS, hook_settings: Settings) -> As
 
 @pytest.fixture
 async def dispatcher(hook_settings: Settings, relay: Relay) -> AsyncIterator[Dispatcher]:
-    async with running_dispatcher(hook_settings) as dispatcher:
+    async with dispatcher_bootstrap(hook_settings) as dispatcher:
         await eventually(dispatcher.leading.is_set, what="the dispatcher to lead")
         yield dispatcher
 
@@ -365,7 +365,7 @@ async def http(settings: Settings, settings_env: dict[str, str], query_service, 
                tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     """The real gateway in front of a command service with the default setting: loopback refused."""
     strict = msgspec.structs.replace(settings, webhook_allow_loopback=False)
-    async with running_command_service(strict), gateway_client(settings_env, tmp_path) as client:
+    async with command_bootstrap(strict), gateway_client(settings_env, tmp_path) as client:
         yield client
 
 

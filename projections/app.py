@@ -1,0 +1,26 @@
+"""The projections' composition root: a pool and a runner keeping every read model caught up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from projections import PROJECTIONS
+from projections.runner import ProjectionRunner
+from shared.eventstore import create_pool
+from shared.settings import Settings
+
+
+@asynccontextmanager
+async def bootstrap(settings: Settings) -> AsyncIterator[ProjectionRunner]:
+    """Follow the log with every projection in the background until the context exits."""
+    pool = await create_pool(settings.database_url, min_size=2, max_size=len(PROJECTIONS) + 2)
+    runner = ProjectionRunner(pool, list(PROJECTIONS.values()))
+    task = asyncio.create_task(runner.run())
+    try:
+        yield runner
+    finally:
+        runner.stop.set()
+        await task
+        await pool.close()

@@ -1,0 +1,91 @@
+"""The gateway's NATS side: requests by catalogue name, the caller's identity, each account's last position."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+import asyncpg
+import msgspec
+import nats
+from litestar import Request
+
+from services.gateway.errors import HttpError, from_reply
+from shared.catalogue import CATALOGUE
+from shared.catalogue.model import Auth
+from shared.settings import Settings
+
+AUTH_CACHE_SECONDS = 30.0
+MAX_POSITION = 2**63 - 1
+_encoder = msgspec.json.Encoder()
+
+
+class Backend:
+    """Sends commands and queries; remembers tokens for a while and each account's last write."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.nc: nats.NATS | None = None
+        self.pool: asyncpg.Pool | None = None
+        self.positions: dict[str, int] = {}
+        self.tokens: dict[str, tuple[float, dict[str, str]]] = {}
+
+    async def request(self, kind: str, name: str, body: dict[str, Any]) -> Any:
+        """The decoded reply of one command or query; an error reply raises its HttpError."""
+        assert self.nc is not None
+        subject = CATALOGUE[name].subject(self.settings.nats_prefix)
+        try:
+            reply = await self.nc.request(subject, _encoder.encode(body), timeout=15)
+        except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
+            raise HttpError(503, {"errors": {"detail": [f"the {kind} service is not answering"]}}) from None
+        decoded = msgspec.json.decode(reply.data)
+        if isinstance(decoded, dict) and decoded.get("ok") is False:
+            raise from_reply(decoded["error"])
+        return decoded
+
+    async def caller(self, request: Request[Any, Any, Any], auth: Auth) -> dict[str, str]:
+        """The account (and user) a request acts as, or a 401."""
+        if auth == "none":
+            return {}
+        if auth == "account":
+            account_id = request.headers.get("x-savvycal-account", "")
+            if not account_id:
+                raise HttpError(401, {"errors": {"detail": ["X-SavvyCal-Account header is required"]}})
+            await self.request("query", "account_exists", {"account_id": account_id})
+            return {"account_id": account_id}
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise HttpError(401, {"errors": {"detail": ["a bearer token is required"]}})
+        token_hash = hashlib.sha256(token.strip().encode()).hexdigest()
+        cached = self.tokens.get(token_hash)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        ids = await self.request("query", "whoami", {"token_hash": token_hash})
+        self.tokens[token_hash] = (time.monotonic() + AUTH_CACHE_SECONDS, ids)
+        return ids  # type: ignore[no-any-return]
+
+    def remember(self, account_id: str, position: int) -> None:
+        """Note an account's newest write, so its next read waits for it."""
+        if position > self.positions.get(account_id, 0):
+            self.positions[account_id] = position
+
+    def last_position(self, account_id: str, header: str | None) -> int:
+        """The position a read must reach: the account's last write here, or the client's `X-Sched-Position`."""
+        given = int(header) if header and header.isdigit() else 0
+        if given > MAX_POSITION:
+            raise HttpError.on(422, "X-Sched-Position", "must be a position a command returned")
+        return max(self.positions.get(account_id, 0), given)
+
+    async def health(self) -> dict[str, str]:
+        """"ok" or why not, for Postgres and NATS."""
+        status = {"postgres": "ok", "nats": "ok"}
+        try:
+            assert self.pool is not None
+            await self.pool.fetchval("select 1", timeout=2)
+        except Exception as exc:
+            status["postgres"] = f"unreachable: {type(exc).__name__}"
+        if self.nc is None or not self.nc.is_connected:
+            status["nats"] = "unreachable"
+        return status

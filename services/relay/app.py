@@ -1,0 +1,31 @@
+"""The relay's composition root: a pool, a NATS connection, the relay following the log."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import nats
+
+from services.relay.relay import Relay
+from shared.eventstore import EventStore, create_pool
+from shared.settings import Settings
+
+
+@asynccontextmanager
+async def bootstrap(settings: Settings) -> AsyncIterator[Relay]:
+    """Publish the log to SCHED_EVENTS in the background until the context exits."""
+    pool = await create_pool(settings.database_url, min_size=1, max_size=2)
+    nc = await nats.connect(settings.nats_servers, max_reconnect_attempts=-1)
+    relay = Relay(EventStore(pool), nc.jetstream(), settings)
+    await relay.start()
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        yield relay
+    finally:
+        stop.set()
+        await task
+        await nc.drain()
+        await pool.close()

@@ -1,0 +1,152 @@
+"""The table of every operation: one entry per command or query, with its HTTP routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.catalogue.model import HttpRoute, Operation
+from shared.messages import commands as c
+from shared.messages import queries as q
+
+_LOOKUP = ("validation_failed", "not_found")
+_BOOKING = ("validation_failed", "not_found", "conflict")
+_ID = (("id", "id"),)
+
+
+def _command(name: str, request: type[Any], summary: str, *http: HttpRoute,
+             errors: tuple[str, ...] = _LOOKUP) -> Operation:
+    return Operation(name, "command", request, Any, summary, tuple(http), errors)
+
+
+def _query(name: str, request: type[Any], summary: str, *http: HttpRoute,
+           errors: tuple[str, ...] = _LOOKUP) -> Operation:
+    return Operation(name, "query", request, Any, summary, tuple(http), errors)
+
+
+def _get(path: str, id_parameter: str | None = None, **options: Any) -> HttpRoute:
+    fields = ((id_parameter, "id"),) if id_parameter else ()
+    return HttpRoute("GET", path, path_fields=fields, **options)
+
+
+def _calendly(path: str) -> HttpRoute:
+    return HttpRoute("GET", f"/calendly/{path}", facade="calendly")
+
+
+OPERATIONS: list[Operation] = [
+    # --- accounts and tokens (NATS and the CLI only) ---
+    _command("create_account", c.CreateAccount, "Create an account with its first user, provider, scope and token."),
+    _command("create_user", c.CreateUser, "Add a user (and their provider) to an account."),
+    _command("issue_api_token", c.IssueApiToken, "Issue a personal API token (shown once)."),
+    _command("create_team_scope", c.CreateTeamScope, "Create a team scope with a slug and members."),
+    _query("whoami", q.WhoAmI, "The account and user of an API token.", errors=("unauthorized",)),
+    _query("account_exists", q.PublicAccount, "Whether an account exists (public endpoints).",
+           errors=("unauthorized",)),
+    _query("me", q.GetById, "The user behind the token.",
+           HttpRoute("GET", "/v1/me", caller_fields=(("id", "user_id"),))),
+    # --- scheduling links (seed 000) ---
+    _query("links_list", q.ListQuery, "The account's links, one page.", HttpRoute("GET", "/v1/links")),
+    _command("create_link", c.CreateLink, "Create a scheduling link in the caller's personal or a team scope.",
+             HttpRoute("POST", "/v1/links", 201), HttpRoute("POST", "/v1/scopes/{team_slug}/links", 201)),
+    _query("link_get", q.GetById, "One link.", _get("/v1/links/{link_id}", "link_id")),
+    _command("update_link", c.UpdateLink, "Change a link's settings.", HttpRoute("PATCH", "/v1/links/{link_id}")),
+    _command("toggle_link", c.ToggleLink, "Switch a link between active and disabled.",
+             HttpRoute("POST", "/v1/links/{link_id}/toggle")),
+    _command("duplicate_link", c.DuplicateLink, "Copy a link into a new one named \"<name> (copy)\".",
+             HttpRoute("POST", "/v1/links/{link_id}/duplicate")),
+    _command("delete_link", c.DeleteLink, "Delete a link; answers the deleted link.",
+             HttpRoute("DELETE", "/v1/links/{link_id}")),
+    _query("link_slots", q.LinkSlots, "A link's slots in a window of at most 31 days.",
+           HttpRoute("GET", "/v1/links/{link_id}/slots")),
+    # --- events on links (seeds 001, 002) ---
+    _command("create_event", c.CreateEvent, "Book an event on one of the link's slots.",
+             HttpRoute("POST", "/v1/links/{link_id}/events"), errors=_BOOKING),
+    _query("events_list", q.EventsList, "The account's events by state and period, one page.",
+           HttpRoute("GET", "/v1/events")),
+    _query("event_get", q.GetById, "One event.", _get("/v1/events/{event_id}", "event_id")),
+    _command("cancel_event", c.CancelEvent, "Cancel an event.", HttpRoute("POST", "/v1/events/{event_id}/cancel")),
+    _command("reschedule_event", c.RescheduleEvent, "Move an event to another of the link's slots.",
+             HttpRoute("POST", "/v1/events/{event_id}/reschedule"), errors=_BOOKING),
+    # --- providers and their calendars (seed 003) ---
+    _command("create_provider", c.CreateProvider, "Create a bookable provider.",
+             HttpRoute("POST", "/v1/providers", 201)),
+    _query("provider_get", q.GetById, "One provider with its schedule.",
+           _get("/v1/providers/{provider_id}", "provider_id")),
+    _command("set_provider_schedule", c.SetProviderSchedule, "Set a provider's working hours and overrides.",
+             HttpRoute("PUT", "/v1/providers/{provider_id}/schedule")),
+    _command("sync_external_busy_times", c.SyncExternalBusyTimes,
+             "Replace a provider's external busy times inside [from, until).",
+             HttpRoute("PUT", "/v1/providers/{provider_id}/busy_times")),
+    # --- services, blocks, holds and appointments (seed 003) ---
+    _command("create_service", c.CreateService, "Create a service with its slot rules.",
+             HttpRoute("POST", "/v1/services", 201)),
+    _query("service_get", q.GetById, "One service with its providers.",
+           _get("/v1/services/{service_id}", "service_id")),
+    _command("add_service_provider", c.AddServiceProvider, "Offer a service by a provider.",
+             HttpRoute("POST", "/v1/services/{service_id}/providers", 201)),
+    _command("remove_service_provider", c.RemoveServiceProvider, "Stop offering a service by a provider."),
+    _query("service_slots", q.ServiceSlots, "A service's slots, aggregated and per provider.",
+           HttpRoute("GET", "/v1/services/{service_id}/slots")),
+    _query("public_service_slots", q.ServiceSlots, "A service's public slots (public-bookings providers).",
+           HttpRoute("GET", "/v1/public/services/{service_id}/slots", auth="account"),
+           errors=("validation_failed", "not_found", "unauthorized")),
+    _query("earliest_slot", q.EarliestSlot, "A service's first public slot from now, or null.",
+           HttpRoute("GET", "/v1/public/services/{service_id}/earliest_slot", auth="account"),
+           errors=("validation_failed", "not_found", "unauthorized")),
+    _command("create_block", c.CreateBlock, "Block time on a provider, service, service provider or location.",
+             HttpRoute("POST", "/v1/blocks", 201)),
+    _command("delete_block", c.DeleteBlock, "Remove a block; answers the deleted block.",
+             HttpRoute("DELETE", "/v1/blocks/{block_id}")),
+    _command("hold_slot", c.HoldSlot, "Hold a slot of a service or a link for a few minutes (a booking intent).",
+             HttpRoute("POST", "/v1/booking_intents", 201), errors=_BOOKING),
+    _query("booking_intent_get", q.GetById, "One booking intent.", _get("/v1/booking_intents/{id}")),
+    _command("complete_hold", c.CompleteHold, "Turn a hold into an appointment or an event.",
+             HttpRoute("POST", "/v1/booking_intents/{booking_intent_id}/complete"), errors=_BOOKING),
+    _command("release_hold", c.ReleaseHold, "Abandon a hold.",
+             HttpRoute("POST", "/v1/booking_intents/{booking_intent_id}/abandon")),
+    _command("expire_hold", c.ExpireHold, "Expire a hold past its expires_at (the hold sweeper sends it)."),
+    _command("create_appointment", c.CreateAppointment, "Book an appointment on one of the service's slots.",
+             HttpRoute("POST", "/v1/appointments", 201), errors=_BOOKING),
+    _query("appointment_get", q.GetById, "One appointment.", _get("/v1/appointments/{id}")),
+    _command("cancel_appointment", c.CancelAppointment, "Cancel an appointment.",
+             HttpRoute("POST", "/v1/appointments/{appointment_id}/cancel")),
+    # --- webhooks ---
+    _command("create_webhook", c.CreateWebhook, "Subscribe a URL to event types; the secret is shown once.",
+             HttpRoute("POST", "/v1/webhooks", 201)),
+    _query("webhooks_list", q.ListQuery, "The account's webhooks, one page.", HttpRoute("GET", "/v1/webhooks")),
+    _query("webhook_get", q.GetById, "One webhook.", _get("/v1/webhooks/{webhook_id}", "webhook_id")),
+    _command("delete_webhook", c.DeleteWebhook, "Delete a webhook and its secrets.",
+             HttpRoute("DELETE", "/v1/webhooks/{webhook_id}")),
+    _query("webhook_deliveries", q.WebhookDeliveries, "A webhook's deliveries and attempts, newest first.",
+           HttpRoute("GET", "/v1/webhooks/{webhook_id}/deliveries")),
+    _command("rotate_webhook_secret", c.RotateWebhookSecret, "A new signing secret; the old one signs for a grace"
+             " period.", HttpRoute("POST", "/v1/webhooks/{webhook_id}/rotate_secret")),
+    # --- Calendly's availability API (seed 004) ---
+    _query("calendly_users_me", q.CalendlyUsersMe, "Calendly: the current user.", _calendly("users/me")),
+    _query("calendly_event_types", q.CalendlyEventTypes, "Calendly: a user's or an organization's event types.",
+           _calendly("event_types")),
+    _query("calendly_event_type_available_times", q.CalendlyAvailableTimes, "Calendly: an event type's available times.",
+           _calendly("event_type_available_times")),
+    _query("calendly_organization_memberships", q.CalendlyMemberships, "Calendly: an organization's memberships.",
+           _calendly("organization_memberships")),
+    _query("calendly_user_availability_schedules", q.CalendlyAvailabilitySchedules, "Calendly: a user's availability schedules.",
+           _calendly("user_availability_schedules")),
+    _query("calendly_user_busy_times", q.CalendlyBusyTimes, "Calendly: a user's busy times.",
+           _calendly("user_busy_times")),
+]
+
+CATALOGUE: dict[str, Operation] = {op.name: op for op in OPERATIONS}
+
+
+def commands() -> list[Operation]:
+    """Every command, in catalogue order."""
+    return [op for op in OPERATIONS if op.kind == "command"]
+
+
+def queries() -> list[Operation]:
+    """Every query, in catalogue order."""
+    return [op for op in OPERATIONS if op.kind == "query"]
+
+
+def routes() -> list[tuple[Operation, HttpRoute]]:
+    """Every HTTP route with its operation, in catalogue order."""
+    return [(op, route) for op in OPERATIONS for route in op.http]

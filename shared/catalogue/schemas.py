@@ -1,0 +1,39 @@
+"""JSON Schemas of the catalogue's message types, shared by the OpenAPI and AsyncAPI documents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from shared.catalogue.model import FILLED_IN, HttpRoute, Operation
+
+REF = "#/components/schemas/{name}"
+
+
+def components(types: list[Any], ref_template: str = REF) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Each type's schema (a `$ref` for Structs) and the named schemas they refer to, without titles."""
+    schemas, named = msgspec.json.schema_components(types, ref_template=ref_template)
+    return list(schemas), {name: {k: v for k, v in schema.items() if k != "title"} for name, schema in named.items()}
+
+
+def response_type(operation: Operation) -> Any:
+    """The response type of an operation, or None when it declares none."""
+    response = operation.response
+    return None if response is Any or response is None else response
+
+
+def client_fields(operation: Operation, http: HttpRoute) -> set[str]:
+    """Request fields an HTTP client never sends: filled in from the path, the caller or the request."""
+    hidden = set(FILLED_IN) | {http.request_field(p) for p in http.path_parameters}
+    return hidden | {field for field, _ in http.caller_fields}
+
+
+def without(schema: dict[str, Any], hidden: set[str]) -> dict[str, Any]:
+    """An object schema without the given properties."""
+    trimmed = dict(schema)
+    trimmed["properties"] = {k: v for k, v in schema.get("properties", {}).items() if k not in hidden}
+    trimmed["required"] = [k for k in schema.get("required", []) if k not in hidden]
+    if not trimmed["required"]:
+        del trimmed["required"]
+    return trimmed

@@ -1,0 +1,141 @@
+"""Queries: msgspec Structs, one per NATS subject `sched.query.<name>`.
+
+A query's body is the HTTP endpoint's parameters plus `account_id` (the gateway fills it in from
+the caller), and `min_position` to read one's own writes.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+# A global log position (Postgres bigint): what `min_position` waits for.
+Position = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+
+
+class Query(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of every account-scoped query."""
+
+    account_id: str
+    min_position: Position | None = None
+
+
+class LinkSlots(Query, frozen=True, kw_only=True):
+    """A link's bookable slots in [from, until) (ISO-8601 datetimes; default now and 7 days on)."""
+
+    link_id: str
+    from_: str | None = msgspec.field(default=None, name="from")
+    until: str | None = None
+
+
+class ServiceSlots(Query, frozen=True, kw_only=True):
+    """A service's slots by local date in `time_zone`; `until` (inclusive) or `limit` is required."""
+
+    service_id: str
+    from_: str | None = msgspec.field(default=None, name="from")
+    until: str | None = None
+    limit: int | None = None
+    time_zone: str = "Etc/UTC"
+    provider_ids: str | None = None
+
+
+class EarliestSlot(Query, frozen=True, kw_only=True):
+    """The first public slot of a service from now, within 366 days."""
+
+    service_id: str
+    time_zone: str = "Etc/UTC"
+    provider_ids: str | None = None
+
+
+class ListQuery(Query, frozen=True, kw_only=True):
+    """One page of a list: opaque `before`/`after` cursors, `limit` 1 to 100."""
+
+    before: str | None = None
+    after: str | None = None
+    limit: int = 20
+
+
+class EventsList(ListQuery, frozen=True, kw_only=True):
+    """Events filtered by `state` (confirmed, canceled, all) and `period` (past, upcoming, all)."""
+
+    state: str = "confirmed"
+    period: str = "upcoming"
+
+
+class GetById(Query, frozen=True, kw_only=True):
+    """One resource of the account by its id."""
+
+    id: str
+
+
+class WebhookDeliveries(ListQuery, frozen=True, kw_only=True):
+    """One page of a webhook's delivery log, newest first."""
+
+    webhook_id: str
+
+
+class WhoAmI(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The account and user of an API token, by the token's SHA-256."""
+
+    token_hash: str
+    min_position: Position | None = None
+
+
+class PublicAccount(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Whether an account exists (the public endpoints' `X-SavvyCal-Account`)."""
+
+    account_id: str
+    min_position: Position | None = None
+
+
+class CalendlyQuery(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of every Calendly read: resource URIs are built from `base_url` (the caller's `…/calendly`)."""
+
+    account_id: str
+    base_url: str
+    user_id: str | None = None
+    min_position: Position | None = None
+
+
+class CalendlyUsersMe(CalendlyQuery, frozen=True, kw_only=True):
+    """The user behind the token."""
+
+
+class CalendlyEventTypes(CalendlyQuery, frozen=True, kw_only=True):
+    """The event types (links) a `user` hosts, or an `organization`'s, one page."""
+
+    user: str | None = None
+    organization: str | None = None
+    count: int = 20
+    page_token: str | None = None
+
+
+class CalendlyAvailableTimes(CalendlyQuery, frozen=True, kw_only=True):
+    """An `event_type`'s available start times in [start_time, end_time)."""
+
+    event_type: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+
+
+class CalendlyMemberships(CalendlyQuery, frozen=True, kw_only=True):
+    """The memberships of an `organization`, or of one `user`."""
+
+    organization: str | None = None
+    user: str | None = None
+    count: int = 20
+
+
+class CalendlyAvailabilitySchedules(CalendlyQuery, frozen=True, kw_only=True):
+    """A `user`'s availability schedules."""
+
+    user: str | None = None
+
+
+class CalendlyBusyTimes(CalendlyQuery, frozen=True, kw_only=True):
+    """A `user`'s busy times in [start_time, end_time)."""
+
+    user: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None
