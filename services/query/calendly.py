@@ -19,13 +19,13 @@ from shared.domain.bookings import link_rules
 from services.query.reads import Reads
 from shared.errors import NotFound, ValidationFailed
 from shared.messages.queries import (
-    CalendlyAvailabilitySchedules,
-    CalendlyAvailableTimes,
-    CalendlyBusyTimes,
-    CalendlyEventTypes,
-    CalendlyMemberships,
+    CalendlyAvailabilitySchedulesQuery,
+    CalendlyAvailableTimesQuery,
+    CalendlyBusyTimesQuery,
+    CalendlyEventTypesQuery,
+    CalendlyMembershipsQuery,
     CalendlyQuery,
-    CalendlyUsersMe,
+    CalendlyUsersMeQuery,
 )
 
 DAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
@@ -45,7 +45,7 @@ def _id_from_uri(query: CalendlyQuery, parameter: str, collection: str) -> str:
     return value[len(prefix):]
 
 
-def _range(query: CalendlyAvailableTimes | CalendlyBusyTimes, now: float) -> tuple[int, int]:
+def _range(query: CalendlyAvailableTimesQuery | CalendlyBusyTimesQuery, now: float) -> tuple[int, int]:
     """start_time and end_time: required, in the future, at most 7 days apart."""
     bounds = []
     for parameter in ("start_time", "end_time"):
@@ -97,13 +97,13 @@ async def _user(reads: Reads, query: CalendlyQuery, parameter: str = "user") -> 
     return account, user
 
 
-def _count(query: CalendlyEventTypes | CalendlyMemberships) -> int:
+def _count(query: CalendlyEventTypesQuery | CalendlyMembershipsQuery) -> int:
     if not 1 <= query.count <= 100:
         raise ValidationFailed.on("count", "must be 1 to 100")
     return query.count
 
 
-def _pagination(query: CalendlyEventTypes, path: str, metadata: dict[str, Any]) -> dict[str, Any]:
+def _pagination(query: CalendlyEventTypesQuery, path: str, metadata: dict[str, Any]) -> dict[str, Any]:
     def page(token: str | None) -> str | None:
         return f"{query.base_url}/{path}?count={metadata['limit']}&page_token={token}" if token else None
 
@@ -112,7 +112,7 @@ def _pagination(query: CalendlyEventTypes, path: str, metadata: dict[str, Any]) 
             "previous_page_token": metadata["before"]}
 
 
-async def users_me(reads: Reads, query: CalendlyUsersMe) -> dict[str, Any]:
+async def users_me(reads: Reads, query: CalendlyUsersMeQuery) -> dict[str, Any]:
     account = await _account(reads, query)
     user = account.users.get(query.user_id or "")
     if user is None:
@@ -141,7 +141,7 @@ def _event_type(query: CalendlyQuery, link: Any, owner: str) -> dict[str, Any]:
     }
 
 
-async def event_types(reads: Reads, query: CalendlyEventTypes) -> dict[str, Any]:
+async def event_types(reads: Reads, query: CalendlyEventTypesQuery) -> dict[str, Any]:
     """The links a user hosts (`user`), or every link of the organization (`organization`)."""
     account = await _account(reads, query)
     provider_id: str | None = None
@@ -162,7 +162,7 @@ async def event_types(reads: Reads, query: CalendlyEventTypes) -> dict[str, Any]
             "pagination": _pagination(query, "event_types", metadata)}
 
 
-async def event_type_available_times(reads: Reads, query: CalendlyAvailableTimes) -> dict[str, Any]:
+async def event_type_available_times(reads: Reads, query: CalendlyAvailableTimesQuery) -> dict[str, Any]:
     """Rank-1 slots of the link's default duration in [start_time, end_time)."""
     link_id = _id_from_uri(query, "event_type", "event_types")
     start, end = _range(query, reads.clock())
@@ -181,7 +181,7 @@ async def event_type_available_times(reads: Reads, query: CalendlyAvailableTimes
         for slot in link_slots(rules, hosts, now, start, end) if slot.rank == 1]}
 
 
-async def organization_memberships(reads: Reads, query: CalendlyMemberships) -> dict[str, Any]:
+async def organization_memberships(reads: Reads, query: CalendlyMembershipsQuery) -> dict[str, Any]:
     """The organization's memberships, or the one of `user`."""
     account = await _account(reads, query)
     if query.organization:
@@ -204,7 +204,7 @@ async def organization_memberships(reads: Reads, query: CalendlyMemberships) -> 
                            "next_page_token": None, "previous_page_token": None}}
 
 
-async def user_availability_schedules(reads: Reads, query: CalendlyAvailabilitySchedules) -> dict[str, Any]:
+async def user_availability_schedules(reads: Reads, query: CalendlyAvailabilitySchedulesQuery) -> dict[str, Any]:
     """One default schedule: all seven `wday` rules (days off with no intervals) and a `date` rule per override."""
     _, user = await _user(reads, query)
     rows = await calendars.providers(reads.pool, [user.provider_id])
@@ -225,7 +225,7 @@ async def user_availability_schedules(reads: Reads, query: CalendlyAvailabilityS
                             "timezone": schedule.time_zone, "rules": rules}]}
 
 
-async def user_busy_times(reads: Reads, query: CalendlyBusyTimes) -> dict[str, Any]:
+async def user_busy_times(reads: Reads, query: CalendlyBusyTimesQuery) -> dict[str, Any]:
     """Meetings, holds and blocks ("calendly", with buffers) and external busy times in the range."""
     _, user = await _user(reads, query)
     start, end = _range(query, reads.clock())

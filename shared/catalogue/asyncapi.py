@@ -11,7 +11,7 @@ from typing import Any, get_args
 
 from shared.catalogue.model import Operation
 from shared.catalogue.operations import OPERATIONS
-from shared.catalogue.schemas import components, response_type
+from shared.catalogue.schemas import components, response_schemas
 from shared.domain.registry import STREAM_KINDS
 from shared.messages.events import DomainEvent
 
@@ -48,8 +48,7 @@ def _reply(operation: Operation, result_ref: dict[str, Any]) -> dict[str, Any]:
 def asyncapi_document(prefix: str = "sched", stream: str = "SCHED_EVENTS") -> dict[str, Any]:
     """The AsyncAPI 3.0 document: every command and query subject, and every event of the feed."""
     request_refs, named = components([op.request for op in OPERATIONS])
-    responses = [response_type(op) for op in OPERATIONS]
-    response_refs, more = components([r for r in responses if r is not None])
+    responses, more = response_schemas(OPERATIONS)
     named.update(more)
     events = list(get_args(DomainEvent))
     event_refs, more = components(events)
@@ -57,9 +56,7 @@ def asyncapi_document(prefix: str = "sched", stream: str = "SCHED_EVENTS") -> di
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
-    result_refs = iter(response_refs)
-    for op, request_ref, response in zip(OPERATIONS, request_refs, responses, strict=True):
-        result_ref = next(result_refs) if response is not None else {"type": "object"}
+    for op, request_ref, result_ref in zip(OPERATIONS, request_refs, responses, strict=True):
         messages[f"{op.name}_request"] = {"name": f"{op.name}_request", "payload": request_ref}
         messages[f"{op.name}_reply"] = {"name": f"{op.name}_reply", "payload": _reply(op, result_ref)}
         channels[op.name] = {"address": op.subject(prefix), "description": op.summary,

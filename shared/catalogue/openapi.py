@@ -10,7 +10,7 @@ from typing import Any
 
 from shared.catalogue.model import ERROR_STATUS, HttpRoute, Operation
 from shared.catalogue.operations import OPERATIONS
-from shared.catalogue.schemas import client_fields, components, response_type, without
+from shared.catalogue.schemas import client_fields, components, response_schemas, without
 
 SAVVYCAL_ERROR = {"type": "object", "required": ["errors"], "properties": {"errors": {
     "type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}}}
@@ -40,7 +40,7 @@ def error_statuses(operation: Operation, http: HttpRoute) -> list[int]:
 
 
 def _operation(operation: Operation, http: HttpRoute, index: int, request_schema: dict[str, Any],
-               response_schema: dict[str, Any] | None) -> dict[str, Any]:
+               response_schema: dict[str, Any]) -> dict[str, Any]:
     hidden = client_fields(operation, http)
     parameters: list[dict[str, Any]] = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                                         for name in http.path_parameters]
@@ -63,8 +63,7 @@ def _operation(operation: Operation, http: HttpRoute, index: int, request_schema
             parameters.append({"name": name, "in": "query", "required": name in required, "schema": prop})
     error = CALENDLY_ERROR if http.facade == "calendly" else SAVVYCAL_ERROR
     document["responses"] = {
-        str(http.status): {"description": "success", "content": {"application/json": {
-            "schema": response_schema if response_schema is not None else {"type": "object"}}}},
+        str(http.status): {"description": "success", "content": {"application/json": {"schema": response_schema}}},
         **{str(status): {"description": "error", "content": {"application/json": {"schema": error}}}
            for status in error_statuses(operation, http)},
     }
@@ -74,15 +73,12 @@ def _operation(operation: Operation, http: HttpRoute, index: int, request_schema
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of every HTTP route in the catalogue."""
     routed = [op for op in OPERATIONS if op.http]
-    responses = [response_type(op) for op in routed]
     request_refs, named = components([op.request for op in routed])
-    response_refs, more = components([r for r in responses if r is not None])
+    responses, more = response_schemas(routed)
     named.update(more)
-    refs = iter(response_refs)
     paths: dict[str, dict[str, Any]] = {}
-    for op, request_ref, response in zip(routed, request_refs, responses, strict=True):
+    for op, request_ref, response_schema in zip(routed, request_refs, responses, strict=True):
         request_schema = named[request_ref["$ref"].rsplit("/", 1)[1]]
-        response_schema = next(refs) if response is not None else None
         for index, http in enumerate(op.http):
             paths.setdefault(http.path, {})[http.method.lower()] = _operation(op, http, index, request_schema,
                                                                              response_schema)

@@ -14,13 +14,24 @@ REF = "#/components/schemas/{name}"
 def components(types: list[Any], ref_template: str = REF) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Each type's schema (a `$ref` for Structs) and the named schemas they refer to, without titles."""
     schemas, named = msgspec.json.schema_components(types, ref_template=ref_template)
-    return list(schemas), {name: {k: v for k, v in schema.items() if k != "title"} for name, schema in named.items()}
+    untitled = {name: {k: v for k, v in schema.items() if k != "title"} for name, schema in named.items()}
+    return list(schemas), untitled
 
 
-def response_type(operation: Operation) -> Any:
-    """The response type of an operation, or None when it declares none."""
-    response = operation.response
-    return None if response is Any or response is None else response
+def response_schemas(operations: list[Operation]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Each operation's response schema (`oneOf` where it answers one of several types) and the named schemas."""
+    flat = [t for op in operations for t in _alternatives(op.response)]
+    refs, named = components(flat)
+    found = iter(refs)
+    schemas = []
+    for op in operations:
+        alternatives = [next(found) for _ in _alternatives(op.response)]
+        schemas.append(alternatives[0] if len(alternatives) == 1 else {"oneOf": alternatives})
+    return schemas, named
+
+
+def _alternatives(response: Any) -> tuple[Any, ...]:
+    return response if isinstance(response, tuple) else (response,)
 
 
 def client_fields(operation: Operation, http: HttpRoute) -> set[str]:

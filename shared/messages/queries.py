@@ -98,11 +98,11 @@ class CalendlyQuery(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     min_position: Position | None = None
 
 
-class CalendlyUsersMe(CalendlyQuery, frozen=True, kw_only=True):
+class CalendlyUsersMeQuery(CalendlyQuery, frozen=True, kw_only=True):
     """The user behind the token."""
 
 
-class CalendlyEventTypes(CalendlyQuery, frozen=True, kw_only=True):
+class CalendlyEventTypesQuery(CalendlyQuery, frozen=True, kw_only=True):
     """The event types (links) a `user` hosts, or an `organization`'s, one page."""
 
     user: str | None = None
@@ -111,7 +111,7 @@ class CalendlyEventTypes(CalendlyQuery, frozen=True, kw_only=True):
     page_token: str | None = None
 
 
-class CalendlyAvailableTimes(CalendlyQuery, frozen=True, kw_only=True):
+class CalendlyAvailableTimesQuery(CalendlyQuery, frozen=True, kw_only=True):
     """An `event_type`'s available start times in [start_time, end_time)."""
 
     event_type: str | None = None
@@ -119,7 +119,7 @@ class CalendlyAvailableTimes(CalendlyQuery, frozen=True, kw_only=True):
     end_time: str | None = None
 
 
-class CalendlyMemberships(CalendlyQuery, frozen=True, kw_only=True):
+class CalendlyMembershipsQuery(CalendlyQuery, frozen=True, kw_only=True):
     """The memberships of an `organization`, or of one `user`."""
 
     organization: str | None = None
@@ -127,13 +127,13 @@ class CalendlyMemberships(CalendlyQuery, frozen=True, kw_only=True):
     count: int = 20
 
 
-class CalendlyAvailabilitySchedules(CalendlyQuery, frozen=True, kw_only=True):
+class CalendlyAvailabilitySchedulesQuery(CalendlyQuery, frozen=True, kw_only=True):
     """A `user`'s availability schedules."""
 
     user: str | None = None
 
 
-class CalendlyBusyTimes(CalendlyQuery, frozen=True, kw_only=True):
+class CalendlyBusyTimesQuery(CalendlyQuery, frozen=True, kw_only=True):
     """A `user`'s busy times in [start_time, end_time)."""
 
     user: str | None = None

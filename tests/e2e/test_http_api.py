@@ -91,6 +91,22 @@ async def test_errors_are_clear_4xx_never_5xx(http: httpx.AsyncClient, nc: nats.
     assert bad_date.status_code in (404, 422)
 
 
+async def test_a_422_names_every_field_at_fault_at_once(http: httpx.AsyncClient, nc: nats.NATS, settings: Settings):
+    account = await new_account(nc, settings)
+    auth = bearer(account["token"])
+    link = (await http.post("/v1/links", headers=auth, json={"name": "Every fault"})).json()
+    empty = await http.post(f"/v1/links/{link['id']}/events", headers=auth, json={})
+    assert empty.status_code == 422
+    assert set(empty.json()["errors"]) == {"display_name", "email", "start_at", "end_at", "time_zone"}
+    mixed = await http.post("/v1/links", headers=auth, json={"name": 7, "durations": "thirty", "colour": "red"})
+    assert mixed.status_code == 422
+    assert {"name", "durations", "colour"} <= set(mixed.json()["errors"])
+    window = await http.get(f"/v1/links/{link['id']}/slots", headers=auth, params={"from": "soon", "until": "later"})
+    assert window.status_code == 422 and set(window.json()["errors"]) == {"from", "until"}
+    numbers = await http.get("/v1/events", headers=auth, params={"limit": "many", "state": "x"})
+    assert numbers.status_code == 422 and "limit" in numbers.json()["errors"]
+
+
 async def test_thirty_concurrent_http_bookings_of_one_slot_give_one_event(
     http: httpx.AsyncClient, nc: nats.NATS, settings: Settings
 ):

@@ -84,3 +84,13 @@ def test_asyncapi_lists_every_subject_and_every_event_type() -> None:
         assert f"sched.events.{{aggregate}}.{tag}" in addresses
         payload = document["components"]["messages"][f"event_{tag}"]["payload"]
         assert payload["properties"]["data"]["$ref"].endswith(event.__name__)
+
+
+def test_every_operation_answers_a_struct() -> None:
+    def structs(response: object) -> bool:
+        members = response if isinstance(response, tuple) else (response,)
+        return all(isinstance(m, type) and issubclass(m, msgspec.Struct)
+                   or all(isinstance(a, type) and issubclass(a, msgspec.Struct) for a in getattr(m, "__args__", ()))
+                   and getattr(m, "__args__", ()) for m in members)
+
+    assert [op.name for op in CATALOGUE.values() if not structs(op.response)] == []

@@ -12,9 +12,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from services.commands.service import decode_error
-from services.query.service import ServiceSlots
-from shared.decoding import _DECODERS, decode_request, field_problems
+from shared.decoding import _DECODERS, decode_request, field_problems, first_problem
 from shared.errors import ValidationFailed
 from shared.messages.commands import (
     CreateEvent,
@@ -23,6 +21,7 @@ from shared.messages.commands import (
     SetProviderSchedule,
     SyncExternalBusyTimes,
 )
+from shared.messages.queries import ServiceSlots
 
 BOOKER = {"display_name": "Sam Doe", "email": "sam@example.com", "start_at": "2026-03-02T10:00:00Z",
           "end_at": "2026-03-02T10:30:00Z", "time_zone": "America/Chicago"}
@@ -182,7 +181,7 @@ class TestLikeMsgspec:
         raw = msgspec.json.encode(body)
         with pytest.raises(msgspec.ValidationError) as caught:
             msgspec.json.decode(raw, type=type_)
-        before = decode_error(caught.value)
+        before = first_problem(caught.value)
 
         error = refused(raw, type_)
 

@@ -20,9 +20,12 @@ import pytest
 
 from projections.calendars import queries as calendars
 from projections.resources import queries as resources
-from services.query import calendly
-from services.query import service as query_service
-from services.query import webhooks as webhook_queries
+from projections.webhooks import queries as webhook_queries
+from services.query import auth, calendly
+from services.query import slots as slot_queries
+from services.query import resources as resource_queries
+from services.query import webhooks as webhook_handlers
+from services.query.reads import Reads
 from services.webhooks.payloads import webhook_body
 from shared.availability.model import (
     AvailabilityRule,
@@ -34,6 +37,7 @@ from shared.availability.model import (
 from shared.domain import accounts, providers, services, webhooks
 from shared.domain.bookings import hold_resource
 from shared.domain.core import appointment_stream, provider_stream
+from shared.messages import queries as q
 from shared.messages import resources as r
 from shared.messages.commands import (
     CreateAccount,
@@ -335,9 +339,9 @@ def read_model(monkeypatch: pytest.MonkeyPatch) -> FakeReadModel:
 
 
 @pytest.fixture
-def queries(read_model: FakeReadModel) -> query_service.QueryService:
-    return query_service.QueryService(FakePool(read_model), public_url="https://book.example.test",  # type: ignore[arg-type]
-                                      clock=lambda: NOW.timestamp())
+def queries(read_model: FakeReadModel) -> Reads:
+    return Reads(FakePool(read_model), public_url="https://book.example.test",  # type: ignore[arg-type]
+                 clock=lambda: NOW.timestamp())
 
 
 def public_world() -> World:
@@ -361,72 +365,72 @@ def load(read_model: FakeReadModel, world: World) -> None:
 
 
 class TestQueries:
-    def test_link_slots(self, read_model: FakeReadModel, queries: query_service.QueryService) -> None:
+    def test_link_slots(self, read_model: FakeReadModel, queries: Reads) -> None:
         world = world_with_link()
         load(read_model, world)
-        slots = run(queries.link_slots(query_service.LinkSlots(account_id=ACCOUNT_ID, link_id="link_intro")))
+        slots = run(slot_queries.link_slots(queries, q.LinkSlots(account_id=ACCOUNT_ID, link_id="link_intro")))
         assert slots
         fits(slots, r.LinkSlots)
 
     def test_service_slots_public_slots_and_earliest_slot(self, read_model: FakeReadModel,
-                                                          queries: query_service.QueryService) -> None:
+                                                          queries: Reads) -> None:
         world = public_world()
         create_appointment(world, mon("10:00"))
         load(read_model, world)
-        query = query_service.ServiceSlots(account_id=ACCOUNT_ID, service_id=SERVICE_ID, limit=5,
+        query = q.ServiceSlots(account_id=ACCOUNT_ID, service_id=SERVICE_ID, limit=5,
                                            time_zone="Europe/Berlin")
-        slots = fits(run(queries.service_slots(query)), r.ServiceSlotsReply)
+        slots = fits(run(slot_queries.service_slots(queries, query)), r.ServiceSlotsReply)
         assert slots.data.aggregated_slots and slots.data.provider_slots
-        assert fits(run(queries.public_service_slots(query)), r.PublicServiceSlotsReply).data
-        earliest = query_service.EarliestSlot(account_id=ACCOUNT_ID, service_id=SERVICE_ID)
-        assert fits(run(queries.earliest_slot(earliest)), r.EarliestSlotReply).data is not None
+        assert fits(run(slot_queries.public_service_slots(queries, query)), r.PublicServiceSlotsReply).data
+        earliest = q.EarliestSlot(account_id=ACCOUNT_ID, service_id=SERVICE_ID)
+        assert fits(run(slot_queries.earliest_slot(queries, earliest)), r.EarliestSlotReply).data is not None
 
     def test_no_earliest_slot_is_null(self, read_model: FakeReadModel,
-                                      queries: query_service.QueryService) -> None:
+                                      queries: Reads) -> None:
         load(read_model, consultation())  # nobody takes public bookings
-        earliest = query_service.EarliestSlot(account_id=ACCOUNT_ID, service_id=SERVICE_ID)
-        assert fits(run(queries.earliest_slot(earliest)), r.EarliestSlotReply).data is None
+        earliest = q.EarliestSlot(account_id=ACCOUNT_ID, service_id=SERVICE_ID)
+        assert fits(run(slot_queries.earliest_slot(queries, earliest)), r.EarliestSlotReply).data is None
 
-    def test_lists_and_gets(self, read_model: FakeReadModel, queries: query_service.QueryService) -> None:
+    def test_lists_and_gets(self, read_model: FakeReadModel, queries: Reads) -> None:
         world = public_world()
         world.given("link-link_intro", link_created(settings=link_settings()))
         event = create_event(world, mon("10:00"))
         appointment = create_appointment(world, mon("11:00"))
         hold = hold_service_slot(world, mon("12:00"))
         load(read_model, world)
-        listed = fits(run(queries.events_list(query_service.EventsList(account_id=ACCOUNT_ID, period="all"))),
+        listed = fits(run(resource_queries.events_list(queries, q.EventsList(account_id=ACCOUNT_ID, period="all"))),
                       r.EventList)
         assert listed.entries
-        assert fits(run(queries.links_list(query_service.ListQuery(account_id=ACCOUNT_ID))), r.LinkList).entries
+        assert fits(run(resource_queries.links_list(queries, q.ListQuery(account_id=ACCOUNT_ID))), r.LinkList).entries
 
-        def get(handler: Callable[[query_service.GetById], Any], resource_id: str, type_: type[T]) -> T:
-            return fits(run(handler(query_service.GetById(account_id=ACCOUNT_ID, id=resource_id))), type_)
+        def get(handler: Callable[[Reads, q.GetById], Any], resource_id: str, type_: type[T]) -> T:
+            return fits(run(handler(queries, q.GetById(account_id=ACCOUNT_ID, id=resource_id))), type_)
 
-        get(queries.event_get, event.result["id"], r.BookedEvent)
-        get(queries.link_get, "link_intro", r.Link)
-        get(queries.appointment_get, appointment.result["id"], r.Appointment)
-        get(queries.booking_intent_get, hold.result["id"], r.BookingIntent)
-        get(queries.service_get, SERVICE_ID, r.Service)
-        provider = get(queries.provider_get, ANN_PROVIDER, r.Provider)
+        get(resource_queries.event_get, event.result["id"], r.BookedEvent)
+        get(resource_queries.link_get, "link_intro", r.Link)
+        get(resource_queries.appointment_get, appointment.result["id"], r.Appointment)
+        get(resource_queries.booking_intent_get, hold.result["id"], r.BookingIntent)
+        get(resource_queries.service_get, SERVICE_ID, r.Service)
+        provider = get(resource_queries.provider_get, ANN_PROVIDER, r.Provider)
         # provider_get (read model) and provider_resource (decider) answer the same shape
         assert msgspec.to_builtins(provider) == providers.provider_resource(world.provider(ANN_PROVIDER))
 
     def test_me_and_the_gateway_queries(self, read_model: FakeReadModel,
-                                        queries: query_service.QueryService) -> None:
+                                        queries: Reads) -> None:
         read_model.put("account", ACCOUNT_ID, acme_with_ann())
-        fits(run(queries.me(query_service.GetById(account_id=ACCOUNT_ID, id=ANN))), r.Me)
-        fits(run(queries.account_exists(query_service.PublicAccount(account_id=ACCOUNT_ID))), r.KnownAccount)
+        fits(run(resource_queries.me(queries, q.GetById(account_id=ACCOUNT_ID, id=ANN))), r.Me)
+        fits(run(auth.account_exists(queries, q.PublicAccount(account_id=ACCOUNT_ID))), r.KnownAccount)
         # whoami answers the rm_tokens row's two columns
         fits({"account_id": ACCOUNT_ID, "user_id": ANN}, r.Caller)
 
-    def test_webhooks_and_deliveries(self, read_model: FakeReadModel, queries: query_service.QueryService) -> None:
+    def test_webhooks_and_deliveries(self, read_model: FakeReadModel, queries: Reads) -> None:
         created = webhooks.create_webhook(CreateWebhook(command_id="w1", account_id=ACCOUNT_ID,
                                                         url="https://hooks.example.com/x", events=["event.created"]),
                                           acme_with_ann(), fixed_env())
         state = webhooks.evolve(webhooks.WebhookState(), created.changes[0][1][0])
         read_model.put("webhook", state.webhook_id, state)
-        fits(run(queries.webhooks_list(query_service.ListQuery(account_id=ACCOUNT_ID))), r.WebhookList)
-        fits(run(queries.webhook_get(query_service.GetById(account_id=ACCOUNT_ID, id=state.webhook_id))), r.Webhook)
+        fits(run(webhook_handlers.webhooks_list(queries, q.ListQuery(account_id=ACCOUNT_ID))), r.WebhookList)
+        fits(run(webhook_handlers.webhook_get(queries, q.GetById(account_id=ACCOUNT_ID, id=state.webhook_id))), r.Webhook)
         at = datetime(2026, 5, 4, 9, 30, 15, 123456, tzinfo=UTC)
         # rows as webhook_deliveries and webhook_attempts hold them (migration 0004)
         read_model.deliveries = [
@@ -443,16 +447,16 @@ class TestQueries:
             {"delivery_seq": 2, "attempt": 1, "attempted_at": at, "duration_ms": 30.5, "status_code": 500,
              "error": None},
         ]
-        query = query_service.WebhookDeliveries(account_id=ACCOUNT_ID, webhook_id=state.webhook_id)
-        deliveries = fits(run(queries.webhook_deliveries(query)), r.DeliveryList)
+        query = q.WebhookDeliveries(account_id=ACCOUNT_ID, webhook_id=state.webhook_id)
+        deliveries = fits(run(webhook_handlers.webhook_deliveries(queries, query)), r.DeliveryList)
         assert [len(d.attempts) for d in deliveries.entries] == [1, 2]
         assert deliveries.entries[1].next_attempt_at is None
 
 
 # --- Calendly ------------------------------------------------------------------------------------------
 
-def calendly_query(**fields: Any) -> calendly.CalendlyQuery:
-    return calendly.CalendlyQuery(account_id=ACCOUNT_ID, base_url=BASE_URL, user_id=ANN, **fields)
+def calendly_query(type_: type[T], **fields: Any) -> T:
+    return type_(account_id=ACCOUNT_ID, base_url=BASE_URL, user_id=ANN, **fields)
 
 
 class TestCalendly:
@@ -467,32 +471,32 @@ class TestCalendly:
         read_model.put("account", ACCOUNT_ID, acme_with_ann_and_bob())
         return world
 
-    def test_users_me_and_memberships(self, world: World, queries: query_service.QueryService) -> None:
-        fits(run(calendly.users_me(queries, calendly_query())), r.CalendlyUserReply)
+    def test_users_me_and_memberships(self, world: World, queries: Reads) -> None:
+        fits(run(calendly.users_me(queries, calendly_query(q.CalendlyUsersMeQuery))), r.CalendlyUserReply)
         organization = f"{BASE_URL}/organizations/{ACCOUNT_ID}"
-        memberships = fits(run(calendly.organization_memberships(queries, calendly_query(
+        memberships = fits(run(calendly.organization_memberships(queries, calendly_query(q.CalendlyMembershipsQuery, 
             organization=organization))), r.CalendlyMemberships)
         assert {m.role for m in memberships.collection} == {"owner", "user"}
-        fits(run(calendly.organization_memberships(queries, calendly_query(user=f"{BASE_URL}/users/{ANN}"))),
+        fits(run(calendly.organization_memberships(queries, calendly_query(q.CalendlyMembershipsQuery, user=f"{BASE_URL}/users/{ANN}"))),
              r.CalendlyMemberships)
 
-    def test_event_types_and_available_times(self, world: World, queries: query_service.QueryService) -> None:
-        types = fits(run(calendly.event_types(queries, calendly_query(
+    def test_event_types_and_available_times(self, world: World, queries: Reads) -> None:
+        types = fits(run(calendly.event_types(queries, calendly_query(q.CalendlyEventTypesQuery, 
             organization=f"{BASE_URL}/organizations/{ACCOUNT_ID}"))), r.CalendlyEventTypes)
         assert {t.kind for t in types.collection} == {"solo", "group"}
-        times = fits(run(calendly.event_type_available_times(queries, calendly_query(
+        times = fits(run(calendly.event_type_available_times(queries, calendly_query(q.CalendlyAvailableTimesQuery, 
             event_type=f"{BASE_URL}/event_types/link_intro", start_time=mon("09:00"),
             end_time="2026-03-05T00:00:00Z"))), r.CalendlyAvailableTimes)
         assert times.collection
 
     def test_availability_schedules_and_busy_times(self, world: World, read_model: FakeReadModel,
-                                                   queries: query_service.QueryService) -> None:
+                                                   queries: Reads) -> None:
         ann = world.provider(ANN_PROVIDER)
         schedule = msgspec.structs.replace(ann.schedule, date_overrides=[
             DateOverride(date="2026-03-10"),
             DateOverride(date="2026-03-11", intervals=[TimeOfDayRange(start_time="10:00", end_time="12:00")])])
         read_model.provider_rows[ANN_PROVIDER]["schedule"] = msgspec.json.encode(schedule).decode()
-        schedules = fits(run(calendly.user_availability_schedules(queries, calendly_query(
+        schedules = fits(run(calendly.user_availability_schedules(queries, calendly_query(q.CalendlyAvailabilitySchedulesQuery, 
             user=f"{BASE_URL}/users/{ANN}"))), r.CalendlyAvailabilitySchedules)
         assert {rule.type for rule in schedules.collection[0].rules} == {"wday", "date"}
         at = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -504,7 +508,7 @@ class TestCalendly:
              "end_at": at + timedelta(hours=3), "buffer_before": 0, "buffer_after": 0, "expires_at": None},
             {"kind": "external", "start_at": at + timedelta(hours=4), "end_at": at + timedelta(hours=5)},
         ]
-        busy = fits(run(calendly.user_busy_times(queries, calendly_query(
+        busy = fits(run(calendly.user_busy_times(queries, calendly_query(q.CalendlyBusyTimesQuery, 
             user=f"{BASE_URL}/users/{ANN}", start_time=mon("09:00"), end_time="2026-03-05T00:00:00Z"))),
             r.CalendlyBusyTimes)
         assert [b.type for b in busy.collection] == ["calendly", "calendly", "external"]
