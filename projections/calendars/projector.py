@@ -8,7 +8,7 @@ import asyncpg
 import msgspec
 
 from projections.runner import Projection, one_by_one
-from shared.domain.providers import replace_window
+from shared.domain.reservations import replace_window
 from shared.eventstore import RecordedEvent
 from shared.messages.events import (
     Event,

@@ -24,9 +24,11 @@ from projections.resources import queries as resources
 from services.query import webhooks as webhook_queries
 from services.commands.service import decode_error
 from shared.availability import iso_in_zone, iso_utc, link_slots, parse_instant, service_slots
-from shared.domain.bookings import event_resource, hold_resource, link_rules
-from shared.domain.links import link_resource
-from shared.domain.services import ServiceState, appointment_resource, service_resource
+from shared.domain.appointments import appointment_resource
+from shared.domain.holds import hold_resource
+from shared.domain.link_bookings import event_resource
+from shared.domain.links import link_resource, link_rules
+from shared.domain.service_catalogue import ServiceState, service_resource
 from shared.domain.validation import parse_date, zone_exists
 from shared.errors import DomainError, NotFound, Unauthorized, ValidationFailed, internal_error_reply
 

@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 from msgspec import UNSET
 
+from shared.availability import LinkRules
 from shared.domain.accounts import AccountState, ScopeInfo, require_account, require_user
 from shared.domain.core import Decision, Env, link_slug_stream, link_stream
 from shared.domain.providers import ProviderState
@@ -100,6 +101,34 @@ def require_link(state: LinkState, account_id: str | None) -> LinkState:
     if not state.exists or state.account_id != account_id:
         raise NotFound("link")
     return state
+
+
+def require_active_link(state: LinkState, account_id: str | None) -> LinkState:
+    """The link, which must exist in the acting account and be active to take a booking."""
+    require_link(state, account_id)
+    assert state.settings is not None
+    if state.settings.state != "active":
+        raise ValidationFailed.on("link_id", "the link is disabled")
+    return state
+
+
+def link_rules(link: LinkState) -> LinkRules:
+    """The link's settings as the availability engine reads them."""
+    settings = link.settings
+    assert settings is not None
+    return LinkRules(
+        time_zone=settings.time_zone, durations=settings.durations, increment=settings.increment,
+        buffer_before=settings.buffer_before, buffer_after=settings.buffer_after,
+        minimum_notice=settings.minimum_notice, maximum_days_ahead=settings.maximum_days_ahead,
+        availability=settings.availability, host_mode=settings.host_mode,
+    )
+
+
+def on_hosts(link: LinkState, provider_ids: list[str], host_mode: str) -> LinkState:
+    """The link as if these were its hosts (a booking that must stay on given providers)."""
+    assert link.settings is not None
+    return msgspec.structs.replace(
+        link, settings=msgspec.structs.replace(link.settings, hosts=provider_ids, host_mode=host_mode))
 
 
 def validate_settings(settings: LinkSettings, hosts: dict[str, ProviderState], account_id: str) -> None:

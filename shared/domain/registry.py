@@ -6,7 +6,17 @@ from collections.abc import Callable, Iterable
 from functools import reduce
 from typing import Any, NamedTuple
 
-from shared.domain import accounts, bookings, links, providers, services, webhooks
+from shared.domain import (
+    accounts,
+    appointments,
+    blocks,
+    holds,
+    link_bookings,
+    links,
+    providers,
+    service_catalogue,
+    webhooks,
+)
 from shared.messages.events import Event
 
 Fold = Callable[[Any, Iterable[Event]], Any]
@@ -30,14 +40,17 @@ STREAM_KINDS: list[StreamKind] = [
     StreamKind("provider-", "provider", providers.ProviderState, providers.fold),
     StreamKind("linkslug-", "link_slug", links.SlugState, folding(links.evolve_slug)),
     StreamKind("link-", "link", links.LinkState, folding(links.evolve)),
-    StreamKind("event-", "event", bookings.BookedEventState, folding(bookings.evolve_event)),
-    StreamKind("bi-", "booking_intent", bookings.HoldState, folding(bookings.evolve_hold)),
-    StreamKind("service-", "service", services.ServiceState, folding(services.evolve_service)),
-    StreamKind("sp-", "service_provider", services.ServiceProviderState,
-               folding(services.evolve_service_provider)),
-    StreamKind("location-", "location", services.LocationState, folding(services.evolve_location)),
-    StreamKind("blk-", "block", services.BlockState, folding(services.evolve_block)),
-    StreamKind("appt-", "appointment", services.AppointmentState, folding(services.evolve_appointment)),
+    StreamKind("event-", "event", link_bookings.BookedEventState, folding(link_bookings.evolve_event)),
+    StreamKind("bi-", "booking_intent", holds.HoldState, folding(holds.evolve_hold)),
+    StreamKind("service-", "service", service_catalogue.ServiceState,
+               folding(service_catalogue.evolve_service)),
+    StreamKind("sp-", "service_provider", service_catalogue.ServiceProviderState,
+               folding(service_catalogue.evolve_service_provider)),
+    StreamKind("location-", "location", service_catalogue.LocationState,
+               folding(service_catalogue.evolve_location)),
+    StreamKind("blk-", "block", blocks.BlockState, folding(blocks.evolve_block)),
+    StreamKind("appt-", "appointment", appointments.AppointmentState,
+               folding(appointments.evolve_appointment)),
     StreamKind("whk-", "webhook", webhooks.WebhookState, folding(webhooks.evolve)),
 ]
 

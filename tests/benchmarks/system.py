@@ -576,7 +576,7 @@ async def naive_main() -> None:
     from services.commands.repository import Repository
     from services.query.service import LinkSlots, _window
     from shared.availability import link_slots
-    from shared.domain.bookings import link_rules
+    from shared.domain.links import link_rules
     from shared.domain.core import link_stream, provider_stream
     from shared.errors import DomainError
     from shared.settings import load_settings
