@@ -11,7 +11,15 @@ from typing import Any
 import msgspec
 
 from shared.availability import LinkRules, choose_host, iso_utc, service_free_providers
-from shared.domain.core import Decision, Env, appointment_stream, location_stream, service_stream
+from shared.domain.core import (
+    Decision,
+    Env,
+    EventTypes,
+    appointment_stream,
+    location_stream,
+    service_stream,
+    unchanged,
+)
 from shared.domain.providers import ProviderState
 from shared.domain.reservations import NOT_A_SLOT, release, reserve
 from shared.domain.service_catalogue import LocationState, ServiceProviderInfo, ServiceState, require_service
@@ -30,6 +38,10 @@ class AppointmentState(msgspec.Struct, frozen=True):
     cancel_reason: str | None = None
 
 
+# What a appt-<id> stream holds: every type is folded, none is ignored.
+APPOINTMENT_STREAM_EVENTS = EventTypes(handles=frozenset({AppointmentCreated, AppointmentCanceled}))
+
+
 def evolve_appointment(state: AppointmentState, event: Event) -> AppointmentState:
     """The appointment after one more event."""
     match event:
@@ -38,7 +50,7 @@ def evolve_appointment(state: AppointmentState, event: Event) -> AppointmentStat
         case AppointmentCanceled():
             return msgspec.structs.replace(state, state="canceled", canceled_at=event.canceled_at,
                                            cancel_reason=event.cancel_reason)
-    return state
+    return unchanged(state, event, APPOINTMENT_STREAM_EVENTS)
 
 
 def appointment_resource(state: AppointmentState) -> dict[str, Any]:

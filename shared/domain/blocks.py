@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from shared.availability import iso_utc
-from shared.domain.core import Decision, Env, block_stream
+from shared.domain.core import Decision, Env, EventTypes, block_stream, unchanged
 from shared.domain.providers import ProviderState
 from shared.domain.reservations import reserve
 from shared.domain.service_catalogue import LocationState, ServiceState
@@ -30,6 +30,10 @@ class BlockState(msgspec.Struct, frozen=True):
     deleted: bool = False
 
 
+# What a blk-<id> stream holds: every type is folded, none is ignored.
+BLOCK_STREAM_EVENTS = EventTypes(handles=frozenset({BlockCreated, BlockDeleted}))
+
+
 def evolve_block(state: BlockState, event: Event) -> BlockState:
     """The block after one more event."""
     match event:
@@ -37,7 +41,7 @@ def evolve_block(state: BlockState, event: Event) -> BlockState:
             return BlockState(created=event)
         case BlockDeleted():
             return msgspec.structs.replace(state, deleted=True)
-    return state
+    return unchanged(state, event, BLOCK_STREAM_EVENTS)
 
 
 def block_resource(created: BlockCreated, deleted: bool = False) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from shared.domain.appointments import (
     providers_for_slot,
     service_guards,
 )
-from shared.domain.core import Decision, Env, hold_stream
+from shared.domain.core import Decision, Env, EventTypes, hold_stream, unchanged
 from shared.domain.link_bookings import book_event, event_resource, hosts_for_slot
 from shared.domain.links import LinkState, on_hosts, require_active_link
 from shared.domain.providers import ProviderState
@@ -52,6 +52,10 @@ class HoldState(msgspec.Struct, frozen=True):
         return "expired" if self.state == "active" and not self.is_active(now) else self.state
 
 
+# What a bi-<id> stream holds: every type is folded, none is ignored.
+HOLD_STREAM_EVENTS = EventTypes(handles=frozenset({SlotHeld, HoldReleased, HoldCompleted, HoldExpired}))
+
+
 def evolve_hold(state: HoldState, event: Event) -> HoldState:
     """The booking intent after one more event."""
     match event:
@@ -64,7 +68,7 @@ def evolve_hold(state: HoldState, event: Event) -> HoldState:
                                            event_id=event.event_id)
         case HoldExpired():
             return msgspec.structs.replace(state, state="expired")
-    return state
+    return unchanged(state, event, HOLD_STREAM_EVENTS)
 
 
 def hold_resource(state: HoldState, now: int) -> dict[str, Any]:

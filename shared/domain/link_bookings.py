@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from shared.availability import choose_host, free_hosts, is_link_slot, iso_utc, parse_instant
-from shared.domain.core import Decision, Env, event_stream, link_stream
+from shared.domain.core import Decision, Env, EventTypes, event_stream, link_stream, unchanged
 from shared.domain.links import LinkState, link_rules, on_hosts, require_active_link
 from shared.domain.providers import ProviderState
 from shared.domain.reservations import NOT_A_SLOT, move, release, reserve
@@ -48,6 +48,10 @@ class BookedEventState(msgspec.Struct, frozen=True):
         return self.created is not None
 
 
+# What a event-<id> stream holds: every type is folded, none is ignored.
+BOOKING_STREAM_EVENTS = EventTypes(handles=frozenset({EventCreated, EventCanceled, EventRescheduled}))
+
+
 def evolve_event(state: BookedEventState, event: Event) -> BookedEventState:
     """The link event after one more event."""
     match event:
@@ -63,7 +67,7 @@ def evolve_event(state: BookedEventState, event: Event) -> BookedEventState:
                 original_start_at=state.original_start_at or state.start_at,
                 original_end_at=state.original_end_at or state.end_at,
             )
-    return state
+    return unchanged(state, event, BOOKING_STREAM_EVENTS)
 
 
 def event_resource(state: BookedEventState, public_url: str) -> dict[str, Any]:

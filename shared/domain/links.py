@@ -9,7 +9,7 @@ from msgspec import UNSET
 
 from shared.availability import LinkRules
 from shared.domain.accounts import AccountState, ScopeInfo, require_account, require_user
-from shared.domain.core import Decision, Env, link_slug_stream, link_stream
+from shared.domain.core import Decision, Env, EventTypes, link_slug_stream, link_stream, unchanged
 from shared.domain.providers import ProviderState
 from shared.domain.validation import (
     Problems,
@@ -58,6 +58,10 @@ class SlugState(msgspec.Struct, frozen=True):
     link_id: str | None = None
 
 
+# What a link-<id> stream holds: every type is folded, none is ignored.
+LINK_STREAM_EVENTS = EventTypes(handles=frozenset({LinkCreated, LinkUpdated, LinkToggled, LinkDeleted}))
+
+
 def evolve(state: LinkState, event: Event) -> LinkState:
     """The link after one more event."""
     match event:
@@ -72,7 +76,11 @@ def evolve(state: LinkState, event: Event) -> LinkState:
             return msgspec.structs.replace(state, settings=settings, updated_at=event.updated_at)
         case LinkDeleted():
             return msgspec.structs.replace(state, deleted=True, updated_at=event.deleted_at)
-    return state
+    return unchanged(state, event, LINK_STREAM_EVENTS)
+
+
+# What a linkslug-<acct>-<slug> stream holds: every type is folded, none is ignored.
+SLUG_STREAM_EVENTS = EventTypes(handles=frozenset({LinkSlugClaimed, LinkSlugReleased}))
 
 
 def evolve_slug(state: SlugState, event: Event) -> SlugState:
@@ -81,7 +89,7 @@ def evolve_slug(state: SlugState, event: Event) -> SlugState:
             return SlugState(link_id=event.link_id)
         case LinkSlugReleased():
             return SlugState(link_id=None)
-    return state
+    return unchanged(state, event, SLUG_STREAM_EVENTS)
 
 
 def link_resource(state: LinkState, public_url: str) -> dict[str, Any]:

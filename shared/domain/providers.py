@@ -10,7 +10,7 @@ from msgspec import UNSET
 from shared.availability import Busy, HostCalendar
 from shared.availability.model import ProviderSchedule
 from shared.domain.accounts import AccountState, require_account
-from shared.domain.core import Decision, Env, provider_stream
+from shared.domain.core import Decision, Env, EventTypes, provider_stream, unchanged
 from shared.domain.reservations import CALENDAR_EVENTS, Calendar
 from shared.domain.validation import (
     Problems,
@@ -66,6 +66,12 @@ def fold(state: ProviderState, events: Iterable[Event]) -> ProviderState:
     return state if calendar is None else msgspec.structs.replace(state, calendar=calendar)
 
 
+# What a provider-<id> stream holds: every type is folded, none is ignored.
+PROVIDER_STREAM_EVENTS = EventTypes(handles=frozenset({
+    ProviderCreated, ProviderScheduleSet, *CALENDAR_EVENTS,
+}))
+
+
 def evolve(state: ProviderState, event: Event) -> ProviderState:
     """The provider after one more event."""
     if isinstance(event, CALENDAR_EVENTS):
@@ -79,7 +85,7 @@ def evolve(state: ProviderState, event: Event) -> ProviderState:
             )
         case ProviderScheduleSet():
             return msgspec.structs.replace(state, schedule=event.schedule)
-    return state
+    return unchanged(state, event, PROVIDER_STREAM_EVENTS)
 
 
 def require_provider(state: ProviderState, account_id: str | None) -> ProviderState:

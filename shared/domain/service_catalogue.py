@@ -12,7 +12,15 @@ import msgspec
 
 from shared.availability import Busy, ServiceRules, parse_instant
 from shared.domain.accounts import AccountState, require_account
-from shared.domain.core import Decision, Env, location_stream, service_provider_stream, service_stream
+from shared.domain.core import (
+    Decision,
+    Env,
+    EventTypes,
+    location_stream,
+    service_provider_stream,
+    service_stream,
+    unchanged,
+)
 from shared.domain.providers import ProviderState
 from shared.domain.validation import Problems, check_day, check_text, check_time_range, check_zone, parse_date
 from shared.errors import NotFound, ValidationFailed
@@ -73,6 +81,12 @@ class ServiceState(msgspec.Struct, frozen=True):
                 if b.attachment_type == "service" or b.attachment_id == service_provider_id]
 
 
+# What a service-<id> stream holds: every type is folded, none is ignored.
+SERVICE_STREAM_EVENTS = EventTypes(handles=frozenset({
+    ServiceCreated, ServiceProviderAdded, ServiceProviderRemoved, BlockAdded, BlockRemoved,
+}))
+
+
 def evolve_service(state: ServiceState, event: Event) -> ServiceState:
     """The service after one more event."""
     match event:
@@ -86,7 +100,7 @@ def evolve_service(state: ServiceState, event: Event) -> ServiceState:
             return msgspec.structs.replace(state, providers=remaining)
         case BlockAdded() | BlockRemoved():
             return msgspec.structs.replace(state, blocks=with_block_event(state.blocks, event))
-    return state
+    return unchanged(state, event, SERVICE_STREAM_EVENTS)
 
 
 def with_block_event(blocks: dict[str, BlockedTime], event: BlockAdded | BlockRemoved) -> dict[str, BlockedTime]:
@@ -104,6 +118,10 @@ class ServiceProviderState(msgspec.Struct, frozen=True):
     removed: bool = False
 
 
+# What a sp-<id> stream holds: every type is folded, none is ignored.
+SERVICE_PROVIDER_STREAM_EVENTS = EventTypes(handles=frozenset({ServiceProviderAdded, ServiceProviderRemoved}))
+
+
 def evolve_service_provider(state: ServiceProviderState, event: Event) -> ServiceProviderState:
     """The service_provider after one more event."""
     match event:
@@ -111,7 +129,7 @@ def evolve_service_provider(state: ServiceProviderState, event: Event) -> Servic
             return ServiceProviderState(added=event)
         case ServiceProviderRemoved():
             return msgspec.structs.replace(state, removed=True)
-    return state
+    return unchanged(state, event, SERVICE_PROVIDER_STREAM_EVENTS)
 
 
 class LocationState(msgspec.Struct, frozen=True):
@@ -124,6 +142,10 @@ class LocationState(msgspec.Struct, frozen=True):
         return [Busy(b.start, b.end) for b in self.blocks.values()]
 
 
+# What a location-<acct>-<id> stream holds: every type is folded, none is ignored.
+LOCATION_STREAM_EVENTS = EventTypes(handles=frozenset({LocationReferenced, BlockAdded, BlockRemoved}))
+
+
 def evolve_location(state: LocationState, event: Event) -> LocationState:
     """The location after one more event."""
     match event:
@@ -131,7 +153,7 @@ def evolve_location(state: LocationState, event: Event) -> LocationState:
             return msgspec.structs.replace(state, account_id=event.account_id)
         case BlockAdded() | BlockRemoved():
             return msgspec.structs.replace(state, blocks=with_block_event(state.blocks, event))
-    return state
+    return unchanged(state, event, LOCATION_STREAM_EVENTS)
 
 
 # --- resources ----------------------------------------------------------------------------------
