@@ -106,6 +106,8 @@ def new_hold(env: Env, account_id: str, provider_ids: list[str], start: int, dur
     return Decision(changes, hold_resource(evolve_hold(HoldState(), held), int(env.now.timestamp())))
 
 
+# --- holds on links ------------------------------------------------------------------------------
+
 def hold_link_slot(command: HoldSlot, link: LinkState, hosts: dict[str, ProviderState], env: Env) -> Decision:
     """Hold a link slot for everyone else until it expires (an "all" link holds every host)."""
     require_active_link(link, command.account_id)

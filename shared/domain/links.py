@@ -39,6 +39,8 @@ _SETTING_NAMES = tuple(f for f in LinkSettings.__struct_fields__ if f != "slug")
 
 
 class LinkState(msgspec.Struct, frozen=True):
+    """A scheduling link as folded from its stream."""
+
     link_id: str = ""
     account_id: str = ""
     scope: ScopeRef | None = None
@@ -84,6 +86,7 @@ SLUG_STREAM_EVENTS = EventTypes(handles=frozenset({LinkSlugClaimed, LinkSlugRele
 
 
 def evolve_slug(state: SlugState, event: Event) -> SlugState:
+    """The slug reservation after one more event."""
     match event:
         case LinkSlugClaimed():
             return SlugState(link_id=event.link_id)
