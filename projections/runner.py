@@ -35,12 +35,18 @@ def one_by_one(apply: Apply) -> ApplyBatch:
 
 @dataclass(frozen=True)
 class Projection:
-    """One read model: its tables, the event types it reads, and how it applies a batch of events (in order)."""
+    """One read model: its tables, the event types it reads, and how it applies a batch of events (in order).
+
+    `kinds` names the aggregates (registry.STREAM_KINDS) it is a read model of: every event type their
+    streams hold is in `event_types` (applied) or in `ignores` (left alone on purpose).
+    """
 
     name: str
     tables: Sequence[str]
     event_types: frozenset[str]
     apply: ApplyBatch
+    kinds: frozenset[str] = frozenset()
+    ignores: frozenset[str] = frozenset()
 
     @property
     def checkpoint(self) -> str:

@@ -8,7 +8,8 @@ import asyncpg
 import msgspec
 
 from projections.runner import Projection, one_by_one
-from shared.domain.providers import replace_window
+from shared.domain.core import UnfoldedEvent
+from shared.domain.reservations import replace_window
 from shared.eventstore import RecordedEvent
 from shared.messages.events import (
     Event,
@@ -63,6 +64,9 @@ async def apply(conn: asyncpg.Connection, recorded: RecordedEvent, event: Event)
             kept = replace_window(current, start, end, new)
             await conn.executemany("insert into rm_external_busy values ($1, $2, $3)",
                                    [(event.provider_id, _ts(a), _ts(b)) for a, b in kept])
+        case _:
+            # Only PROJECTION.event_types reach here; one without its case is a bug, not an event to drop.
+            raise UnfoldedEvent(f"calendars read {recorded.type} but have no case for it")
 
 
 def _ts(seconds: int) -> datetime:
@@ -75,4 +79,5 @@ PROJECTION = Projection(
     event_types=frozenset({"provider_created", "provider_schedule_set", "time_reserved", "time_released",
                            "reservation_moved", "external_busy_times_synced"}),
     apply=one_by_one(apply),
+    kinds=frozenset({"provider"}),  # every event of a provider stream is applied, none ignored
 )

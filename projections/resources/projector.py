@@ -103,4 +103,5 @@ PROJECTION = Projection(
         "webhook_created", "webhook_secret_rotated", "webhook_deleted",
     )),
     apply=apply,
+    kinds=frozenset(KINDS),  # every event of these streams is folded, none ignored; other kinds have no resource
 )

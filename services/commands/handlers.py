@@ -6,7 +6,18 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from shared.domain import accounts, bookings, links, providers, services, webhooks
+from shared.domain import (
+    accounts,
+    appointments,
+    blocks,
+    busy_times,
+    holds,
+    link_bookings,
+    links,
+    providers,
+    service_catalogue,
+    webhooks,
+)
 from shared.domain.core import (
     Decision,
     Env,
@@ -120,32 +131,32 @@ async def _link_and_hosts(uow: UnitOfWork, link_id: str | None) -> tuple[links.L
 
 async def create_event(cmd: c.CreateEvent, uow: UnitOfWork, env: Env) -> Decision:
     link, hosts = await _link_and_hosts(uow, cmd.link_id)
-    return bookings.create_event(cmd, link, hosts, env)
+    return link_bookings.create_event(cmd, link, hosts, env)
 
 
 async def cancel_event(cmd: c.CancelEvent, uow: UnitOfWork, env: Env) -> Decision:
-    event = bookings.require_event(await uow.load(event_stream(cmd.event_id)), cmd.account_id)
+    event = link_bookings.require_event(await uow.load(event_stream(cmd.event_id)), cmd.account_id)
     assert event.created is not None
     await _load_hosts(uow, event.created.provider_ids)  # the streams whose time it frees
-    return bookings.cancel_event(cmd, event, env)
+    return link_bookings.cancel_event(cmd, event, env)
 
 
 async def reschedule_event(cmd: c.RescheduleEvent, uow: UnitOfWork, env: Env) -> Decision:
-    event = bookings.require_event(await uow.load(event_stream(cmd.event_id)), cmd.account_id)
+    event = link_bookings.require_event(await uow.load(event_stream(cmd.event_id)), cmd.account_id)
     assert event.created is not None
     link = await uow.load(link_stream(event.created.link.id))
     hosts = await _load_hosts(uow, event.created.provider_ids)
-    return bookings.reschedule_event(cmd, event, link, hosts, env)
+    return link_bookings.reschedule_event(cmd, event, link, hosts, env)
 
 
 async def _service_context(uow: UnitOfWork, service_id: str,
-                           account_id: str | None) -> tuple[services.ServiceState, dict[str, Any], Any]:
+                           account_id: str | None) -> tuple[service_catalogue.ServiceState, dict[str, Any], Any]:
     """The service, its providers' calendars and its location's blocks."""
-    service = services.require_service(await uow.load(service_stream(service_id)), account_id)
+    service = service_catalogue.require_service(await uow.load(service_stream(service_id)), account_id)
     assert service.created is not None
     hosts = await _load_hosts(uow, [sp.provider_id for sp in service.ordered_providers()][:50])
     location = (await uow.load(location_stream(service.created.account_id, service.created.location_id))
-                if service.created.location_id else services.LocationState())
+                if service.created.location_id else service_catalogue.LocationState())
     return service, hosts, location
 
 
@@ -154,16 +165,16 @@ async def hold_slot(cmd: c.HoldSlot, uow: UnitOfWork, env: Env) -> Decision:
         raise ValidationFailed.on("service_id", "give exactly one of service_id and link_id")
     if cmd.link_id is not None:
         link, hosts = await _link_and_hosts(uow, cmd.link_id)
-        return bookings.hold_link_slot(cmd, link, hosts, env)
+        return holds.hold_link_slot(cmd, link, hosts, env)
     service, hosts, location = await _service_context(uow, cmd.service_id or "", cmd.account_id)
-    return services.hold_service_slot(cmd, service, hosts, location, env)
+    return holds.hold_service_slot(cmd, service, hosts, location, env)
 
 
 async def release_hold(cmd: c.ReleaseHold, uow: UnitOfWork, env: Env) -> Decision:
-    hold = bookings.require_hold(await uow.load(hold_stream(cmd.booking_intent_id)), cmd.account_id)
+    hold = holds.require_hold(await uow.load(hold_stream(cmd.booking_intent_id)), cmd.account_id)
     assert hold.held is not None
     await _load_hosts(uow, hold.held.provider_ids)
-    return bookings.release_hold(cmd, hold, env)
+    return holds.release_hold(cmd, hold, env)
 
 
 async def expire_hold(cmd: c.ExpireHold, uow: UnitOfWork, env: Env) -> Decision:
@@ -172,38 +183,38 @@ async def expire_hold(cmd: c.ExpireHold, uow: UnitOfWork, env: Env) -> Decision:
         if cmd.account_id is not None and hold.held.account_id != cmd.account_id:
             raise NotFound("booking_intent")
         await _load_hosts(uow, hold.held.provider_ids)
-    return bookings.expire_hold(hold, env)
+    return holds.expire_hold(hold, env)
 
 
 async def complete_hold(cmd: c.CompleteHold, uow: UnitOfWork, env: Env) -> Decision:
-    hold = bookings.require_hold(await uow.load(hold_stream(cmd.booking_intent_id)), cmd.account_id)
+    hold = holds.require_hold(await uow.load(hold_stream(cmd.booking_intent_id)), cmd.account_id)
     held = hold.held
     assert held is not None
     if held.link_id is not None:
         link = await uow.load(link_stream(held.link_id))
         hosts = await _load_hosts(uow, held.provider_ids)
-        return bookings.complete_link_hold(hold, link, hosts, env, display_name=cmd.display_name,
+        return holds.complete_link_hold(hold, link, hosts, env, display_name=cmd.display_name,
                                            email=cmd.email, time_zone=cmd.time_zone)
     service, hosts, location = await _service_context(uow, held.service_id or "", cmd.account_id)
-    return services.complete_service_hold(hold, service, hosts, location, env, client=Client(
+    return holds.complete_service_hold(hold, service, hosts, location, env, client=Client(
         display_name=cmd.display_name, email=cmd.email, time_zone=cmd.time_zone))
 
 
 async def create_service(cmd: c.CreateService, uow: UnitOfWork, env: Env) -> Decision:
     account = await uow.load(account_stream(cmd.account_id or ""))
     location = (await uow.load(location_stream(cmd.account_id or "", cmd.location_id))
-                if cmd.location_id and len(cmd.location_id) <= 100 else services.LocationState())
-    return services.create_service(cmd, account, location, env)
+                if cmd.location_id and len(cmd.location_id) <= 100 else service_catalogue.LocationState())
+    return service_catalogue.create_service(cmd, account, location, env)
 
 
 async def add_service_provider(cmd: c.AddServiceProvider, uow: UnitOfWork, env: Env) -> Decision:
     service = await uow.load(service_stream(cmd.service_id))
     provider = await uow.load(provider_stream(cmd.provider_id))
-    return services.add_service_provider(cmd, service, provider, env)
+    return service_catalogue.add_service_provider(cmd, service, provider, env)
 
 
 async def remove_service_provider(cmd: c.RemoveServiceProvider, uow: UnitOfWork, env: Env) -> Decision:
-    return services.remove_service_provider(cmd, await uow.load(service_stream(cmd.service_id)), env)
+    return service_catalogue.remove_service_provider(cmd, await uow.load(service_stream(cmd.service_id)), env)
 
 
 async def create_block(cmd: c.CreateBlock, uow: UnitOfWork, env: Env) -> Decision:
@@ -221,30 +232,30 @@ async def create_block(cmd: c.CreateBlock, uow: UnitOfWork, env: Env) -> Decisio
         stream = location_stream(cmd.account_id or "", cmd.attachment_id)
     if stream:
         target = await uow.load(stream)
-    return services.create_block(cmd, target, stream, env)
+    return blocks.create_block(cmd, target, stream, env)
 
 
 async def delete_block(cmd: c.DeleteBlock, uow: UnitOfWork, env: Env) -> Decision:
     block = await uow.load(block_stream(cmd.block_id))
     if block.created is not None:
         await uow.load(block.created.attachment_stream)
-    return services.delete_block(cmd, block, env)
+    return blocks.delete_block(cmd, block, env)
 
 
 async def sync_external_busy_times(cmd: c.SyncExternalBusyTimes, uow: UnitOfWork, env: Env) -> Decision:
-    return services.sync_external_busy_times(cmd, await uow.load(provider_stream(cmd.provider_id)), env)
+    return busy_times.sync_external_busy_times(cmd, await uow.load(provider_stream(cmd.provider_id)), env)
 
 
 async def create_appointment(cmd: c.CreateAppointment, uow: UnitOfWork, env: Env) -> Decision:
     service, hosts, location = await _service_context(uow, cmd.service_id, cmd.account_id)
-    return services.create_appointment(cmd, service, hosts, location, env)
+    return appointments.create_appointment(cmd, service, hosts, location, env)
 
 
 async def cancel_appointment(cmd: c.CancelAppointment, uow: UnitOfWork, env: Env) -> Decision:
     appointment = await uow.load(appointment_stream(cmd.appointment_id))
     if appointment.created is not None:
         await uow.load(provider_stream(appointment.created.provider_id))
-    return services.cancel_appointment(cmd, appointment, env)
+    return appointments.cancel_appointment(cmd, appointment, env)
 
 
 async def _keep_new_secret(uow: UnitOfWork, decision: Decision) -> None:

@@ -15,8 +15,8 @@ import msgspec
 from projections.calendars import queries as calendars
 from projections.resources import queries as resources
 from shared.availability import ProviderSchedule, link_slots, parse_instant
-from shared.domain.bookings import link_rules
 from services.query.reads import Reads
+from shared.domain.links import link_rules
 from shared.errors import NotFound, ValidationFailed
 from shared.messages.queries import (
     CalendlyAvailabilitySchedulesQuery,

@@ -10,9 +10,11 @@ import msgspec
 from projections.calendars import queries as calendars
 from projections.resources import queries as resources
 from services.query.reads import Reads, page_limit
-from shared.domain.bookings import event_resource, hold_resource
+from shared.domain.appointments import appointment_resource
+from shared.domain.holds import hold_resource
+from shared.domain.link_bookings import event_resource
 from shared.domain.links import link_resource
-from shared.domain.services import appointment_resource, service_resource
+from shared.domain.service_catalogue import service_resource
 from shared.domain.validation import Problems
 from shared.errors import NotFound
 from shared.messages.queries import EventsList, GetById, ListQuery

@@ -15,8 +15,8 @@ from projections.resources import queries as resources
 from services.query.reads import Reads
 from shared.availability import iso_in_zone, iso_utc, link_slots as engine_link_slots, parse_instant, service_slots \
     as engine_service_slots
-from shared.domain.bookings import link_rules
-from shared.domain.services import ServiceState
+from shared.domain.links import link_rules
+from shared.domain.service_catalogue import ServiceState
 from shared.domain.validation import Problems, parse_date, zone_exists
 from shared.errors import NotFound, ValidationFailed
 from shared.messages.queries import EarliestSlot, LinkSlots, ServiceSlots

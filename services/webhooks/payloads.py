@@ -14,10 +14,11 @@ from typing import Any
 import msgspec
 
 from shared.availability import parse_instant
-from shared.domain.bookings import event_resource, hold_resource
+from shared.domain.appointments import appointment_resource
+from shared.domain.holds import hold_resource
+from shared.domain.link_bookings import event_resource
 from shared.domain.links import link_resource
 from shared.domain.registry import stream_kind
-from shared.domain.services import appointment_resource
 from shared.domain.webhooks import WEBHOOK_TYPE_OF
 from shared.messages.events import Event, LinkDeleted
 

@@ -6,7 +6,7 @@ import hashlib
 
 import msgspec
 
-from shared.domain.core import Decision, Env, account_stream, provider_stream
+from shared.domain.core import Decision, Env, EventTypes, account_stream, provider_stream, unchanged
 from shared.domain.validation import Problems, check_email, check_slug, check_text, check_zone, slugify
 from shared.errors import NotFound, ValidationFailed
 from shared.messages.commands import CreateAccount, CreateTeamScope, CreateUser, IssueApiToken
@@ -52,6 +52,12 @@ class AccountState(msgspec.Struct, frozen=True):
         return next((s for s in self.scopes.values() if s.slug == slug), None)
 
 
+# What a account-<id> stream holds: every type is folded, none is ignored.
+ACCOUNT_STREAM_EVENTS = EventTypes(handles=frozenset({
+    AccountCreated, UserCreated, ApiTokenIssued, TeamScopeCreated,
+}))
+
+
 def evolve(state: AccountState, event: Event) -> AccountState:
     """The account directory after one more event."""
     match event:
@@ -69,7 +75,7 @@ def evolve(state: AccountState, event: Event) -> AccountState:
         case TeamScopeCreated():
             scope = ScopeInfo(event.scope_id, event.name, event.slug, "team", tuple(event.member_user_ids))
             return msgspec.structs.replace(state, scopes={**state.scopes, scope.scope_id: scope})
-    return state
+    return unchanged(state, event, ACCOUNT_STREAM_EVENTS)
 
 
 def hash_token(token: str) -> str:

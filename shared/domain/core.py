@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from shared.ids import new_id
 from shared.messages.events import Event
@@ -46,6 +46,41 @@ class Decision(NamedTuple):
     result: dict[str, Any]
     stored_result: dict[str, Any] | None = None
     guards: tuple[str, ...] = ()  # streams read but not written whose version must not have moved
+
+
+S = TypeVar("S")
+
+
+class EventTypes(NamedTuple):
+    """Which event types a fold or read model applies (`handles`) and which it leaves alone on purpose.
+
+    Every event type that can appear on an aggregate's streams is in one of the two sets, for the
+    command-side fold and for each read model of the aggregate (tests/unit/test_event_homes.py).
+    """
+
+    handles: frozenset[type[Event]]
+    ignores: frozenset[type[Event]] = frozenset()
+
+    @property
+    def declared(self) -> frozenset[type[Event]]:
+        """Handled or ignored: every type the fold knows what to do with."""
+        return self.handles | self.ignores
+
+
+class UnfoldedEvent(TypeError):
+    """A fold declares it handles an event type, yet no case of it applied the event (a missing case)."""
+
+
+def unchanged(state: S, event: Event, types: EventTypes) -> S:
+    """`state` as it was: the event is one its fold ignores on purpose, or another aggregate's.
+
+    Folds read one stream each, so another aggregate's event only gets here from a caller that
+    asks on purpose (the account directory ignores a link's events). A type in `types.handles`
+    must have had its case: reaching here with one is a bug, and raises.
+    """
+    if type(event) in types.handles:
+        raise UnfoldedEvent(f"{type(event).__name__} is declared handled but no case folded it")
+    return state
 
 
 def account_stream(account_id: str) -> str:

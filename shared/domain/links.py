@@ -7,8 +7,9 @@ from typing import Any
 import msgspec
 from msgspec import UNSET
 
+from shared.availability import LinkRules
 from shared.domain.accounts import AccountState, ScopeInfo, require_account, require_user
-from shared.domain.core import Decision, Env, link_slug_stream, link_stream
+from shared.domain.core import Decision, Env, EventTypes, link_slug_stream, link_stream, unchanged
 from shared.domain.providers import ProviderState
 from shared.domain.validation import (
     Problems,
@@ -38,6 +39,8 @@ _SETTING_NAMES = tuple(f for f in LinkSettings.__struct_fields__ if f != "slug")
 
 
 class LinkState(msgspec.Struct, frozen=True):
+    """A scheduling link as folded from its stream."""
+
     link_id: str = ""
     account_id: str = ""
     scope: ScopeRef | None = None
@@ -57,6 +60,10 @@ class SlugState(msgspec.Struct, frozen=True):
     link_id: str | None = None
 
 
+# What a link-<id> stream holds: every type is folded, none is ignored.
+LINK_STREAM_EVENTS = EventTypes(handles=frozenset({LinkCreated, LinkUpdated, LinkToggled, LinkDeleted}))
+
+
 def evolve(state: LinkState, event: Event) -> LinkState:
     """The link after one more event."""
     match event:
@@ -71,16 +78,21 @@ def evolve(state: LinkState, event: Event) -> LinkState:
             return msgspec.structs.replace(state, settings=settings, updated_at=event.updated_at)
         case LinkDeleted():
             return msgspec.structs.replace(state, deleted=True, updated_at=event.deleted_at)
-    return state
+    return unchanged(state, event, LINK_STREAM_EVENTS)
+
+
+# What a linkslug-<acct>-<slug> stream holds: every type is folded, none is ignored.
+SLUG_STREAM_EVENTS = EventTypes(handles=frozenset({LinkSlugClaimed, LinkSlugReleased}))
 
 
 def evolve_slug(state: SlugState, event: Event) -> SlugState:
+    """The slug reservation after one more event."""
     match event:
         case LinkSlugClaimed():
             return SlugState(link_id=event.link_id)
         case LinkSlugReleased():
             return SlugState(link_id=None)
-    return state
+    return unchanged(state, event, SLUG_STREAM_EVENTS)
 
 
 def link_resource(state: LinkState, public_url: str) -> dict[str, Any]:
@@ -100,6 +112,34 @@ def require_link(state: LinkState, account_id: str | None) -> LinkState:
     if not state.exists or state.account_id != account_id:
         raise NotFound("link")
     return state
+
+
+def require_active_link(state: LinkState, account_id: str | None) -> LinkState:
+    """The link, which must exist in the acting account and be active to take a booking."""
+    require_link(state, account_id)
+    assert state.settings is not None
+    if state.settings.state != "active":
+        raise ValidationFailed.on("link_id", "the link is disabled")
+    return state
+
+
+def link_rules(link: LinkState) -> LinkRules:
+    """The link's settings as the availability engine reads them."""
+    settings = link.settings
+    assert settings is not None
+    return LinkRules(
+        time_zone=settings.time_zone, durations=settings.durations, increment=settings.increment,
+        buffer_before=settings.buffer_before, buffer_after=settings.buffer_after,
+        minimum_notice=settings.minimum_notice, maximum_days_ahead=settings.maximum_days_ahead,
+        availability=settings.availability, host_mode=settings.host_mode,
+    )
+
+
+def on_hosts(link: LinkState, provider_ids: list[str], host_mode: str) -> LinkState:
+    """The link as if these were its hosts (a booking that must stay on given providers)."""
+    assert link.settings is not None
+    return msgspec.structs.replace(
+        link, settings=msgspec.structs.replace(link.settings, hosts=provider_ids, host_mode=host_mode))
 
 
 def validate_settings(settings: LinkSettings, hosts: dict[str, ProviderState], account_id: str) -> None:

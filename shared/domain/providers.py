@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import msgspec
 from msgspec import UNSET
 
-from collections.abc import Iterable
-from typing import NamedTuple
-
-from shared.availability import Busy, HostCalendar, parse_instant
+from shared.availability import Busy, HostCalendar
 from shared.availability.model import ProviderSchedule
 from shared.domain.accounts import AccountState, require_account
-from shared.domain.core import Decision, Env, provider_stream
+from shared.domain.core import Decision, Env, EventTypes, provider_stream, unchanged
+from shared.domain.reservations import CALENDAR_EVENTS, Calendar
 from shared.domain.validation import (
     Problems,
     check_day,
@@ -23,106 +23,12 @@ from shared.domain.validation import (
 )
 from shared.errors import NotFound
 from shared.messages.commands import CreateProvider, SetProviderSchedule
-from shared.messages.events import (
-    Event,
-    ExternalBusyTimesSynced,
-    ProviderCreated,
-    ProviderScheduleSet,
-    ReservationMoved,
-    TimeReleased,
-    TimeReserved,
-)
-
-
-class Reservation(NamedTuple):
-    """Time taken on a calendar, in UTC seconds (buffers in seconds too)."""
-
-    kind: str  # "event" | "appointment" | "hold" | "block"
-    start: int
-    end: int
-    buffer_before: int = 0
-    buffer_after: int = 0
-    expires_at: int | None = None
-
-
-class Calendar:
-    """What occupies a provider's time. Mutable, but only ever changed on a private copy (see fold)."""
-
-    __slots__ = ("reservations", "external")
-
-    def __init__(self, reservations: dict[str, Reservation] | None = None,
-                 external: list[tuple[int, int]] | None = None) -> None:
-        self.reservations: dict[str, Reservation] = dict(reservations or {})
-        self.external: list[tuple[int, int]] = list(external or [])
-
-    def copy(self) -> Calendar:
-        return Calendar(self.reservations, self.external)
-
-    def apply(self, event: Event) -> None:
-        match event:
-            case TimeReserved():
-                self.reservations[event.reservation_id] = Reservation(
-                    event.kind, parse_instant(event.start_at), parse_instant(event.end_at),
-                    event.buffer_before * 60, event.buffer_after * 60,
-                    parse_instant(event.expires_at) if event.expires_at else None,
-                )
-            case TimeReleased():
-                self.reservations.pop(event.reservation_id, None)
-            case ReservationMoved():
-                current = self.reservations.get(event.reservation_id)
-                if current is not None:
-                    self.reservations[event.reservation_id] = current._replace(
-                        start=parse_instant(event.start_at), end=parse_instant(event.end_at))
-            case ExternalBusyTimesSynced():
-                self.external = replace_window(self.external, parse_instant(event.from_at),
-                                               parse_instant(event.until_at),
-                                               [(parse_instant(b.start_at), parse_instant(b.end_at))
-                                                for b in event.busy_times])
-
-    def busy(self, now: int, exclude: Iterable[str] = ()) -> list[Busy]:
-        """Everything occupying time at `now`: bookings with buffers, blocks, unexpired holds, external busy.
-
-        Time that ended more than a day ago is left out: no slot starts before now, and no buffer is
-        longer than a day, so history never reaches the engine (its cost follows the future only).
-        """
-        skip = set(exclude)
-        horizon = now - PAST_MARGIN
-        busy = [Busy(r.start, r.end, r.buffer_before, r.buffer_after)
-                for rid, r in self.reservations.items()
-                if r.end > horizon and rid not in skip and (r.expires_at is None or r.expires_at > now)]
-        busy.extend(Busy(start, end) for start, end in self.external if end > horizon)
-        return busy
-
-    def booking_starts(self, now: int) -> list[int]:
-        """Starts of confirmed events and appointments that can share a local date with a slot from `now`
-        (host assignment counts them per local date)."""
-        since = now - 2 * PAST_MARGIN
-        return [r.start for r in self.reservations.values()
-                if r.kind in ("event", "appointment") and r.start >= since]
-
-
-def replace_window(current: list[tuple[int, int]], start: int, end: int,
-                   new: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """`current` intervals outside [start, end) (cut at its edges) plus `new` clipped to it."""
-    kept: list[tuple[int, int]] = []
-    for a, b in current:
-        if b <= start or a >= end:
-            kept.append((a, b))
-            continue
-        if a < start:
-            kept.append((a, start))
-        if b > end:
-            kept.append((end, b))
-    kept.extend((max(a, start), min(b, end)) for a, b in new if min(b, end) > max(a, start))
-    return sorted(kept)
-
-
-PAST_MARGIN = 86_400  # a day: the longest buffer, and more than any zone's distance from UTC
-
-_CALENDAR_EVENTS = (TimeReserved, TimeReleased, ReservationMoved, ExternalBusyTimesSynced)
+from shared.messages.events import Event, ProviderCreated, ProviderScheduleSet
 
 
 class ProviderState(msgspec.Struct, frozen=True):
+    """A provider as folded from its stream: who it is, its schedule and its calendar."""
+
     provider_id: str = ""
     account_id: str = ""
     display_name: str = ""
@@ -151,7 +57,7 @@ def fold(state: ProviderState, events: Iterable[Event]) -> ProviderState:
     """The provider after these events; its calendar is copied once, then changed in place."""
     calendar: Calendar | None = None
     for event in events:
-        if isinstance(event, _CALENDAR_EVENTS):
+        if isinstance(event, CALENDAR_EVENTS):
             if calendar is None:
                 calendar = state.calendar.copy()
             calendar.apply(event)
@@ -160,9 +66,15 @@ def fold(state: ProviderState, events: Iterable[Event]) -> ProviderState:
     return state if calendar is None else msgspec.structs.replace(state, calendar=calendar)
 
 
+# What a provider-<id> stream holds: every type is folded, none is ignored.
+PROVIDER_STREAM_EVENTS = EventTypes(handles=frozenset({
+    ProviderCreated, ProviderScheduleSet, *CALENDAR_EVENTS,
+}))
+
+
 def evolve(state: ProviderState, event: Event) -> ProviderState:
     """The provider after one more event."""
-    if isinstance(event, _CALENDAR_EVENTS):
+    if isinstance(event, CALENDAR_EVENTS):
         return fold(state, [event])
     match event:
         case ProviderCreated():
@@ -173,7 +85,7 @@ def evolve(state: ProviderState, event: Event) -> ProviderState:
             )
         case ProviderScheduleSet():
             return msgspec.structs.replace(state, schedule=event.schedule)
-    return state
+    return unchanged(state, event, PROVIDER_STREAM_EVENTS)
 
 
 def require_provider(state: ProviderState, account_id: str | None) -> ProviderState:

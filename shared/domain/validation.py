@@ -7,6 +7,7 @@ from datetime import date
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from shared.availability import parse_instant
 from shared.errors import ValidationFailed
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -106,3 +107,36 @@ def slugify(text: str) -> str:
     """A URL slug from a name: `My New Link!` -> `my-new-link` (`link` when nothing is left)."""
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:48].strip("-")
     return slug or "link"
+
+
+def instant(problems: Problems, field: str, text: str | None) -> int | None:
+    """UTC seconds of an ISO-8601 datetime with an offset, or a field error."""
+    if not isinstance(text, str) or not text:
+        problems.add(field, "is required")
+        return None
+    try:
+        return parse_instant(text)
+    except ValueError:
+        problems.add(field, "must be an ISO-8601 datetime with a time zone offset")
+        return None
+
+
+def check_interval(problems: Problems, start_at: str, end_at: str) -> tuple[int | None, int | None]:
+    """start_at and end_at as UTC seconds: end after start by a whole number of minutes."""
+    start = instant(problems, "start_at", start_at)
+    end = instant(problems, "end_at", end_at)
+    if start is not None and end is not None:
+        if end <= start:
+            problems.add("end_at", "must be after start_at")
+        elif (end - start) % 60:
+            problems.add("end_at", "must be a whole number of minutes after start_at")
+    return start, end
+
+
+def check_booker(problems: Problems, display_name: str, email: str, time_zone: str) -> None:
+    """The booker's name, email and time zone, as an event or appointment records them."""
+    check_text(problems, "display_name", display_name, required=True)
+    check_text(problems, "email", email, required=True, max_length=320)
+    if email:
+        check_email(problems, "email", email)
+    check_zone(problems, "time_zone", time_zone)

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from shared.domain.accounts import AccountState, require_account
-from shared.domain.core import Decision, Env, iso_z, webhook_stream
+from shared.domain.core import Decision, Env, EventTypes, iso_z, unchanged, webhook_stream
 from shared.domain.validation import Problems
 from shared.errors import NotFound, ValidationFailed
 from shared.messages.commands import CreateWebhook, DeleteWebhook, RotateWebhookSecret
@@ -76,6 +76,10 @@ class WebhookState(msgspec.Struct, frozen=True):
         return bool(self.webhook_id) and not self.deleted
 
 
+# What a whk-<id> stream holds: every type is folded, none is ignored.
+WEBHOOK_STREAM_EVENTS = EventTypes(handles=frozenset({WebhookCreated, WebhookSecretRotated, WebhookDeleted}))
+
+
 def evolve(state: WebhookState, event: Event) -> WebhookState:
     """The webhook after one more event."""
     match event:
@@ -89,7 +93,7 @@ def evolve(state: WebhookState, event: Event) -> WebhookState:
                                            previous_expires_at=event.previous_expires_at, updated_at=event.rotated_at)
         case WebhookDeleted():
             return msgspec.structs.replace(state, deleted=True, updated_at=event.deleted_at)
-    return state
+    return unchanged(state, event, WEBHOOK_STREAM_EVENTS)
 
 
 def webhook_resource(state: WebhookState, delivery_state: str | None = None) -> dict[str, Any]:

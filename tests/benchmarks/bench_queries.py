@@ -309,7 +309,7 @@ async def stage_breakdown(system: System, setup: Setup, rounds: int = 60) -> dic
     from services.query.reads import Reads
     from services.query.service import QueryService
     from shared.availability import iso_in_zone, link_slots, service_slots
-    from shared.domain.bookings import link_rules
+    from shared.domain.links import link_rules
 
     pool = system.pool
     assert pool is not None

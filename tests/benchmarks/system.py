@@ -577,7 +577,7 @@ async def naive_main() -> None:
     from services.query.slots import link_window as _window
     from shared.messages.queries import LinkSlots
     from shared.availability import link_slots
-    from shared.domain.bookings import link_rules
+    from shared.domain.links import link_rules
     from shared.domain.core import link_stream, provider_stream
     from shared.errors import DomainError
     from shared.settings import load_settings

@@ -12,7 +12,7 @@ import pytest
 from projections.calendars.queries import host_calendars
 from projections.resources.queries import get_state
 from shared.availability import iso_utc, link_slots, parse_instant
-from shared.domain.bookings import link_rules
+from shared.domain.links import link_rules
 from shared.settings import Settings
 from tests.integration.booking_setup import bookable_account, iso, weekday_at
 from tests.integration.messaging import send

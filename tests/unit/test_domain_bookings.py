@@ -18,7 +18,7 @@ import pytest
 
 from shared.availability import parse_instant
 from shared.availability.model import AvailabilityRule
-from shared.domain import bookings, links, providers, services
+from shared.domain import appointments, blocks, holds, link_bookings, links, providers, service_catalogue
 from shared.domain.core import Decision, Env, event_stream, hold_stream, link_stream, provider_stream
 from shared.errors import ValidationFailed
 from shared.messages.commands import CancelEvent, CreateEvent, HoldSlot, ReleaseHold, RescheduleEvent
@@ -114,13 +114,13 @@ def _folder(evolve: Callable[[Any, Event], Any]) -> Callable[[Any, list[Event]],
 STREAM_KINDS: dict[str, tuple[Any, Callable[[Any, list[Event]], Any]]] = {
     "provider": (providers.ProviderState(), _fold_provider),
     "link": (links.LinkState(), _folder(links.evolve)),
-    "event": (bookings.BookedEventState(), _folder(bookings.evolve_event)),
-    "bi": (bookings.HoldState(), _folder(bookings.evolve_hold)),
-    "service": (services.ServiceState(), _folder(services.evolve_service)),
-    "sp": (services.ServiceProviderState(), _folder(services.evolve_service_provider)),
-    "location": (services.LocationState(), _folder(services.evolve_location)),
-    "blk": (services.BlockState(), _folder(services.evolve_block)),
-    "appt": (services.AppointmentState(), _folder(services.evolve_appointment)),
+    "event": (link_bookings.BookedEventState(), _folder(link_bookings.evolve_event)),
+    "bi": (holds.HoldState(), _folder(holds.evolve_hold)),
+    "service": (service_catalogue.ServiceState(), _folder(service_catalogue.evolve_service)),
+    "sp": (service_catalogue.ServiceProviderState(), _folder(service_catalogue.evolve_service_provider)),
+    "location": (service_catalogue.LocationState(), _folder(service_catalogue.evolve_location)),
+    "blk": (blocks.BlockState(), _folder(blocks.evolve_block)),
+    "appt": (appointments.AppointmentState(), _folder(appointments.evolve_appointment)),
 }
 
 
@@ -157,10 +157,10 @@ class World:
     def link(self, link_id: str = LINK_ID) -> links.LinkState:
         return self.state(link_stream(link_id))  # type: ignore[no-any-return]
 
-    def event(self, event_id: str) -> bookings.BookedEventState:
+    def event(self, event_id: str) -> link_bookings.BookedEventState:
         return self.state(event_stream(event_id))  # type: ignore[no-any-return]
 
-    def hold(self, booking_intent_id: str) -> bookings.HoldState:
+    def hold(self, booking_intent_id: str) -> holds.HoldState:
         return self.state(hold_stream(booking_intent_id))  # type: ignore[no-any-return]
 
     def providers_of(self, provider_ids: list[str]) -> dict[str, providers.ProviderState]:
@@ -222,14 +222,14 @@ def create_event(world: World, start: str, end: str | None = None, *, now: datet
         "time_zone": "America/Chicago", **fields,
     }
     link_id = body["link_id"]
-    return world.apply(bookings.create_event(CreateEvent(**body), world.link(link_id),
+    return world.apply(link_bookings.create_event(CreateEvent(**body), world.link(link_id),
                                              world.link_hosts(link_id), world.at(now)))
 
 
 def cancel_event(world: World, event_id: str, *, now: datetime = NOW, account_id: str = ACCOUNT_ID,
                  reason: str | None = "Conflict") -> Decision:
     command = CancelEvent(command_id="cmd_c", account_id=account_id, event_id=event_id, cancel_reason=reason)
-    return world.apply(bookings.cancel_event(command, world.event(event_id), world.at(now)))
+    return world.apply(link_bookings.cancel_event(command, world.event(event_id), world.at(now)))
 
 
 def reschedule_event(world: World, event_id: str, start: str, end: str | None = None, *, now: datetime = NOW,
@@ -239,29 +239,29 @@ def reschedule_event(world: World, event_id: str, start: str, end: str | None = 
     state = world.event(event_id)
     assert state.created is not None
     hosts = world.providers_of(state.created.provider_ids)
-    return world.apply(bookings.reschedule_event(command, state, world.link(state.created.link.id), hosts,
+    return world.apply(link_bookings.reschedule_event(command, state, world.link(state.created.link.id), hosts,
                                                  world.at(now)))
 
 
 def hold_link_slot(world: World, start: str, *, now: datetime = NOW, **fields: Any) -> Decision:
     command = HoldSlot(command_id="cmd_h", account_id=ACCOUNT_ID, link_id=LINK_ID, start_at=start, **fields)
-    return world.apply(bookings.hold_link_slot(command, world.link(), world.link_hosts(), world.at(now)))
+    return world.apply(holds.hold_link_slot(command, world.link(), world.link_hosts(), world.at(now)))
 
 
 def release_hold(world: World, hold_id: str, *, now: datetime = NOW) -> Decision:
     command = ReleaseHold(command_id="cmd_rh", account_id=ACCOUNT_ID, booking_intent_id=hold_id)
-    return world.apply(bookings.release_hold(command, world.hold(hold_id), world.at(now)))
+    return world.apply(holds.release_hold(command, world.hold(hold_id), world.at(now)))
 
 
 def expire_hold(world: World, hold_id: str, *, now: datetime) -> Decision:
-    return world.apply(bookings.expire_hold(world.hold(hold_id), world.at(now)))
+    return world.apply(holds.expire_hold(world.hold(hold_id), world.at(now)))
 
 
 def complete_link_hold(world: World, hold_id: str, *, now: datetime = NOW, display_name: str = "Sam Doe",
                        email: str = "sam@example.com", time_zone: str = "America/Chicago") -> Decision:
     hold = world.hold(hold_id)
     assert hold.held is not None and hold.held.link_id is not None
-    return world.apply(bookings.complete_link_hold(
+    return world.apply(holds.complete_link_hold(
         hold, world.link(hold.held.link_id), world.providers_of(hold.held.provider_ids), world.at(now),
         display_name=display_name, email=email, time_zone=time_zone))
 
@@ -340,7 +340,7 @@ class TestCreateEvent:
 
         decision = create_event(world, mon("10:00"))
 
-        assert decision.result == bookings.event_resource(world.event(decision.result["id"]), PUBLIC_URL)
+        assert decision.result == link_bookings.event_resource(world.event(decision.result["id"]), PUBLIC_URL)
 
     def test_start_and_end_may_carry_any_offset_and_are_stored_in_utc(self) -> None:
         world = world_with_link()
@@ -850,7 +850,7 @@ class TestHoldLinkSlot:
         decision = create_event(world, mon("10:00"), now=after(11))
 
         assert decision.result["start_at"] == mon("10:00")
-        assert bookings.hold_resource(world.hold(hold_id), int(after(11).timestamp()))["state"] == "expired"
+        assert holds.hold_resource(world.hold(hold_id), int(after(11).timestamp()))["state"] == "expired"
 
     def test_the_hold_is_still_active_at_its_last_minute(self) -> None:
         world = world_with_link()
@@ -858,7 +858,7 @@ class TestHoldLinkSlot:
 
         with rejected("start_at"):
             create_event(world, mon("10:00"), now=NOW + timedelta(minutes=9, seconds=59))
-        assert bookings.hold_resource(world.hold(hold_id), int(after(9).timestamp()))["state"] == "active"
+        assert holds.hold_resource(world.hold(hold_id), int(after(9).timestamp()))["state"] == "active"
 
     def test_a_named_provider_is_held_even_when_another_host_would_be_chosen(self) -> None:
         world = world_with_link(hosts=[ANN_PROVIDER, BOB_PROVIDER])
@@ -1006,7 +1006,7 @@ class TestCompleteLinkHold:
         assert (decision.result["state"], decision.result["start_at"]) == ("confirmed", mon("10:00"))
         assert world.hold(hold_id).state == "completed"
         assert list(world.provider(ANN_PROVIDER).calendar.reservations) == [event_id]
-        intent = bookings.hold_resource(world.hold(hold_id), int(after(30).timestamp()))
+        intent = holds.hold_resource(world.hold(hold_id), int(after(30).timestamp()))
         assert (intent["state"], intent["event_id"]) == ("completed", event_id)
 
     def test_a_hold_on_an_all_link_completes_on_every_held_host(self) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from shared.availability.model import SlotRule
-from shared.domain import services
+from shared.domain import appointments, blocks, busy_times, holds, service_catalogue
 from shared.domain.core import (
     Decision,
     appointment_stream,
@@ -146,17 +146,17 @@ def other_account_provider_created() -> ProviderCreated:
 
 # --- reading the world -----------------------------------------------------------------------------
 
-def location_of(world: World, location_id: str | None) -> services.LocationState:
+def location_of(world: World, location_id: str | None) -> service_catalogue.LocationState:
     if location_id is None:
-        return services.LocationState()
+        return service_catalogue.LocationState()
     return world.state(location_stream(ACCOUNT_ID, location_id))  # type: ignore[no-any-return]
 
 
-def service_of(world: World) -> services.ServiceState:
+def service_of(world: World) -> service_catalogue.ServiceState:
     return world.state(SERVICE_STREAM)  # type: ignore[no-any-return]
 
 
-def service_context(world: World) -> tuple[services.ServiceState, dict[str, Any], services.LocationState]:
+def service_context(world: World) -> tuple[service_catalogue.ServiceState, dict[str, Any], service_catalogue.LocationState]:
     """What a handler loads for a service: the service, its providers, its location's blocks."""
     service = service_of(world)
     assert service.created is not None
@@ -172,21 +172,21 @@ def create_service(world: World | None = None, account: Any = None, **fields: An
                             "duration": 30, "time_zone": "Europe/Berlin", "slot_rules": [weekday_rule()],
                             **fields}
     location = location_of(world, body.get("location_id") or None)
-    return world.apply(services.create_service(CreateService(**body), account or acme_with_ann(), location,
+    return world.apply(service_catalogue.create_service(CreateService(**body), account or acme_with_ann(), location,
                                                world.env))
 
 
 def add_provider(world: World, provider_id: str, account_id: str = ACCOUNT_ID) -> Decision:
     command = AddServiceProvider(command_id="cmd_a", account_id=account_id, service_id=SERVICE_ID,
                                  provider_id=provider_id)
-    return world.apply(services.add_service_provider(command, service_of(world), world.provider(provider_id),
+    return world.apply(service_catalogue.add_service_provider(command, service_of(world), world.provider(provider_id),
                                                      world.env))
 
 
 def remove_provider(world: World, **which: str) -> Decision:
     command = RemoveServiceProvider(command_id="cmd_rm", account_id=ACCOUNT_ID, service_id=SERVICE_ID,
                                     **which)
-    return world.apply(services.remove_service_provider(command, service_of(world), world.env))
+    return world.apply(service_catalogue.remove_service_provider(command, service_of(world), world.env))
 
 
 def create_appointment(world: World, start: str, *, now: datetime = NOW, **fields: Any) -> Decision:
@@ -194,14 +194,14 @@ def create_appointment(world: World, start: str, *, now: datetime = NOW, **field
     body: dict[str, Any] = {"command_id": "cmd_ap", "account_id": ACCOUNT_ID, "service_id": SERVICE_ID,
                             "start_at": start, "display_name": "Sam Doe", "email": "sam@example.com",
                             "time_zone": "America/Chicago", **fields}
-    return world.apply(services.create_appointment(CreateAppointment(**body), *service_context(world),
+    return world.apply(appointments.create_appointment(CreateAppointment(**body), *service_context(world),
                                                    world.at(now)))
 
 
 def cancel_appointment(world: World, appointment_id: str, account_id: str = ACCOUNT_ID) -> Decision:
     command = CancelAppointment(command_id="cmd_ca", account_id=account_id, appointment_id=appointment_id,
                                 cancel_reason="Sick")
-    return world.apply(services.cancel_appointment(command, world.state(appointment_stream(appointment_id)),
+    return world.apply(appointments.cancel_appointment(command, world.state(appointment_stream(appointment_id)),
                                                    world.at(after(60))))
 
 
@@ -224,12 +224,12 @@ def create_block(world: World, attachment_type: str, attachment_id: str, start: 
                           attachment_type=attachment_type, attachment_id=attachment_id, start_at=start,
                           end_at=end, **fields)
     target, stream = attachment(world, attachment_type, attachment_id)
-    return world.apply(services.create_block(command, target, stream, world.env))
+    return world.apply(blocks.create_block(command, target, stream, world.env))
 
 
 def delete_block(world: World, block_id: str) -> Decision:
     command = DeleteBlock(command_id="cmd_db", account_id=ACCOUNT_ID, block_id=block_id)
-    return world.apply(services.delete_block(command, world.state(block_stream(block_id)), world.env))
+    return world.apply(blocks.delete_block(command, world.state(block_stream(block_id)), world.env))
 
 
 def sync_busy(world: World, from_: str, until: str, *busy: tuple[str, str], provider_id: str = ANN_PROVIDER,
@@ -237,19 +237,19 @@ def sync_busy(world: World, from_: str, until: str, *busy: tuple[str, str], prov
     command = SyncExternalBusyTimes(command_id="cmd_sync", account_id=account_id, provider_id=provider_id,
                                     from_=from_, until=until,
                                     busy_times=[BusyTime(start_at=s, end_at=e) for s, e in busy])
-    return world.apply(services.sync_external_busy_times(command, world.provider(provider_id), world.env))
+    return world.apply(busy_times.sync_external_busy_times(command, world.provider(provider_id), world.env))
 
 
 def hold_service_slot(world: World, start: str, *, now: datetime = NOW, **fields: Any) -> Decision:
     command = HoldSlot(command_id="cmd_h", account_id=ACCOUNT_ID, service_id=SERVICE_ID, start_at=start,
                        **fields)
-    return world.apply(services.hold_service_slot(command, *service_context(world), world.at(now)))
+    return world.apply(holds.hold_service_slot(command, *service_context(world), world.at(now)))
 
 
 def complete_service_hold(world: World, hold_id: str, *, now: datetime = NOW, email: str = "sam@example.com"
                           ) -> Decision:
     client = Client(display_name="Sam Doe", email=email, time_zone="America/Chicago")
-    return world.apply(services.complete_service_hold(world.hold(hold_id), *service_context(world),
+    return world.apply(holds.complete_service_hold(world.hold(hold_id), *service_context(world),
                                                       world.at(now), client=client))
 
 

@@ -34,8 +34,8 @@ from shared.availability.model import (
     TimeOfDayRange,
     WeeklyRule,
 )
-from shared.domain import accounts, providers, services, webhooks
-from shared.domain.bookings import hold_resource
+from shared.domain import accounts, providers, service_catalogue, webhooks
+from shared.domain.holds import hold_resource
 from shared.domain.core import appointment_stream, provider_stream
 from shared.messages import queries as q
 from shared.messages import resources as r
@@ -173,7 +173,7 @@ class TestServices:
         fits(add_provider(world.given(provider_stream("prov_carl"), *provider_events("prov_carl")),
                           "prov_carl").result, r.ServiceProvider)
         fits(remove_provider(world, service_provider_id=SP_ANN).result, r.ServiceProvider)
-        service = fits(services.service_resource(service_of(world)), r.Service)
+        service = fits(service_catalogue.service_resource(service_of(world)), r.Service)
         assert {p.provider.id for p in service.providers} == {BOB_PROVIDER, "prov_carl"}
 
     def test_appointments_created_canceled_and_from_a_hold(self) -> None:

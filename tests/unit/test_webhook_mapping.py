@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from services.webhooks.payloads import resource_payload, webhook_body, webhook_type
-from shared.domain import bookings, links, services
+from shared.domain import appointments, link_bookings, links
 from shared.domain.registry import stream_kind
 from shared.domain.webhooks import WEBHOOK_EVENT_TYPES, WEBHOOK_TYPE_OF
 from shared.messages.events import (
@@ -106,8 +106,8 @@ def test_event_payloads_follow_cancel_and_reschedule():
                              rescheduled_at=NOW_ISO, reschedule_reason="clash")
     canceled = EventCanceled(event_id="event_1", canceled_at=NOW_ISO, cancel_reason="sick")
     payload = payload_after("event-event_1", [created, moved, canceled])
-    expected = bookings.event_resource(
-        bookings.evolve_event(bookings.evolve_event(bookings.evolve_event(bookings.BookedEventState(), created),
+    expected = link_bookings.event_resource(
+        link_bookings.evolve_event(link_bookings.evolve_event(link_bookings.evolve_event(link_bookings.BookedEventState(), created),
                                                     moved), canceled), PUBLIC_URL)
     assert payload == expected
     assert (payload["state"], payload["start_at"], payload["original_start_at"]) == (
@@ -118,7 +118,7 @@ def test_appointment_and_expired_hold_payloads():
     created = appointment()
     canceled = AppointmentCanceled(appointment_id="appt_1", canceled_at=NOW_ISO, cancel_reason="moved away")
     payload = payload_after("appt-appt_1", [created, canceled])
-    assert payload == services.appointment_resource(services.AppointmentState(created=created, state="canceled",
+    assert payload == appointments.appointment_resource(appointments.AppointmentState(created=created, state="canceled",
                                                                               canceled_at=NOW_ISO,
                                                                               cancel_reason="moved away"))
     expired = payload_after("bi-bi_1", [hold(), HoldExpired(booking_intent_id="bi_1", expired_at=NOW_ISO)])
