@@ -160,15 +160,9 @@ async def query_service(settings: Settings) -> AsyncIterator[object]:
 
 
 @pytest.fixture
-async def projector(pool: asyncpg.Pool) -> AsyncIterator[object]:
+async def projector(settings: Settings) -> AsyncIterator[object]:
     """Every projection following the log in the background, as `python -m projections` does."""
-    import asyncio
+    from projections.app import bootstrap
 
-    from projections import PROJECTIONS
-    from projections.runner import ProjectionRunner
-
-    runner = ProjectionRunner(pool, list(PROJECTIONS.values()))
-    task = asyncio.create_task(runner.run())
-    yield runner
-    runner.stop.set()
-    await task
+    async with bootstrap(settings) as runner:
+        yield runner

@@ -24,6 +24,7 @@ from services.gateway.metrics import Metrics
 from shared.catalogue import FILLED_IN, HttpRoute, Operation, routes
 from shared.catalogue.asyncapi import asyncapi_document
 from shared.catalogue.openapi import openapi_document
+from shared.catalogue.schemas import takes_body
 from shared.settings import Settings, load_settings
 
 MAX_BODY = 1024 * 1024
@@ -63,6 +64,7 @@ def make_handler(operation: Operation, http: HttpRoute, backend: Backend,
     integers = _integer_fields(operation.request)
     declared = _request_fields(operation.request)
     is_command = operation.kind == "command"
+    reads_body = takes_body(operation, http)
 
     async def handle(request: Request[Any, Any, Any]) -> Response[Any]:
         started = time.perf_counter()
@@ -84,10 +86,12 @@ def make_handler(operation: Operation, http: HttpRoute, backend: Backend,
     async def answer(request: Request[Any, Any, Any]) -> Response[Any]:
         try:
             ids = await backend.caller(request, http.auth)
-            raw = await _json_body(request) if http.takes_body else dict(request.query_params.items())
-            body = {k: v for k, v in raw.items() if k not in FILLED_IN}
-            if not http.takes_body:
-                body = parameters(body)
+            if reads_body:
+                body = {k: v for k, v in (await _json_body(request)).items() if k not in FILLED_IN}
+            elif http.method == "GET":
+                body = parameters({k: v for k, v in request.query_params.items() if k not in FILLED_IN})
+            else:
+                body = {}
             body.update({http.request_field(k): v for k, v in request.path_params.items()})
             body.update({field: ids.get(source, "") for field, source in http.caller_fields})
             body.update({k: v for k, v in ids.items() if k in declared})

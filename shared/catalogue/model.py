@@ -43,11 +43,6 @@ class HttpRoute:
         """The request field a path parameter fills."""
         return dict(self.path_fields).get(parameter, parameter)
 
-    @property
-    def takes_body(self) -> bool:
-        """Whether the parameters come as a JSON body (else from the query string)."""
-        return self.method in ("POST", "PUT", "PATCH")
-
 
 @dataclass(frozen=True)
 class Operation:

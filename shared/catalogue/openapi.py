@@ -10,7 +10,7 @@ from typing import Any
 
 from shared.catalogue.model import ERROR_STATUS, HttpRoute, Operation
 from shared.catalogue.operations import OPERATIONS
-from shared.catalogue.schemas import client_fields, components, response_schemas, without
+from shared.catalogue.schemas import client_fields, components, response_schemas, takes_body, without
 
 SAVVYCAL_ERROR = {"type": "object", "required": ["errors"], "properties": {"errors": {
     "type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}}}
@@ -32,7 +32,7 @@ def error_statuses(operation: Operation, http: HttpRoute) -> list[int]:
     statuses = {ERROR_STATUS[code] for code in operation.errors} | {422, 503}
     if http.auth != "none":
         statuses.add(401)
-    if http.takes_body:
+    if takes_body(operation, http):
         statuses |= {400, 413}
     if http.facade == "calendly":
         statuses = {400 if status == 422 else status for status in statuses}
@@ -55,9 +55,9 @@ def _operation(operation: Operation, http: HttpRoute, index: int, request_schema
     if http.auth == "bearer":
         document["security"] = [{"bearer": []}]
     client_schema = without(request_schema, hidden)
-    if http.takes_body:
+    if takes_body(operation, http):
         document["requestBody"] = {"required": False, "content": {"application/json": {"schema": client_schema}}}
-    else:
+    elif http.method == "GET":
         required = set(client_schema.get("required", []))
         for name, prop in client_schema.get("properties", {}).items():
             parameters.append({"name": name, "in": "query", "required": name in required, "schema": prop})

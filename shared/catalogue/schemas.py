@@ -40,6 +40,17 @@ def client_fields(operation: Operation, http: HttpRoute) -> set[str]:
     return hidden | {field for field, _ in http.caller_fields}
 
 
+def body_fields(operation: Operation, http: HttpRoute) -> set[str]:
+    """The request fields a client may send on this route (as a JSON body or in the query string)."""
+    declared = {f.encode_name for f in msgspec.structs.fields(operation.request)}
+    return declared - client_fields(operation, http)
+
+
+def takes_body(operation: Operation, http: HttpRoute) -> bool:
+    """Whether the route reads a JSON body: a POST, PUT or PATCH whose request has fields a client sends."""
+    return http.method in ("POST", "PUT", "PATCH") and bool(body_fields(operation, http))
+
+
 def without(schema: dict[str, Any], hidden: set[str]) -> dict[str, Any]:
     """An object schema without the given properties."""
     trimmed = dict(schema)
