@@ -14,9 +14,10 @@ import msgspec
 
 from projections.calendars import queries as calendars
 from projections.resources import queries as resources
-from shared.availability import ProviderSchedule, link_slots, parse_instant
 from services.query.reads import Reads
+from shared.availability import ProviderSchedule, link_slots, parse_instant
 from shared.domain.links import link_rules
+from shared.domain.validation import Problems
 from shared.errors import NotFound, ValidationFailed
 from shared.messages.queries import (
     CalendlyAvailabilitySchedulesQuery,
@@ -46,23 +47,26 @@ def _id_from_uri(query: CalendlyQuery, parameter: str, collection: str) -> str:
 
 
 def _range(query: CalendlyAvailableTimesQuery | CalendlyBusyTimesQuery, now: float) -> tuple[int, int]:
-    """start_time and end_time: required, in the future, at most 7 days apart."""
-    bounds = []
+    """start_time and end_time: required, in the future, at most 7 days apart (every fault named at once)."""
+    problems = Problems()
+    bounds: list[int] = []
     for parameter in ("start_time", "end_time"):
         text = getattr(query, parameter)
         if not text:
-            raise ValidationFailed.on(parameter, "is required")
+            problems.add(parameter, "is required")
+            continue
         try:
             bounds.append(parse_instant(text.replace("Z", "+00:00")))
         except ValueError:
-            raise ValidationFailed.on(parameter, "must be an ISO-8601 datetime with a time zone") from None
+            problems.add(parameter, "must be an ISO-8601 datetime with a time zone")
+    problems.raise_if_any()
     start, end = bounds
-    if start < now:
-        raise ValidationFailed.on("start_time", "must be in the future")
+    problems.check(start >= now, "start_time", "must be in the future")
     if end <= start:
-        raise ValidationFailed.on("end_time", "must be after start_time")
-    if end - start > MAX_RANGE:
-        raise ValidationFailed.on("end_time", "must be at most 7 days after start_time")
+        problems.add("end_time", "must be after start_time")
+    elif end - start > MAX_RANGE:
+        problems.add("end_time", "must be at most 7 days after start_time")
+    problems.raise_if_any()
     return start, end
 
 
