@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from shared.lifecycle import sleep_unless_stopped
 from shared.eventstore import LogCursor, RecordedEvent
+from shared.lifecycle import sleep_unless_stopped
 from shared.messages.events import Event, decode_event
 
 log = logging.getLogger("sched.projections")

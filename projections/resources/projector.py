@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -26,7 +26,7 @@ def decode_state(kind: StreamKind, data: bytes) -> Any:
 
 
 def _at(text: str | None) -> datetime | None:
-    return datetime.fromtimestamp(parse_instant(text), timezone.utc) if text else None
+    return datetime.fromtimestamp(parse_instant(text), UTC) if text else None
 
 
 def columns(kind: str, state: Any) -> tuple[str | None, datetime | None, bool]:

@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from services.commands.repository import UnitOfWork
 from shared.domain import (
     accounts,
     appointments,
@@ -34,12 +35,11 @@ from shared.domain.core import (
     service_stream,
     webhook_stream,
 )
-from shared.messages.events import Client
 from shared.domain.validation import slugify
 from shared.errors import NotFound, ValidationFailed
 from shared.messages import commands as c
+from shared.messages.events import Client
 from shared.webhook_secrets import keep_secret
-from services.commands.repository import UnitOfWork
 
 Handler = Callable[[Any, UnitOfWork, Env], Awaitable[Decision]]
 

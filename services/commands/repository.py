@@ -11,6 +11,7 @@ from shared.domain.registry import stream_kind
 from shared.eventstore import EventStore, NewEvent, StreamAppend
 from shared.messages.events import decode_event, encode_event, event_type
 
+
 class Repository:
     """Current state of any stream: the cached state plus whatever was appended since.
 

@@ -7,15 +7,15 @@ time range in the past or longer than 7 days, is an error naming the parameter.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
 from projections.calendars import queries as calendars
 from projections.resources import queries as resources
-from shared.availability import ProviderSchedule, link_slots, parse_instant
 from services.query.reads import Reads
+from shared.availability import ProviderSchedule, link_slots, parse_instant
 from shared.domain.links import link_rules
 from shared.errors import NotFound, ValidationFailed
 from shared.messages.queries import (
@@ -34,7 +34,7 @@ MAX_RANGE = 7 * 86400
 
 def calendly_time(seconds: int) -> str:
     """Calendly prints instants with microseconds: 2020-01-02T20:00:00.000000Z."""
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _id_from_uri(query: CalendlyQuery, parameter: str, collection: str) -> str:

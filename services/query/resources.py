@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -30,7 +30,7 @@ async def events_list(reads: Reads, query: EventsList) -> dict[str, Any]:
     problems.check(query.period in EVENT_PERIODS, "period", "must be one of: past, upcoming, all")
     problems.check(1 <= query.limit <= 100, "limit", "must be 1 to 100")
     problems.raise_if_any()
-    now = datetime.fromtimestamp(reads.clock(), timezone.utc)
+    now = datetime.fromtimestamp(reads.clock(), UTC)
     states, metadata = await resources.events_page(
         reads.pool, query.account_id, state=None if query.state == "all" else query.state,
         upcoming_from=now if query.period == "upcoming" else None,

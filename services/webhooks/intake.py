@@ -27,10 +27,10 @@ import nats
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from shared.feed import Envelope, ensure_events_stream
 from services.webhooks import outbox
 from services.webhooks.payloads import resource_payload, webhook_body, webhook_type
 from shared.domain.registry import stream_kind
+from shared.feed import Envelope, ensure_events_stream
 from shared.messages.events import WebhookCreated, WebhookDeleted, WebhookSecretRotated, decode_event
 from shared.settings import Settings
 

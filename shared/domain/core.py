@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypeVar
 
 from shared.ids import new_id
@@ -14,7 +14,7 @@ from shared.messages.events import Event
 
 def iso_z(moment: datetime) -> str:
     """ISO-8601 UTC with `Z`, second precision, as the seeds print timestamps."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,10 @@ Optional fields default to UNSET so that "absent" (keep / use the default) diffe
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 from msgspec import UNSET, UnsetType
-
-from typing import Any
 
 from shared.availability.model import AvailabilityRule, DateOverride, PublicBookings, SlotRule, WeeklyRule
 

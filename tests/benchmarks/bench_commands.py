@@ -35,7 +35,14 @@ import nats
 import psutil
 
 from tests.benchmarks.common import (
-    LoadMonitor, Result, Servers, bench_seconds, embedded_servers, process_tree_cpu, run_async_writers, table,
+    LoadMonitor,
+    Result,
+    Servers,
+    bench_seconds,
+    embedded_servers,
+    process_tree_cpu,
+    run_async_writers,
+    table,
     warmup_seconds,
 )
 

@@ -47,7 +47,14 @@ import asyncpg
 from shared.eventstore import EventStore, NewEvent, StreamAppend, create_pool, init_connection, migrate
 from shared.ids import new_id
 from tests.benchmarks.common import (
-    LoadMonitor, Result, Servers, bench_seconds, embedded_servers, run_async_writers, run_thread_writers, table,
+    LoadMonitor,
+    Result,
+    Servers,
+    bench_seconds,
+    embedded_servers,
+    run_async_writers,
+    run_thread_writers,
+    table,
     warmup_seconds,
 )
 

@@ -65,16 +65,30 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from projections import PROJECTIONS
-from projections import runner
+from projections import PROJECTIONS, runner
 from projections.runner import rebuild
 from shared.eventstore import NewEvent, StreamAppend
 from shared.messages import events as ev
 from shared.messages.events import encode_event, event_type
 from tests.benchmarks.common import LoadMonitor, bench_seconds, embedded_servers, percentile, table
 from tests.benchmarks.system import (
-    ALL_DAYS, DAY, WEEKDAYS, Batch, CpuMeter, History, HAccount, HProvider, Outcome, System, append_batches,
-    closed_loop, gather_limited, iso, new_account, peak_rss, schedule_body,
+    ALL_DAYS,
+    DAY,
+    WEEKDAYS,
+    Batch,
+    CpuMeter,
+    HAccount,
+    History,
+    HProvider,
+    Outcome,
+    System,
+    append_batches,
+    closed_loop,
+    gather_limited,
+    iso,
+    new_account,
+    peak_rss,
+    schedule_body,
 )
 
 CONCURRENCY = 16
@@ -278,7 +292,7 @@ async def query_cases(system: System, setup: Setup, groups: dict[str, list[int]]
     naive = await system.request(f"{system.prefix}.naive.link_slots", body, timeout=60)
     same = "identical" if served == naive else "DIFFERENT"
     check = f"{size}: read model and replay answers {same} ({len(served)} slots)"
-    is_list = lambda reply: isinstance(reply, list) and len(reply) > 0  # noqa: E731
+    is_list = lambda reply: isinstance(reply, list) and len(reply) > 0
     runs = [await measure(system, groups, f"link_slots, read models ({size})", f"{system.prefix}.query.link_slots",
                           body, is_list, seconds)]
     print(f"  {runs[-1].label}: {runs[-1].outcome.rate:.0f}/s", file=sys.stderr, flush=True)
@@ -517,7 +531,7 @@ async def timed_rebuild(system: System, postgres_pid: int, projection: Any, vari
     finished = True
     try:
         await asyncio.wait_for(rebuild(system.pool, projection), timeout=cap)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         finished = False
     finally:
         runner._apply_batch = original_apply  # type: ignore[assignment]
