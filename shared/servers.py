@@ -150,7 +150,7 @@ class EmbeddedPostgres:
             result = subprocess.run(
                 [str(bin_dir / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
                  "--no-sync", "--no-instructions"],
-                capture_output=True, text=True, **as_user,
+                capture_output=True, text=True, check=False, **as_user,
             )
             if result.returncode != 0:
                 raise ServerStartError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
@@ -172,7 +172,7 @@ class EmbeddedPostgres:
         deadline = time.monotonic() + 15
         while True:
             exists = subprocess.run(psql + [f"select 1 from pg_database where datname = '{name}'"],
-                                    capture_output=True, text=True)
+                                    capture_output=True, text=True, check=False)
             if exists.returncode == 0:
                 break
             if time.monotonic() > deadline:  # still starting up ("the database system is starting up")

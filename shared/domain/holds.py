@@ -117,9 +117,8 @@ def hold_link_slot(command: HoldSlot, link: LinkState, hosts: dict[str, Provider
     problems.raise_if_any()
     assert start is not None
     duration = command.duration if command.duration is not None else link.settings.default_duration
-    if command.provider_id is not None:
-        if command.provider_id not in link.settings.hosts:
-            raise ValidationFailed.on("provider_id", "is not a host of this link")
+    if command.provider_id is not None and command.provider_id not in link.settings.hosts:
+        raise ValidationFailed.on("provider_id", "is not a host of this link")
     if command.provider_id is not None and link.settings.host_mode == "any":
         link = on_hosts(link, [command.provider_id], "all")
     try:
