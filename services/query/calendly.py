@@ -7,6 +7,7 @@ time range in the past or longer than 7 days, is an error naming the parameter.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -249,6 +250,7 @@ async def user_busy_times(reads: Reads, query: CalendlyBusyTimesQuery) -> dict[s
     return {"collection": collection}
 
 
+HANDLERS: dict[str, Callable[[Any, Any], Awaitable[Any]]]
 HANDLERS = {
     "calendly_users_me": users_me,
     "calendly_event_types": event_types,

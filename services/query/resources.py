@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -99,6 +100,7 @@ async def me(reads: Reads, query: GetById) -> dict[str, Any]:
             "account_id": query.account_id, "personal_scope_id": user.personal_scope_id}
 
 
+HANDLERS: dict[str, Callable[[Any, Any], Awaitable[Any]]]
 HANDLERS = {"events_list": events_list, "links_list": links_list, "event_get": event_get, "link_get": link_get,
             "appointment_get": appointment_get, "booking_intent_get": booking_intent_get,
             "service_get": service_get, "provider_get": provider_get, "me": me}

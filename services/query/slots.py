@@ -6,6 +6,7 @@ Calendars come from the `calendars` read model for the window asked about; the p
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -176,5 +177,6 @@ async def earliest_slot(reads: Reads, query: EarliestSlot) -> dict[str, Any]:
     return {"data": _slot(first.start, first.end, query.time_zone) if first else None}
 
 
+HANDLERS: dict[str, Callable[[Any, Any], Awaitable[Any]]]
 HANDLERS = {"link_slots": link_slots, "service_slots": service_slots, "public_service_slots": public_service_slots,
             "earliest_slot": earliest_slot}
