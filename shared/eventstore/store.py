@@ -168,7 +168,7 @@ class EventStore:
         version = await self.pool.fetchval("select version from streams where stream_id = $1", stream_id)
         return int(version or 0)
 
-    async def read_all(self, after: LogCursor = LogCursor(), limit: int = 500) -> list[RecordedEvent]:  # noqa: B008 - an immutable NamedTuple
+    async def read_all(self, after: LogCursor = LogCursor(), limit: int = 500) -> list[RecordedEvent]:
         """The next events of the whole log after `after`, in a stable commit-safe order.
 
         Only transactions older than every still-running one are visible (`tx_id <

@@ -245,7 +245,7 @@ def report(results: list[tuple[int, Result, dict[str, float]]], seconds: float, 
 def main() -> None:
     seconds = bench_seconds()
     warmup = max(1.0, warmup_seconds(seconds))
-    rounds = max(1, int(os.environ.get("BENCH_ROUNDS", 5)))
+    rounds = max(1, int(os.environ.get("BENCH_ROUNDS", "5")))
     profile = os.environ.get("BENCH_PROFILE") == "1"
     with embedded_servers(postgres=True, nats=True) as servers:
         results = asyncio.run(run_all_setups(servers, seconds, warmup, rounds, profile))

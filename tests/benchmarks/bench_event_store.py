@@ -394,7 +394,7 @@ def report(cases: list[tuple[int, int, list[Result]]], diagnostics: list[Result]
 def main() -> None:
     seconds = bench_seconds()
     warmup = warmup_seconds(seconds)
-    rounds = max(1, int(os.environ.get("BENCH_ROUNDS", 5)))
+    rounds = max(1, int(os.environ.get("BENCH_ROUNDS", "5")))
     load = LoadMonitor().start()
     with embedded_servers(postgres=True) as servers:
         cases, diagnostics = asyncio.run(run_cases(servers, seconds, warmup, rounds))

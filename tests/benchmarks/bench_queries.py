@@ -106,7 +106,7 @@ TARGETS = {"p99_ms": 10.0, "qps": 1000.0, "ratio": 1.2, "earliest_p99_ms": 10.0,
 
 
 def bench_events() -> int:
-    return int(os.environ.get("BENCH_EVENTS", 1_000_000))
+    return int(os.environ.get("BENCH_EVENTS", "1000000"))
 
 
 @dataclass
@@ -395,7 +395,7 @@ async def stage_breakdown(system: System, setup: Setup, rounds: int = 60) -> dic
 async def safe_breakdown(system: System, setup: Setup) -> dict[str, tuple[float, float]]:
     try:
         return await stage_breakdown(system, setup)
-    except Exception as exc:  # the stages import the query service's modules into this process
+    except Exception as exc:  # noqa: BLE001 - a failure becomes a row (the stages import the query modules)
         return {f"(breakdown failed: {type(exc).__name__}: {exc})": (float("nan"), float("nan"))}
 
 
@@ -495,7 +495,7 @@ async def measure_lag(system: System, history: History, providers: list[HProvide
 
 
 def rebuild_cap() -> float:
-    return float(os.environ.get("BENCH_REBUILD_CAP", 20))
+    return float(os.environ.get("BENCH_REBUILD_CAP", "20"))
 
 
 @dataclass
@@ -648,7 +648,7 @@ def report(seconds: float, small: list[QueryRun], big: list[QueryRun], rebuilds:
     parts.append(table(["query", "concurrency", "queries", "queries/s", "p50 ms", "p99 ms", "p99.9 ms", "failed"],
                        rows, title=f"Queries over NATS ({seconds:g} s per case after 1 s warm-up; durable Postgres)"))
 
-    rm_small, naive_small, earliest_small = (r.outcome for r in small)
+    rm_small, naive_small, _earliest_small = (r.outcome for r in small)
     rm_big, naive_big, earliest_big = (r.outcome for r in big[:3])
     log_events = max(r.events for r in rebuilds)
     lag_cal, lag_res = lag["lags"]["calendars"], lag["lags"]["resources"]

@@ -320,7 +320,7 @@ async def closed_loop(concurrency: int, seconds: float, op: Any, warmup: float =
                 return
             try:
                 problem = await op()
-            except Exception as exc:  # a timeout, no responders...
+            except Exception as exc:  # noqa: BLE001 - counted as a failure: a timeout, no responders...
                 problem = type(exc).__name__
                 if outcome.first_failure is None:
                     outcome.first_failure = repr(exc)
