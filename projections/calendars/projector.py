@@ -28,6 +28,7 @@ def _at(text: str) -> datetime:
 
 
 async def apply(conn: asyncpg.Connection, recorded: RecordedEvent, event: Event) -> None:
+    """Write one event into its provider's rows of the calendars read model."""
     match event:
         case ProviderCreated():
             schedule = ProviderSchedule(time_zone=event.time_zone)

@@ -21,6 +21,7 @@ def _ts(seconds: int) -> datetime:
 
 
 async def providers(conn: asyncpg.Connection | asyncpg.Pool, provider_ids: list[str]) -> dict[str, asyncpg.Record]:
+    """The rm_providers rows of these providers, by provider id (unknown ids are left out)."""
     rows = await conn.fetch("select * from rm_providers where provider_id = any($1)", provider_ids)
     return {r["provider_id"]: r for r in rows}
 

@@ -19,6 +19,7 @@ _decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 
 
 def decode_state(kind: StreamKind, data: bytes) -> Any:
+    """An aggregate's state as stored in its resources row (one cached decoder per state type)."""
     decoder = _decoders.get(kind.state_type)
     if decoder is None:
         decoder = _decoders[kind.state_type] = msgspec.json.Decoder(kind.state_type)

@@ -61,6 +61,7 @@ class UnitOfWork:
         self.versions: dict[str, int] = {}
 
     async def load(self, stream_id: str) -> Any:
+        """The stream's state now; its version is remembered as the one the append expects."""
         version, state = await self.repository.load(stream_id)
         self.versions[stream_id] = version
         return state

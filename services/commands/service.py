@@ -51,6 +51,7 @@ class CommandService:
         return _encoder.encode(reply)
 
     async def run(self, name: str, body: bytes) -> dict[str, Any]:
+        """The reply to one command body, or the DomainError refusing it (a repeat gets its stored reply)."""
         operation = CATALOGUE.get(name)
         if operation is None or operation.kind != "command":
             raise ValidationFailed.on("command", f"unknown command {name!r}")

@@ -26,6 +26,8 @@ _HOLD_TYPES = {"slot_held", "hold_released", "hold_completed", "hold_expired"}
 
 
 class HoldSweeper:
+    """Follows the log for holds and expires each one once its deadline has passed."""
+
     def __init__(self, store: EventStore, service: CommandService) -> None:
         self.store = store
         self.service = service

@@ -114,12 +114,12 @@ def _pagination(query: CalendlyEventTypesQuery, path: str, metadata: dict[str, A
 
 
 async def users_me(reads: Reads, query: CalendlyUsersMeQuery) -> dict[str, Any]:
+    """The user behind the token."""
     account = await _account(reads, query)
     user = account.users.get(query.user_id or "")
     if user is None:
         raise NotFound("user")
     zones = await _zones(reads, [user.provider_id])
-    """The user behind the token."""
     return {"resource": _user_resource(query, user, account, zones.get(user.provider_id, "Etc/UTC"))}
 
 
