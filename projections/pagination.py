@@ -15,11 +15,14 @@ from shared.errors import ValidationFailed
 
 
 class Cursor(msgspec.Struct, array_like=True):
+    """What an opaque list cursor holds: the row's sort timestamp and its id as the tie-breaker."""
+
     sort_at: str
     id: str
 
 
 def encode_cursor(sort_at: datetime, key: str) -> str:
+    """The opaque cursor of the row at (sort_at, key), as lists return it."""
     raw = msgspec.msgpack.encode(Cursor(sort_at.isoformat(), key))
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 

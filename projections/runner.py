@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from shared.lifecycle import sleep_unless_stopped
 from shared.eventstore import LogCursor, RecordedEvent
+from shared.lifecycle import sleep_unless_stopped
 from shared.messages.events import Event, decode_event
 
 log = logging.getLogger("sched.projections")
@@ -50,6 +50,7 @@ class Projection:
 
     @property
     def checkpoint(self) -> str:
+        """The name of this projection's row in `checkpoints`."""
         return f"projection:{self.name}"
 
 
@@ -119,6 +120,7 @@ class ProjectionRunner:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def catch_up(self) -> int:
+        """Apply every projection up to the end of the visible log; return how many events were applied."""
         total = 0
         for projection in self.projections:
             while (count := await step(self.pool, projection, self.batch)):
@@ -126,6 +128,7 @@ class ProjectionRunner:
         return total
 
     async def run(self) -> None:
+        """Follow the log with every projection until `stop` is set (a failed batch is logged and retried)."""
         await asyncio.gather(*[self._follow(p) for p in self.projections])
 
     async def _follow(self, projection: Projection) -> None:

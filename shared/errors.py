@@ -15,6 +15,7 @@ class DomainError(Exception):
         self.fields = fields or {}
 
     def to_reply(self) -> dict[str, object]:
+        """The NATS error reply for this error: `{"ok": false, "error": {code, message, fields}}`."""
         return {"ok": False, "error": {"code": self.code, "message": self.message, "fields": self.fields}}
 
 
@@ -30,6 +31,7 @@ class ValidationFailed(DomainError):
 
     @classmethod
     def on(cls, field: str, message: str) -> ValidationFailed:
+        """The error on one field, with the message that field gets."""
         return cls(f"{field}: {message}", {field: [message]})
 
 
@@ -44,6 +46,8 @@ class NotFound(DomainError):
 
 
 class Unauthorized(DomainError):
+    """The request carries no valid API token, or names no known account."""
+
     code = "unauthorized"
     http_status = 401
 

@@ -133,9 +133,11 @@ class EmbeddedPostgres:
 
     @property
     def url(self) -> str:
+        """The URL of the `sched` database on this server."""
         return f"postgresql://postgres@127.0.0.1:{self.port}/sched"
 
     def start(self, timeout: float = 30.0) -> EmbeddedPostgres:
+        """Start the server (initdb on first use) and create the `sched` database; fail fast with its log."""
         stop_stale_server(self.data / "postmaster.pid", signal.SIGINT)
         ensure_port_free(self.port, "Postgres")
         bin_dir = _pg_bin_dir()
@@ -150,7 +152,7 @@ class EmbeddedPostgres:
             result = subprocess.run(
                 [str(bin_dir / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
                  "--no-sync", "--no-instructions"],
-                capture_output=True, text=True, **as_user,
+                capture_output=True, text=True, check=False, **as_user,
             )
             if result.returncode != 0:
                 raise ServerStartError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
@@ -172,7 +174,7 @@ class EmbeddedPostgres:
         deadline = time.monotonic() + 15
         while True:
             exists = subprocess.run(psql + [f"select 1 from pg_database where datname = '{name}'"],
-                                    capture_output=True, text=True)
+                                    capture_output=True, text=True, check=False)
             if exists.returncode == 0:
                 break
             if time.monotonic() > deadline:  # still starting up ("the database system is starting up")
@@ -182,6 +184,7 @@ class EmbeddedPostgres:
             subprocess.run(psql + [f"create database {name}"], check=True, capture_output=True)
 
     def stop(self) -> None:
+        """Shut the server down fast (sessions ended, a checkpoint written); kill it after 15 s."""
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)  # "fast" shutdown: ends sessions, writes a checkpoint
             try:
@@ -202,9 +205,11 @@ class EmbeddedNats:
 
     @property
     def url(self) -> str:
+        """The URL clients connect to."""
         return f"nats://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 15.0) -> EmbeddedNats:
+        """Start the server (stopping one a killed run left behind); fail fast with its log."""
         stop_stale_server(self.root / "nats.pid")
         ensure_port_free(self.port, "NATS")
         binary = Path(sys.executable).parent / "nats-server"
@@ -222,6 +227,7 @@ class EmbeddedNats:
         return self
 
     def stop(self) -> None:
+        """Stop the server; kill it after 10 s."""
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:

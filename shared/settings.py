@@ -38,14 +38,17 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def cmd_subject_prefix(self) -> str:
+        """Where commands are asked for: `<prefix>.cmd.<name>`."""
         return f"{self.nats_prefix}.cmd"
 
     @property
     def query_subject_prefix(self) -> str:
+        """Where queries are asked for: `<prefix>.query.<name>`."""
         return f"{self.nats_prefix}.query"
 
     @property
     def events_subject_prefix(self) -> str:
+        """Where the relay publishes events: `<prefix>.events.<aggregate>.<type>`."""
         return f"{self.nats_prefix}.events"
 
 

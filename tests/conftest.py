@@ -36,7 +36,7 @@ def _docker_available() -> bool:
 
         docker.from_env(timeout=2).ping()
         return True
-    except Exception:
+    except Exception:  # noqa: BLE001 - no usable Docker, however it fails
         return False
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import asyncpg
 import msgspec
 
 from projections.runner import Projection, one_by_one
+from shared.availability import ProviderSchedule, parse_instant
 from shared.domain.core import UnfoldedEvent
 from shared.domain.reservations import replace_window
 from shared.eventstore import RecordedEvent
@@ -20,14 +21,14 @@ from shared.messages.events import (
     TimeReleased,
     TimeReserved,
 )
-from shared.availability import ProviderSchedule, parse_instant
 
 
 def _at(text: str) -> datetime:
-    return datetime.fromtimestamp(parse_instant(text), timezone.utc)
+    return datetime.fromtimestamp(parse_instant(text), UTC)
 
 
 async def apply(conn: asyncpg.Connection, recorded: RecordedEvent, event: Event) -> None:
+    """Write one event into its provider's rows of the calendars read model."""
     match event:
         case ProviderCreated():
             schedule = ProviderSchedule(time_zone=event.time_zone)
@@ -70,7 +71,7 @@ async def apply(conn: asyncpg.Connection, recorded: RecordedEvent, event: Event)
 
 
 def _ts(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, timezone.utc)
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 PROJECTION = Projection(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -17,10 +17,11 @@ _schedule = msgspec.json.Decoder(ProviderSchedule)
 
 
 def _ts(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, timezone.utc)
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 async def providers(conn: asyncpg.Connection | asyncpg.Pool, provider_ids: list[str]) -> dict[str, asyncpg.Record]:
+    """The rm_providers rows of these providers, by provider id (unknown ids are left out)."""
     rows = await conn.fetch("select * from rm_providers where provider_id = any($1)", provider_ids)
     return {r["provider_id"]: r for r in rows}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -19,6 +19,7 @@ _decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 
 
 def decode_state(kind: StreamKind, data: bytes) -> Any:
+    """An aggregate's state as stored in its resources row (one cached decoder per state type)."""
     decoder = _decoders.get(kind.state_type)
     if decoder is None:
         decoder = _decoders[kind.state_type] = msgspec.json.Decoder(kind.state_type)
@@ -26,7 +27,7 @@ def decode_state(kind: StreamKind, data: bytes) -> Any:
 
 
 def _at(text: str | None) -> datetime | None:
-    return datetime.fromtimestamp(parse_instant(text), timezone.utc) if text else None
+    return datetime.fromtimestamp(parse_instant(text), UTC) if text else None
 
 
 def columns(kind: str, state: Any) -> tuple[str | None, datetime | None, bool]:

@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from services.commands.repository import UnitOfWork
 from shared.domain import (
     accounts,
     appointments,
@@ -34,12 +35,11 @@ from shared.domain.core import (
     service_stream,
     webhook_stream,
 )
-from shared.messages.events import Client
 from shared.domain.validation import slugify
 from shared.errors import NotFound, ValidationFailed
 from shared.messages import commands as c
+from shared.messages.events import Client
 from shared.webhook_secrets import keep_secret
-from services.commands.repository import UnitOfWork
 
 Handler = Callable[[Any, UnitOfWork, Env], Awaitable[Decision]]
 
@@ -49,26 +49,32 @@ def _booking_key(cmd: Any) -> str:
 
 
 async def create_account(cmd: c.CreateAccount, uow: UnitOfWork, env: Env) -> Decision:
+    """A new tenant: nothing to load, every stream it writes is new."""
     return accounts.create_account(cmd, env)
 
 
 async def create_user(cmd: c.CreateUser, uow: UnitOfWork, env: Env) -> Decision:
+    """Another user, decided on the account directory."""
     return accounts.create_user(cmd, await uow.load(account_stream(cmd.account_id or "")), env)
 
 
 async def issue_api_token(cmd: c.IssueApiToken, uow: UnitOfWork, env: Env) -> Decision:
+    """A token for a user, decided on the account directory."""
     return accounts.issue_api_token(cmd, await uow.load(account_stream(cmd.account_id or "")), env)
 
 
 async def create_team_scope(cmd: c.CreateTeamScope, uow: UnitOfWork, env: Env) -> Decision:
+    """A team scope, decided on the account directory (slugs and members)."""
     return accounts.create_team_scope(cmd, await uow.load(account_stream(cmd.account_id or "")), env)
 
 
 async def create_provider(cmd: c.CreateProvider, uow: UnitOfWork, env: Env) -> Decision:
+    """A provider, decided on the account directory."""
     return providers.create_provider(cmd, await uow.load(account_stream(cmd.account_id or "")), env)
 
 
 async def set_provider_schedule(cmd: c.SetProviderSchedule, uow: UnitOfWork, env: Env) -> Decision:
+    """A provider's new schedule, decided on its stream."""
     return providers.set_provider_schedule(cmd, await uow.load(provider_stream(cmd.provider_id)), env)
 
 
@@ -88,6 +94,7 @@ async def _free_slug(uow: UnitOfWork, account_id: str, name: str) -> tuple[str, 
 
 
 async def create_link(cmd: c.CreateLink, uow: UnitOfWork, env: Env) -> Decision:
+    """A link, decided on the account, the creator's provider, the hosts and the slug's reservation stream."""
     account = accounts.require_account(await uow.load(account_stream(cmd.account_id or "")), cmd.account_id)
     user = accounts.require_user(account, cmd.user_id)
     creator = await uow.load(provider_stream(user.provider_id))
@@ -98,6 +105,7 @@ async def create_link(cmd: c.CreateLink, uow: UnitOfWork, env: Env) -> Decision:
 
 
 async def update_link(cmd: c.UpdateLink, uow: UnitOfWork, env: Env) -> Decision:
+    """A link's changed fields, decided on the link and its (new or current) hosts."""
     link = links.require_link(await uow.load(link_stream(cmd.link_id)), cmd.account_id)
     assert link.settings is not None
     hosts = await _load_hosts(uow, cmd.hosts if isinstance(cmd.hosts, list) else link.settings.hosts)
@@ -105,10 +113,12 @@ async def update_link(cmd: c.UpdateLink, uow: UnitOfWork, env: Env) -> Decision:
 
 
 async def toggle_link(cmd: c.ToggleLink, uow: UnitOfWork, env: Env) -> Decision:
+    """Switch a link between active and disabled, decided on its stream."""
     return links.toggle_link(cmd, await uow.load(link_stream(cmd.link_id)), env)
 
 
 async def duplicate_link(cmd: c.DuplicateLink, uow: UnitOfWork, env: Env) -> Decision:
+    """A copy of a link, decided on the link and the reservation stream of the copy's slug."""
     link = links.require_link(await uow.load(link_stream(cmd.link_id)), cmd.account_id)
     assert link.settings is not None
     slug, slug_state = await _free_slug(uow, link.account_id, f"{link.settings.name} (copy)")
@@ -116,6 +126,7 @@ async def duplicate_link(cmd: c.DuplicateLink, uow: UnitOfWork, env: Env) -> Dec
 
 
 async def delete_link(cmd: c.DeleteLink, uow: UnitOfWork, env: Env) -> Decision:
+    """Delete a link, also loading its slug's reservation stream so that the slug is released."""
     link = await uow.load(link_stream(cmd.link_id))
     if link.exists:
         assert link.settings is not None
@@ -130,11 +141,13 @@ async def _link_and_hosts(uow: UnitOfWork, link_id: str | None) -> tuple[links.L
 
 
 async def create_event(cmd: c.CreateEvent, uow: UnitOfWork, env: Env) -> Decision:
+    """Book an event, decided on the link and its hosts' calendars."""
     link, hosts = await _link_and_hosts(uow, cmd.link_id)
     return link_bookings.create_event(cmd, link, hosts, env)
 
 
 async def cancel_event(cmd: c.CancelEvent, uow: UnitOfWork, env: Env) -> Decision:
+    """Cancel an event, loading its hosts' calendars, where its time is freed."""
     event = link_bookings.require_event(await uow.load(event_stream(cmd.event_id)), cmd.account_id)
     assert event.created is not None
     await _load_hosts(uow, event.created.provider_ids)  # the streams whose time it frees
@@ -142,6 +155,7 @@ async def cancel_event(cmd: c.CancelEvent, uow: UnitOfWork, env: Env) -> Decisio
 
 
 async def reschedule_event(cmd: c.RescheduleEvent, uow: UnitOfWork, env: Env) -> Decision:
+    """Move an event, decided on the event, its link and its hosts' calendars."""
     event = link_bookings.require_event(await uow.load(event_stream(cmd.event_id)), cmd.account_id)
     assert event.created is not None
     link = await uow.load(link_stream(event.created.link.id))
@@ -161,6 +175,7 @@ async def _service_context(uow: UnitOfWork, service_id: str,
 
 
 async def hold_slot(cmd: c.HoldSlot, uow: UnitOfWork, env: Env) -> Decision:
+    """Hold a link slot or a service slot (exactly one of link_id, service_id) on the calendars involved."""
     if (cmd.service_id is None) == (cmd.link_id is None):
         raise ValidationFailed.on("service_id", "give exactly one of service_id and link_id")
     if cmd.link_id is not None:
@@ -171,6 +186,7 @@ async def hold_slot(cmd: c.HoldSlot, uow: UnitOfWork, env: Env) -> Decision:
 
 
 async def release_hold(cmd: c.ReleaseHold, uow: UnitOfWork, env: Env) -> Decision:
+    """Release a hold, loading its providers' calendars, where its time is freed."""
     hold = holds.require_hold(await uow.load(hold_stream(cmd.booking_intent_id)), cmd.account_id)
     assert hold.held is not None
     await _load_hosts(uow, hold.held.provider_ids)
@@ -178,6 +194,7 @@ async def release_hold(cmd: c.ReleaseHold, uow: UnitOfWork, env: Env) -> Decisio
 
 
 async def expire_hold(cmd: c.ExpireHold, uow: UnitOfWork, env: Env) -> Decision:
+    """Expire a hold (the sweeper's command), loading its providers' calendars."""
     hold = await uow.load(hold_stream(cmd.booking_intent_id))
     if hold.held is not None:
         if cmd.account_id is not None and hold.held.account_id != cmd.account_id:
@@ -187,6 +204,7 @@ async def expire_hold(cmd: c.ExpireHold, uow: UnitOfWork, env: Env) -> Decision:
 
 
 async def complete_hold(cmd: c.CompleteHold, uow: UnitOfWork, env: Env) -> Decision:
+    """Book a held slot: an event for a link hold, an appointment for a service hold."""
     hold = holds.require_hold(await uow.load(hold_stream(cmd.booking_intent_id)), cmd.account_id)
     held = hold.held
     assert held is not None
@@ -201,6 +219,7 @@ async def complete_hold(cmd: c.CompleteHold, uow: UnitOfWork, env: Env) -> Decis
 
 
 async def create_service(cmd: c.CreateService, uow: UnitOfWork, env: Env) -> Decision:
+    """A service, decided on the account and, when it names one, its location."""
     account = await uow.load(account_stream(cmd.account_id or ""))
     location = (await uow.load(location_stream(cmd.account_id or "", cmd.location_id))
                 if cmd.location_id and len(cmd.location_id) <= 100 else service_catalogue.LocationState())
@@ -208,16 +227,19 @@ async def create_service(cmd: c.CreateService, uow: UnitOfWork, env: Env) -> Dec
 
 
 async def add_service_provider(cmd: c.AddServiceProvider, uow: UnitOfWork, env: Env) -> Decision:
+    """Add a provider to a service, decided on both streams."""
     service = await uow.load(service_stream(cmd.service_id))
     provider = await uow.load(provider_stream(cmd.provider_id))
     return service_catalogue.add_service_provider(cmd, service, provider, env)
 
 
 async def remove_service_provider(cmd: c.RemoveServiceProvider, uow: UnitOfWork, env: Env) -> Decision:
+    """Remove a provider from a service, decided on the service's stream."""
     return service_catalogue.remove_service_provider(cmd, await uow.load(service_stream(cmd.service_id)), env)
 
 
 async def create_block(cmd: c.CreateBlock, uow: UnitOfWork, env: Env) -> Decision:
+    """A block, decided on the stream of what it is attached to (a service_provider's is its service's)."""
     target: Any = None
     stream = ""
     if cmd.attachment_type == "provider":
@@ -236,6 +258,7 @@ async def create_block(cmd: c.CreateBlock, uow: UnitOfWork, env: Env) -> Decisio
 
 
 async def delete_block(cmd: c.DeleteBlock, uow: UnitOfWork, env: Env) -> Decision:
+    """Delete a block, loading its attachment's stream, where its time is freed."""
     block = await uow.load(block_stream(cmd.block_id))
     if block.created is not None:
         await uow.load(block.created.attachment_stream)
@@ -243,15 +266,18 @@ async def delete_block(cmd: c.DeleteBlock, uow: UnitOfWork, env: Env) -> Decisio
 
 
 async def sync_external_busy_times(cmd: c.SyncExternalBusyTimes, uow: UnitOfWork, env: Env) -> Decision:
+    """Replace a provider's external busy times, decided on its calendar."""
     return busy_times.sync_external_busy_times(cmd, await uow.load(provider_stream(cmd.provider_id)), env)
 
 
 async def create_appointment(cmd: c.CreateAppointment, uow: UnitOfWork, env: Env) -> Decision:
+    """Book an appointment, decided on the service, its providers' calendars and its location."""
     service, hosts, location = await _service_context(uow, cmd.service_id, cmd.account_id)
     return appointments.create_appointment(cmd, service, hosts, location, env)
 
 
 async def cancel_appointment(cmd: c.CancelAppointment, uow: UnitOfWork, env: Env) -> Decision:
+    """Cancel an appointment, loading its provider's calendar, where its time is freed."""
     appointment = await uow.load(appointment_stream(cmd.appointment_id))
     if appointment.created is not None:
         await uow.load(provider_stream(appointment.created.provider_id))
@@ -266,18 +292,21 @@ async def _keep_new_secret(uow: UnitOfWork, decision: Decision) -> None:
 
 
 async def create_webhook(cmd: c.CreateWebhook, uow: UnitOfWork, env: Env) -> Decision:
+    """A webhook, decided on the account; its signing secret is stored before the append."""
     decision = webhooks.create_webhook(cmd, await uow.load(account_stream(cmd.account_id or "")), env)
     await _keep_new_secret(uow, decision)
     return decision
 
 
 async def rotate_webhook_secret(cmd: c.RotateWebhookSecret, uow: UnitOfWork, env: Env) -> Decision:
+    """Rotate a webhook's signing secret; the new secret is stored before the append."""
     decision = webhooks.rotate_webhook_secret(cmd, await uow.load(webhook_stream(cmd.webhook_id)), env)
     await _keep_new_secret(uow, decision)
     return decision
 
 
 async def delete_webhook(cmd: c.DeleteWebhook, uow: UnitOfWork, env: Env) -> Decision:
+    """Delete a webhook, decided on its stream."""
     return webhooks.delete_webhook(cmd, await uow.load(webhook_stream(cmd.webhook_id)), env)
 
 

@@ -11,6 +11,7 @@ from shared.domain.registry import stream_kind
 from shared.eventstore import EventStore, NewEvent, StreamAppend
 from shared.messages.events import decode_event, encode_event, event_type
 
+
 class Repository:
     """Current state of any stream: the cached state plus whatever was appended since.
 
@@ -60,6 +61,7 @@ class UnitOfWork:
         self.versions: dict[str, int] = {}
 
     async def load(self, stream_id: str) -> Any:
+        """The stream's state now; its version is remembered as the one the append expects."""
         version, state = await self.repository.load(stream_id)
         self.versions[stream_id] = version
         return state

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -30,7 +30,7 @@ class CommandService:
     """Runs commands against one event store; stateless apart from a cache, so any number can run."""
 
     def __init__(self, store: EventStore, public_url: str = "http://127.0.0.1:8000/book",
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  webhook_allow_loopback: bool = False) -> None:
         self.store = store
         self.repository = Repository(store)
@@ -51,6 +51,7 @@ class CommandService:
         return _encoder.encode(reply)
 
     async def run(self, name: str, body: bytes) -> dict[str, Any]:
+        """The reply to one command body, or the DomainError refusing it (a repeat gets its stored reply)."""
         operation = CATALOGUE.get(name)
         if operation is None or operation.kind != "command":
             raise ValidationFailed.on("command", f"unknown command {name!r}")

@@ -14,10 +14,10 @@ from datetime import datetime
 
 import msgspec
 
-from shared.lifecycle import sleep_unless_stopped
-from shared.eventstore import EventStore
-from shared.messages.events import HoldCompleted, HoldExpired, HoldReleased, SlotHeld, decode_event
 from services.commands.service import CommandService
+from shared.eventstore import EventStore
+from shared.lifecycle import sleep_unless_stopped
+from shared.messages.events import HoldCompleted, HoldExpired, HoldReleased, SlotHeld, decode_event
 
 log = logging.getLogger("sched.sweeper")
 CHECKPOINT = "hold_sweeper"
@@ -26,6 +26,8 @@ _HOLD_TYPES = {"slot_held", "hold_released", "hold_completed", "hold_expired"}
 
 
 class HoldSweeper:
+    """Follows the log for holds and expires each one once its deadline has passed."""
+
     def __init__(self, store: EventStore, service: CommandService) -> None:
         self.store = store
         self.service = service

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from projections.resources import queries as resources
@@ -31,4 +32,5 @@ async def account_exists(reads: Reads, query: PublicAccount) -> dict[str, Any]:
     return {"account_id": query.account_id}
 
 
+HANDLERS: dict[str, Callable[[Any, Any], Awaitable[Any]]]
 HANDLERS = {"whoami": whoami, "account_exists": account_exists}

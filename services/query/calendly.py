@@ -7,7 +7,8 @@ time range in the past or longer than 7 days, is an error naming the parameter.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -35,7 +36,7 @@ MAX_RANGE = 7 * 86400
 
 def calendly_time(seconds: int) -> str:
     """Calendly prints instants with microseconds: 2020-01-02T20:00:00.000000Z."""
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _id_from_uri(query: CalendlyQuery, parameter: str, collection: str) -> str:
@@ -117,12 +118,12 @@ def _pagination(query: CalendlyEventTypesQuery, path: str, metadata: dict[str, A
 
 
 async def users_me(reads: Reads, query: CalendlyUsersMeQuery) -> dict[str, Any]:
+    """The user behind the token."""
     account = await _account(reads, query)
     user = account.users.get(query.user_id or "")
     if user is None:
         raise NotFound("user")
     zones = await _zones(reads, [user.provider_id])
-    """The user behind the token."""
     return {"resource": _user_resource(query, user, account, zones.get(user.provider_id, "Etc/UTC"))}
 
 
@@ -253,6 +254,7 @@ async def user_busy_times(reads: Reads, query: CalendlyBusyTimesQuery) -> dict[s
     return {"collection": collection}
 
 
+HANDLERS: dict[str, Callable[[Any, Any], Awaitable[Any]]]
 HANDLERS = {
     "calendly_users_me": users_me,
     "calendly_event_types": event_types,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -30,7 +31,7 @@ async def events_list(reads: Reads, query: EventsList) -> dict[str, Any]:
     problems.check(query.period in EVENT_PERIODS, "period", "must be one of: past, upcoming, all")
     problems.check(1 <= query.limit <= 100, "limit", "must be 1 to 100")
     problems.raise_if_any()
-    now = datetime.fromtimestamp(reads.clock(), timezone.utc)
+    now = datetime.fromtimestamp(reads.clock(), UTC)
     states, metadata = await resources.events_page(
         reads.pool, query.account_id, state=None if query.state == "all" else query.state,
         upcoming_from=now if query.period == "upcoming" else None,
@@ -99,6 +100,7 @@ async def me(reads: Reads, query: GetById) -> dict[str, Any]:
             "account_id": query.account_id, "personal_scope_id": user.personal_scope_id}
 
 
+HANDLERS: dict[str, Callable[[Any, Any], Awaitable[Any]]]
 HANDLERS = {"events_list": events_list, "links_list": links_list, "event_get": event_get, "link_get": link_get,
             "appointment_get": appointment_get, "booking_intent_get": booking_intent_get,
             "service_get": service_get, "provider_get": provider_get, "me": me}

@@ -6,15 +6,17 @@ Calendars come from the `calendars` read model for the window asked about; the p
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from projections.calendars import queries as calendars
 from projections.resources import queries as resources
 from services.query.reads import Reads
-from shared.availability import iso_in_zone, iso_utc, link_slots as engine_link_slots, parse_instant, service_slots \
-    as engine_service_slots
+from shared.availability import iso_in_zone, iso_utc, parse_instant
+from shared.availability import link_slots as engine_link_slots
+from shared.availability import service_slots as engine_service_slots
 from shared.domain.links import link_rules
 from shared.domain.service_catalogue import ServiceState
 from shared.domain.validation import Problems, parse_date, zone_exists
@@ -69,7 +71,7 @@ def _check_zone(problems: Problems, zone_name: str) -> None:
 
 
 def _today(reads: Reads, zone_name: str) -> date:
-    return datetime.fromtimestamp(reads.clock(), timezone.utc).astimezone(ZoneInfo(zone_name)).date()
+    return datetime.fromtimestamp(reads.clock(), UTC).astimezone(ZoneInfo(zone_name)).date()
 
 
 def service_dates(reads: Reads, query: ServiceSlots) -> tuple[date, date | None, int | None]:
@@ -100,7 +102,7 @@ def service_dates(reads: Reads, query: ServiceSlots) -> tuple[date, date | None,
 
 
 def _utc_midnight(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp())
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
 
 
 async def _service_result(reads: Reads, query: ServiceSlots | EarliestSlot, public: bool, from_date: date,
@@ -175,5 +177,6 @@ async def earliest_slot(reads: Reads, query: EarliestSlot) -> dict[str, Any]:
     return {"data": _slot(first.start, first.end, query.time_zone) if first else None}
 
 
+HANDLERS: dict[str, Callable[[Any, Any], Awaitable[Any]]]
 HANDLERS = {"link_slots": link_slots, "service_slots": service_slots, "public_service_slots": public_service_slots,
             "earliest_slot": earliest_slot}

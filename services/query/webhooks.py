@@ -6,6 +6,7 @@ log is its outbox and attempts. A deleted webhook, or another account's, is 404.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,4 +75,5 @@ async def webhook_deliveries(reads: Reads, query: WebhookDeliveries) -> dict[str
     return {"entries": entries, "metadata": metadata}
 
 
+HANDLERS: dict[str, Callable[[Any, Any], Awaitable[Any]]]
 HANDLERS = {"webhooks_list": webhooks_list, "webhook_get": webhook_get, "webhook_deliveries": webhook_deliveries}

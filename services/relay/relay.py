@@ -27,6 +27,7 @@ class Relay:
         self.cursor = LogCursor()
 
     async def start(self) -> None:
+        """Make sure the events stream exists and resume after the relay's checkpoint."""
         await ensure_events_stream(self.js, self.settings)
         self.cursor = await self.store.load_checkpoint(CHECKPOINT)
 

@@ -27,6 +27,8 @@ WATCHDOG_SECONDS = 2.0
 
 
 class Dispatcher:
+    """One process's dispatcher: runs the intake and the senders while it holds the leader lock."""
+
     def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, settings: Settings) -> None:
         self.pool = pool
         self.senders = Senders(pool, settings)

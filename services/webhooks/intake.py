@@ -27,10 +27,10 @@ import nats
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from shared.feed import Envelope, ensure_events_stream
 from services.webhooks import outbox
 from services.webhooks.payloads import resource_payload, webhook_body, webhook_type
 from shared.domain.registry import stream_kind
+from shared.feed import Envelope, ensure_events_stream
 from shared.messages.events import WebhookCreated, WebhookDeleted, WebhookSecretRotated, decode_event
 from shared.settings import Settings
 
@@ -65,6 +65,7 @@ class StreamStates:
         return state
 
     def remember(self, stream_id: str, version: int, state: Any) -> None:
+        """Keep `state` as the stream's state at `version` (the least recently used is dropped when full)."""
         self._states[stream_id] = (version, state)
         self._states.move_to_end(stream_id)
         while len(self._states) > self.capacity:
@@ -102,6 +103,7 @@ class Intake:
         self._sub = await self.js.pull_subscribe_bind(durable=CONSUMER, stream=stream)
 
     async def stop(self) -> None:
+        """Drop the subscription to the consumer (the consumer itself stays)."""
         if self._sub is not None:
             await self._sub.unsubscribe()
             self._sub = None

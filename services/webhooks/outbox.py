@@ -17,6 +17,8 @@ from shared.webhook_secrets import forget_secrets
 
 
 class Subscription(NamedTuple):
+    """A webhook subscription as the senders need it: where to post, the secrets to sign with, its state."""
+
     webhook_id: str
     url: str
     secret_id: str
@@ -26,6 +28,8 @@ class Subscription(NamedTuple):
 
 
 class Delivery(NamedTuple):
+    """One pending delivery: its outbox sequence, the body to post and its attempts so far."""
+
     seq: int
     webhook_id: str
     body: bytes
@@ -41,6 +45,7 @@ async def intake_position(db: asyncpg.Pool | asyncpg.Connection, stream: str) ->
 
 
 async def save_intake_position(conn: asyncpg.Connection, stream: str, sequence: int) -> None:
+    """Record `sequence` as the last SCHED_EVENTS message whose deliveries are committed."""
     await conn.execute("insert into webhook_intake values ($1, $2) on conflict (stream) do update"
                        " set sequence = excluded.sequence", stream, sequence)
 
@@ -88,6 +93,7 @@ async def enqueue(conn: asyncpg.Connection, webhook_ids: list[str], event_id: st
 # --- senders ------------------------------------------------------------------------------------
 
 async def webhooks_with_pending(pool: asyncpg.Pool) -> list[str]:
+    """Every webhook with at least one pending delivery."""
     rows = await pool.fetch("select distinct webhook_id from webhook_deliveries where state = 'pending'")
     return [row["webhook_id"] for row in rows]
 
@@ -100,6 +106,7 @@ async def pending(pool: asyncpg.Pool, webhook_id: str, limit: int = 100) -> list
 
 
 async def subscription(pool: asyncpg.Pool, webhook_id: str) -> Subscription | None:
+    """The webhook's subscription, or None when the dispatcher has never seen it."""
     row = await pool.fetchrow("select webhook_id, url, secret_id, previous_secret_id, previous_expires_at, state"
                               " from webhook_subscriptions where webhook_id = $1", webhook_id)
     return Subscription(*row) if row else None
@@ -141,5 +148,6 @@ async def record_attempt(pool: asyncpg.Pool, delivery: Delivery, attempted_at: d
 
 
 async def cancel_pending(pool: asyncpg.Pool, webhook_id: str) -> None:
+    """Cancel every pending delivery of the webhook."""
     await pool.execute("update webhook_deliveries set state = 'canceled', finished_at = now()"
                        " where webhook_id = $1 and state = 'pending'", webhook_id)

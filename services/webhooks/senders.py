@@ -71,6 +71,7 @@ class WebhookSender:
         self.secrets: dict[str, str] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Deliver the queue in order until it stays empty a moment, the webhook is gone, or `stop`."""
         async with httpx.AsyncClient(timeout=self.settings.webhook_timeout, follow_redirects=False, trust_env=False,
                                      headers={"user-agent": USER_AGENT}, verify=self.tls,
                                      limits=httpx.Limits(max_connections=1, max_keepalive_connections=1)) as client:

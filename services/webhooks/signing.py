@@ -22,6 +22,7 @@ TOLERANCE_SECONDS = 300
 
 
 def hmac_hex(secret: str, message: bytes) -> str:
+    """The HMAC-SHA256 of `message` under `secret`, in hex."""
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 

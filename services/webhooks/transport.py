@@ -32,6 +32,7 @@ class AttemptOutcome(NamedTuple):
 
     @property
     def ok(self) -> bool:
+        """Whether the receiver answered with a 2xx status."""
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
@@ -40,6 +41,8 @@ class RefusedTarget(Exception):
 
 
 class PinnedTarget(NamedTuple):
+    """A URL pinned to one checked address of its host, with the Host header and TLS SNI to keep."""
+
     url: httpx.URL
     headers: dict[str, str]
     extensions: dict[str, str]

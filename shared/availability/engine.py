@@ -30,6 +30,8 @@ from .timezones import (
 
 
 class LinkSlot(NamedTuple):
+    """A link slot [start, end) in UTC seconds, with its duration and the availability rank it comes from."""
+
     start: int
     end: int
     duration: int  # minutes
@@ -37,16 +39,22 @@ class LinkSlot(NamedTuple):
 
 
 class ServiceSlot(NamedTuple):
+    """A service slot [start, end) in UTC seconds."""
+
     start: int
     end: int
 
 
 class ProviderSlots(NamedTuple):
+    """The service slots one provider is free for."""
+
     provider_id: str
     open: list[ServiceSlot]
 
 
 class ServiceSlotsResult(NamedTuple):
+    """Service slots: each with how many providers are free for it, and the slots of each provider."""
+
     aggregated: list[tuple[ServiceSlot, int]]  # (slot, number of providers free for it)
     providers: list[ProviderSlots]
 

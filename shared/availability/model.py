@@ -27,22 +27,30 @@ def parse_hhmm(text: str) -> int:
 
 
 class TimeOfDayRange(msgspec.Struct, frozen=True, kw_only=True):
+    """A wall-clock range of one day, "HH:MM" to "HH:MM" (24:00 = end of day)."""
+
     start_time: str
     end_time: str
 
 
 class WeeklyRule(msgspec.Struct, frozen=True, kw_only=True):
+    """Working hours on one day of every week, in the schedule's zone."""
+
     day_of_week: str
     start_time: str
     end_time: str
 
 
 class DateOverride(msgspec.Struct, frozen=True, kw_only=True):
+    """The working hours of one date, in place of its weekly rules."""
+
     date: str
     intervals: list[TimeOfDayRange] = []  # empty = a day off
 
 
 class PublicBookings(msgspec.Struct, frozen=True, kw_only=True):
+    """Whether the provider's service slots are offered to the public (unauthenticated) slot query."""
+
     enabled: bool = False
 
 
@@ -51,6 +59,8 @@ def _weekdays_nine_to_five() -> list[WeeklyRule]:
 
 
 class ProviderSchedule(msgspec.Struct, frozen=True, kw_only=True):
+    """A provider's working hours: weekly rules, date overrides and the dates they apply between."""
+
     time_zone: str = "Etc/UTC"
     weekly_rules: list[WeeklyRule] = msgspec.field(default_factory=_weekdays_nine_to_five)
     date_overrides: list[DateOverride] = []
@@ -60,6 +70,8 @@ class ProviderSchedule(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class AvailabilityRule(msgspec.Struct, frozen=True, kw_only=True):
+    """A window of a link's availability on one weekday; rank 1 is offered first, higher ranks add more."""
+
     day_of_week: str
     start_time: str
     end_time: str
@@ -79,6 +91,8 @@ class Busy(NamedTuple):
 
 
 class HostCalendar(msgspec.Struct, frozen=True, kw_only=True):
+    """What the engine knows of one provider: schedule, busy time and the starts of its bookings."""
+
     provider_id: str
     schedule: ProviderSchedule
     busy: list[Busy]  # any order
@@ -86,6 +100,8 @@ class HostCalendar(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class LinkRules(msgspec.Struct, frozen=True, kw_only=True):
+    """A link's settings as the engine reads them: durations, step, buffers, notice, horizon, windows."""
+
     time_zone: str
     durations: list[int]  # minutes
     increment: int = 15  # minutes
@@ -98,6 +114,8 @@ class LinkRules(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class SlotRule(msgspec.Struct, frozen=True, kw_only=True):
+    """When a service's slots begin: on these days, from start to end time, every `interval` minutes."""
+
     days_of_week: list[str]
     start_time: str
     end_time: str
@@ -107,6 +125,8 @@ class SlotRule(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ServiceRules(msgspec.Struct, frozen=True, kw_only=True):
+    """A service's settings as the engine reads them: duration, zone and slot rules."""
+
     duration: int  # minutes
     time_zone: str
     slot_rules: list[SlotRule]

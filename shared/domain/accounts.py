@@ -21,6 +21,8 @@ from shared.messages.events import (
 
 
 class UserInfo(msgspec.Struct, frozen=True):
+    """A user of the account: who they are, their provider and their personal scope."""
+
     user_id: str
     name: str
     email: str
@@ -29,6 +31,8 @@ class UserInfo(msgspec.Struct, frozen=True):
 
 
 class ScopeInfo(msgspec.Struct, frozen=True):
+    """A personal or team scope: its name, slug and member users."""
+
     scope_id: str
     name: str
     slug: str
@@ -37,6 +41,8 @@ class ScopeInfo(msgspec.Struct, frozen=True):
 
 
 class AccountState(msgspec.Struct, frozen=True):
+    """The account directory as folded from its stream: users, scopes and whose each token is."""
+
     account_id: str = ""
     name: str = ""
     created_at: str = ""
@@ -46,9 +52,11 @@ class AccountState(msgspec.Struct, frozen=True):
 
     @property
     def exists(self) -> bool:
+        """Whether the account was ever created."""
         return bool(self.account_id)
 
     def scope_by_slug(self, slug: str) -> ScopeInfo | None:
+        """The account's scope (personal or team) with this slug, or None."""
         return next((s for s in self.scopes.values() if s.slug == slug), None)
 
 
@@ -84,6 +92,7 @@ def hash_token(token: str) -> str:
 
 
 def require_account(state: AccountState, account_id: str | None) -> AccountState:
+    """The account directory, which must exist and be named by the command (else "not found")."""
     if not account_id or not state.exists:
         raise NotFound("account")
     return state

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypeVar
 
 from shared.ids import new_id
@@ -14,7 +14,7 @@ from shared.messages.events import Event
 
 def iso_z(moment: datetime) -> str:
     """ISO-8601 UTC with `Z`, second precision, as the seeds print timestamps."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class Env:
 
     @property
     def now_iso(self) -> str:
+        """`now` as the ISO-8601 UTC text events carry."""
         return iso_z(self.now)
 
 
@@ -84,48 +85,60 @@ def unchanged(state: S, event: Event, types: EventTypes) -> S:
 
 
 def account_stream(account_id: str) -> str:
+    """The account directory's stream: users, API tokens, scopes."""
     return f"account-{account_id}"
 
 
 def provider_stream(provider_id: str) -> str:
+    """A provider's stream: its schedule and every reservation on its calendar (the booking boundary)."""
     return f"provider-{provider_id}"
 
 
 def link_stream(link_id: str) -> str:
+    """A link's stream: its settings and lifecycle."""
     return f"link-{link_id}"
 
 
 def link_slug_stream(account_id: str, slug: str) -> str:
+    """The reservation stream that keeps a link slug unique in its account."""
     return f"linkslug-{account_id}-{slug}"
 
 
 def event_stream(event_id: str) -> str:
+    """A link event's stream: its booking, reschedules and cancellation."""
     return f"event-{event_id}"
 
 
 def hold_stream(booking_intent_id: str) -> str:
+    """A booking intent's stream: the hold and how it ended."""
     return f"bi-{booking_intent_id}"
 
 
 def service_stream(service_id: str) -> str:
+    """A service's stream: its settings, providers, and service and service_provider blocks."""
     return f"service-{service_id}"
 
 
 def service_provider_stream(service_provider_id: str) -> str:
+    """A service_provider's stream: which service and provider it joins."""
     return f"sp-{service_provider_id}"
 
 
 def location_stream(account_id: str, location_id: str) -> str:
+    """A location's stream: the blocks on it."""
     return f"location-{account_id}-{location_id}"
 
 
 def block_stream(block_id: str) -> str:
+    """A block's own stream: its creation and deletion."""
     return f"blk-{block_id}"
 
 
 def appointment_stream(appointment_id: str) -> str:
+    """An appointment's stream: its booking and cancellation."""
     return f"appt-{appointment_id}"
 
 
 def webhook_stream(webhook_id: str) -> str:
+    """A webhook subscription's stream: its creation, secret rotations and deletion."""
     return f"whk-{webhook_id}"

@@ -41,6 +41,7 @@ class HoldState(msgspec.Struct, frozen=True):
 
     @property
     def exists(self) -> bool:
+        """Whether the slot was ever held (the stream has a SlotHeld)."""
         return self.held is not None
 
     def is_active(self, now: int) -> bool:
@@ -49,6 +50,7 @@ class HoldState(msgspec.Struct, frozen=True):
         return self.state == "active" and parse_instant(self.held.expires_at) > now
 
     def current_state(self, now: int) -> str:
+        """The state as of `now`: an active hold past its expiry is "expired" even before it is swept."""
         return "expired" if self.state == "active" and not self.is_active(now) else self.state
 
 
@@ -117,9 +119,8 @@ def hold_link_slot(command: HoldSlot, link: LinkState, hosts: dict[str, Provider
     problems.raise_if_any()
     assert start is not None
     duration = command.duration if command.duration is not None else link.settings.default_duration
-    if command.provider_id is not None:
-        if command.provider_id not in link.settings.hosts:
-            raise ValidationFailed.on("provider_id", "is not a host of this link")
+    if command.provider_id is not None and command.provider_id not in link.settings.hosts:
+        raise ValidationFailed.on("provider_id", "is not a host of this link")
     if command.provider_id is not None and link.settings.host_mode == "any":
         link = on_hosts(link, [command.provider_id], "all")
     try:

@@ -45,6 +45,7 @@ class BookedEventState(msgspec.Struct, frozen=True):
 
     @property
     def exists(self) -> bool:
+        """Whether the event was ever booked."""
         return self.created is not None
 
 

@@ -51,6 +51,7 @@ class LinkState(msgspec.Struct, frozen=True):
 
     @property
     def exists(self) -> bool:
+        """Whether the link was created and not deleted since."""
         return bool(self.link_id) and not self.deleted
 
 

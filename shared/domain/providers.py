@@ -40,6 +40,7 @@ class ProviderState(msgspec.Struct, frozen=True):
 
     @property
     def exists(self) -> bool:
+        """Whether the provider was ever created."""
         return bool(self.provider_id)
 
     def host_calendar(self, now: int, exclude: Iterable[str] = (), extra_busy: Iterable[Busy] = ()) -> HostCalendar:
@@ -50,6 +51,7 @@ class ProviderState(msgspec.Struct, frozen=True):
 
     @property
     def time_zone(self) -> str:
+        """The zone the provider's schedule is in."""
         return self.schedule.time_zone
 
 

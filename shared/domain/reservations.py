@@ -41,7 +41,7 @@ class Reservation(NamedTuple):
 class Calendar:
     """What occupies a provider's time. Mutable, but only ever changed on a private copy (see providers.fold)."""
 
-    __slots__ = ("reservations", "external")
+    __slots__ = ("external", "reservations")
 
     def __init__(self, reservations: dict[str, Reservation] | None = None,
                  external: list[tuple[int, int]] | None = None) -> None:

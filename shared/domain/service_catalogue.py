@@ -62,17 +62,21 @@ class ServiceState(msgspec.Struct, frozen=True):
 
     @property
     def exists(self) -> bool:
+        """Whether the service was ever created."""
         return self.created is not None
 
     def rules(self) -> ServiceRules:
+        """The service's duration, zone and slot rules as the availability engine reads them."""
         assert self.created is not None
         return ServiceRules(duration=self.created.duration, time_zone=self.created.time_zone,
                             slot_rules=self.created.slot_rules)
 
     def ordered_providers(self) -> list[ServiceProviderInfo]:
+        """The service's providers in a stable order (by service_provider id)."""
         return sorted(self.providers.values(), key=lambda sp: sp.service_provider_id)
 
     def by_provider(self, provider_id: str) -> ServiceProviderInfo | None:
+        """The service_provider joining this provider to the service, or None."""
         return next((sp for sp in self.providers.values() if sp.provider_id == provider_id), None)
 
     def blocked_for(self, service_provider_id: str) -> list[Busy]:
@@ -139,6 +143,7 @@ class LocationState(msgspec.Struct, frozen=True):
     blocks: dict[str, BlockedTime] = {}
 
     def busy(self) -> list[Busy]:
+        """The blocks on the location as busy time."""
         return [Busy(b.start, b.end) for b in self.blocks.values()]
 
 

@@ -25,14 +25,17 @@ class Problems:
         self.fields: dict[str, list[str]] = {}
 
     def add(self, field: str, message: str) -> None:
+        """Note one error on `field`."""
         self.fields.setdefault(field, []).append(message)
 
     def check(self, ok: bool, field: str, message: str) -> bool:
+        """Note `message` on `field` unless `ok`; return `ok`."""
         if not ok:
             self.add(field, message)
         return ok
 
     def raise_if_any(self) -> None:
+        """Raise every noted error as one ValidationFailed (its message is the first); nothing when none."""
         if self.fields:
             first = next(iter(self.fields))
             raise ValidationFailed(f"{first}: {self.fields[first][0]}", self.fields)
@@ -78,19 +81,23 @@ def check_time_range(problems: Problems, field: str, start: str, end: str) -> No
 
 
 def check_day(problems: Problems, field: str, day: str) -> None:
+    """`day` is a lowercase English day name."""
     problems.check(day in DAYS, field, "must be a lowercase English day name (monday ... sunday)")
 
 
 def check_zone(problems: Problems, field: str, zone: str) -> None:
+    """`zone` is an IANA time zone this machine knows."""
     problems.check(zone_exists(zone), field, "is not a known IANA time zone")
 
 
 def check_email(problems: Problems, field: str, email: str | None) -> None:
+    """`email` looks like an address and fits 320 characters (None is allowed)."""
     if email is not None:
         problems.check(bool(_EMAIL.fullmatch(email)) and len(email) <= 320, field, "is not a valid email address")
 
 
 def check_text(problems: Problems, field: str, value: str | None, required: bool, max_length: int = 255) -> None:
+    """`value` fits `max_length` and, when `required`, is not blank."""
     if value is None or value.strip() == "":
         if required:
             problems.add(field, "is required")
@@ -99,6 +106,7 @@ def check_text(problems: Problems, field: str, value: str | None, required: bool
 
 
 def check_slug(problems: Problems, field: str, slug: str) -> None:
+    """`slug` is lowercase letters and digits in dash-separated parts, at most 64 characters."""
     problems.check(bool(_SLUG.fullmatch(slug)) and len(slug) <= 64, field,
                    "must be lowercase letters, digits and single dashes")
 

@@ -60,6 +60,8 @@ _NUMERIC_HOST = re.compile(r"[0-9a-fA-FxX.]+")
 
 
 class WebhookState(msgspec.Struct, frozen=True):
+    """A webhook subscription as folded from its stream: URL, event types and signing secrets."""
+
     webhook_id: str = ""
     account_id: str = ""
     url: str = ""
@@ -73,6 +75,7 @@ class WebhookState(msgspec.Struct, frozen=True):
 
     @property
     def exists(self) -> bool:
+        """Whether the webhook was created and not deleted since."""
         return bool(self.webhook_id) and not self.deleted
 
 
@@ -187,6 +190,7 @@ def check_url(problems: Problems, url: str, allow_loopback: bool) -> None:
 
 
 def check_events(problems: Problems, events: list[str]) -> None:
+    """`events` lists known webhook event types, at least one, none twice."""
     if not problems.check(bool(events), "events", "must list at least one event type"):
         return
     unknown = [e for e in events if e not in WEBHOOK_EVENT_TYPES]

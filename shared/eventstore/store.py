@@ -49,10 +49,13 @@ class RecordedEvent(msgspec.Struct, frozen=True):
 
     @property
     def cursor(self) -> LogCursor:
+        """Where a follower stands once it has handled this event."""
         return LogCursor(self.tx_id, self.position)
 
 
 class StoredReply(NamedTuple):
+    """The reply recorded with a command's append: which command, whose, the reply bytes and its position."""
+
     command_name: str
     account_id: str
     reply: bytes
@@ -190,6 +193,7 @@ class EventStore:
         return int(await self.pool.fetchval("select coalesce(max(position), 0) from events"))
 
     async def load_checkpoint(self, name: str) -> LogCursor:
+        """Where the follower `name` stands (the start of the log when it has never saved)."""
         row = await self.pool.fetchrow(
             "select tx_id::text::bigint, position from checkpoints where name = $1", name
         )

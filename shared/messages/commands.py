@@ -6,10 +6,10 @@ Optional fields default to UNSET so that "absent" (keep / use the default) diffe
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 from msgspec import UNSET, UnsetType
-
-from typing import Any
 
 from shared.availability.model import AvailabilityRule, DateOverride, PublicBookings, SlotRule, WeeklyRule
 
@@ -35,6 +35,8 @@ class CreateAccount(Command, frozen=True, kw_only=True):
 
 
 class CreateUser(Command, frozen=True, kw_only=True):
+    """Add a user to the account; every user is also a provider with a calendar."""
+
     name: str
     email: str
     time_zone: str = "Etc/UTC"
@@ -47,6 +49,8 @@ class IssueApiToken(Command, frozen=True, kw_only=True):
 
 
 class CreateTeamScope(Command, frozen=True, kw_only=True):
+    """Create a team scope of these users; the acting user is always a member."""
+
     name: str
     slug: str
     member_user_ids: list[str] = []
@@ -55,6 +59,8 @@ class CreateTeamScope(Command, frozen=True, kw_only=True):
 # --- providers -----------------------------------------------------------------------------------
 
 class CreateProvider(Command, frozen=True, kw_only=True):
+    """Create a bookable person or resource with the default schedule."""
+
     display_name: str
     email: str | None = None
     time_zone: str = "Etc/UTC"
@@ -102,18 +108,26 @@ class CreateLink(LinkFields, frozen=True, kw_only=True):
 
 
 class UpdateLink(LinkFields, frozen=True, kw_only=True):
+    """Change the given fields of a link (PATCH); the slug stays as created."""
+
     link_id: str
 
 
 class ToggleLink(Command, frozen=True, kw_only=True):
+    """Switch a link between active and disabled."""
+
     link_id: str
 
 
 class DuplicateLink(Command, frozen=True, kw_only=True):
+    """Copy a link with every setting, under a new name and slug."""
+
     link_id: str
 
 
 class DeleteLink(Command, frozen=True, kw_only=True):
+    """Delete a link and free its slug."""
+
     link_id: str
 
 
@@ -133,11 +147,15 @@ class CreateEvent(Command, frozen=True, kw_only=True):
 
 
 class CancelEvent(Command, frozen=True, kw_only=True):
+    """Cancel a confirmed event and free its hosts' time."""
+
     event_id: str
     cancel_reason: str | None = None
 
 
 class RescheduleEvent(Command, frozen=True, kw_only=True):
+    """Move a confirmed event to another slot of its link, on the same hosts."""
+
     event_id: str
     start_at: str
     end_at: str
@@ -147,6 +165,8 @@ class RescheduleEvent(Command, frozen=True, kw_only=True):
 # --- services, providers' external calendars, blocks ---------------------------------------------
 
 class CreateService(Command, frozen=True, kw_only=True):
+    """Create a bookable service: its slot rules say when slots begin, its duration how long they last."""
+
     name: str
     duration: int
     time_zone: str = "Etc/UTC"
@@ -155,6 +175,8 @@ class CreateService(Command, frozen=True, kw_only=True):
 
 
 class AddServiceProvider(Command, frozen=True, kw_only=True):
+    """Let a provider of the account take bookings of the service."""
+
     service_id: str
     provider_id: str
 
@@ -168,6 +190,8 @@ class RemoveServiceProvider(Command, frozen=True, kw_only=True):
 
 
 class CreateBlock(Command, frozen=True, kw_only=True):
+    """Block time on a provider, a service, a service_provider or a location."""
+
     attachment_type: str
     attachment_id: str
     start_at: str
@@ -176,10 +200,14 @@ class CreateBlock(Command, frozen=True, kw_only=True):
 
 
 class DeleteBlock(Command, frozen=True, kw_only=True):
+    """Delete a block, freeing the time it took."""
+
     block_id: str
 
 
 class BusyTime(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One external busy time, [start_at, end_at)."""
+
     start_at: str
     end_at: str
 
@@ -196,6 +224,8 @@ class SyncExternalBusyTimes(Command, frozen=True, kw_only=True):
 # --- holds (booking intents) and appointments ----------------------------------------------------
 
 class HoldSlot(Command, frozen=True, kw_only=True):
+    """Hold a service or link slot for `hold_minutes` so that nobody else can book it meanwhile."""
+
     service_id: str | None = None
     link_id: str | None = None
     provider_id: str | None = None
@@ -205,10 +235,14 @@ class HoldSlot(Command, frozen=True, kw_only=True):
 
 
 class ReleaseHold(Command, frozen=True, kw_only=True):
+    """Abandon an active hold: its time is free again at once."""
+
     booking_intent_id: str
 
 
 class CompleteHold(Command, frozen=True, kw_only=True):
+    """Book the held slot for this client: an appointment for a service, an event for a link."""
+
     booking_intent_id: str
     display_name: str
     email: str
@@ -216,10 +250,14 @@ class CompleteHold(Command, frozen=True, kw_only=True):
 
 
 class ExpireHold(Command, frozen=True, kw_only=True):
+    """Mark a hold past its expiry as expired (the sweeper sends it)."""
+
     booking_intent_id: str
 
 
 class CreateAppointment(Command, frozen=True, kw_only=True):
+    """Book a service slot with `provider_id`, or with a provider free at that moment."""
+
     service_id: str
     provider_id: str | None = None
     start_at: str
@@ -229,6 +267,8 @@ class CreateAppointment(Command, frozen=True, kw_only=True):
 
 
 class CancelAppointment(Command, frozen=True, kw_only=True):
+    """Cancel a confirmed appointment and free its provider's time."""
+
     appointment_id: str
     cancel_reason: str | None = None
 
@@ -243,6 +283,8 @@ class CreateWebhook(Command, frozen=True, kw_only=True):
 
 
 class DeleteWebhook(Command, frozen=True, kw_only=True):
+    """Delete a webhook subscription: nothing more is sent to it."""
+
     webhook_id: str
 
 

@@ -19,12 +19,16 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
 # --- account directory: stream account-<acct_id> -------------------------------------------------
 
 class AccountCreated(Event, tag="account_created", frozen=True, kw_only=True):
+    """An account came into being, with the name it was created under."""
+
     account_id: str
     name: str
     created_at: str
 
 
 class UserCreated(Event, tag="user_created", frozen=True, kw_only=True):
+    """A user joined the account, with their own provider and personal scope."""
+
     user_id: str
     name: str
     email: str
@@ -35,6 +39,8 @@ class UserCreated(Event, tag="user_created", frozen=True, kw_only=True):
 
 
 class ApiTokenIssued(Event, tag="api_token_issued", frozen=True, kw_only=True):
+    """An API token was issued to a user; only its hash is kept."""
+
     token_id: str
     user_id: str
     token_hash: str  # sha256 hex of the token; the token itself is never stored
@@ -42,6 +48,8 @@ class ApiTokenIssued(Event, tag="api_token_issued", frozen=True, kw_only=True):
 
 
 class TeamScopeCreated(Event, tag="team_scope_created", frozen=True, kw_only=True):
+    """A team scope was created: a named, slugged group of the account's users."""
+
     scope_id: str
     name: str
     slug: str
@@ -52,6 +60,8 @@ class TeamScopeCreated(Event, tag="team_scope_created", frozen=True, kw_only=Tru
 # --- providers: stream provider-<prov_id> --------------------------------------------------------
 
 class ProviderCreated(Event, tag="provider_created", frozen=True, kw_only=True):
+    """A provider was created: someone whose calendar can be booked."""
+
     provider_id: str
     account_id: str
     display_name: str
@@ -62,6 +72,8 @@ class ProviderCreated(Event, tag="provider_created", frozen=True, kw_only=True):
 
 
 class ProviderScheduleSet(Event, tag="provider_schedule_set", frozen=True, kw_only=True):
+    """The provider's weekly availability schedule is now this one."""
+
     provider_id: str
     schedule: ProviderSchedule
 
@@ -69,6 +81,8 @@ class ProviderScheduleSet(Event, tag="provider_schedule_set", frozen=True, kw_on
 # --- links: stream link-<link_id>, slug reservations linkslug-<acct>-<slug> ----------------------
 
 class ScopeRef(msgspec.Struct, frozen=True, kw_only=True):
+    """The scope (personal or team) a link belongs to, as copied into its events."""
+
     id: str
     name: str
     slug: str
@@ -97,6 +111,8 @@ class LinkSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class LinkCreated(Event, tag="link_created", frozen=True, kw_only=True):
+    """A scheduling link was created in a scope, with its settings."""
+
     link_id: str
     account_id: str
     scope: ScopeRef
@@ -105,28 +121,38 @@ class LinkCreated(Event, tag="link_created", frozen=True, kw_only=True):
 
 
 class LinkUpdated(Event, tag="link_updated", frozen=True, kw_only=True):
+    """A link's settings are now these (the whole set, not a patch)."""
+
     link_id: str
     settings: LinkSettings
     updated_at: str
 
 
 class LinkToggled(Event, tag="link_toggled", frozen=True, kw_only=True):
+    """A link was switched to `state` ("active" or "disabled")."""
+
     link_id: str
     state: str
     updated_at: str
 
 
 class LinkDeleted(Event, tag="link_deleted", frozen=True, kw_only=True):
+    """A link was deleted."""
+
     link_id: str
     deleted_at: str
 
 
 class LinkSlugClaimed(Event, tag="link_slug_claimed", frozen=True, kw_only=True):
+    """A link took its slug (on the linkslug-<account>-<slug> reservation stream)."""
+
     link_id: str
     slug: str
 
 
 class LinkSlugReleased(Event, tag="link_slug_released", frozen=True, kw_only=True):
+    """A link let its slug go, so another link may claim it."""
+
     link_id: str
     slug: str
 
@@ -147,11 +173,15 @@ class TimeReserved(Event, tag="time_reserved", frozen=True, kw_only=True):
 
 
 class TimeReleased(Event, tag="time_released", frozen=True, kw_only=True):
+    """A reservation on a provider's calendar was given up."""
+
     provider_id: str
     reservation_id: str
 
 
 class ReservationMoved(Event, tag="reservation_moved", frozen=True, kw_only=True):
+    """A reservation on a provider's calendar now runs from `start_at` to `end_at`."""
+
     provider_id: str
     reservation_id: str
     start_at: str
@@ -159,6 +189,8 @@ class ReservationMoved(Event, tag="reservation_moved", frozen=True, kw_only=True
 
 
 class BusyInterval(msgspec.Struct, frozen=True, kw_only=True):
+    """One external busy time, [start_at, end_at)."""
+
     start_at: str
     end_at: str
 
@@ -175,6 +207,8 @@ class ExternalBusyTimesSynced(Event, tag="external_busy_times_synced", frozen=Tr
 # --- link events: stream event-<event_id> ---------------------------------------------------------
 
 class Attendee(msgspec.Struct, frozen=True, kw_only=True):
+    """A person on an event (organizer, scheduler or guest), with their booking-form answers."""
+
     id: str
     email: str | None
     display_name: str
@@ -189,6 +223,8 @@ class Attendee(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class LinkPreview(msgspec.Struct, frozen=True, kw_only=True):
+    """The link an event was booked through, as shown on the event."""
+
     id: str
     name: str
     private_name: str | None
@@ -196,6 +232,8 @@ class LinkPreview(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class EventCreated(Event, tag="event_created", frozen=True, kw_only=True):
+    """An event was booked through a link for its hosts (`provider_ids`)."""
+
     event_id: str
     account_id: str
     link: LinkPreview
@@ -216,12 +254,16 @@ class EventCreated(Event, tag="event_created", frozen=True, kw_only=True):
 
 
 class EventCanceled(Event, tag="event_canceled", frozen=True, kw_only=True):
+    """An event was canceled, with the reason given if any."""
+
     event_id: str
     canceled_at: str
     cancel_reason: str | None = None
 
 
 class EventRescheduled(Event, tag="event_rescheduled", frozen=True, kw_only=True):
+    """An event moved to a new time, with the reason given if any."""
+
     event_id: str
     start_at: str
     end_at: str
@@ -232,6 +274,8 @@ class EventRescheduled(Event, tag="event_rescheduled", frozen=True, kw_only=True
 # --- services: service-<srv_id>, sp-<sp_id>, location-<acct>-<loc_id> ------------------------------
 
 class ServiceCreated(Event, tag="service_created", frozen=True, kw_only=True):
+    """A service was created: a bookable duration, slot rules and an optional location."""
+
     service_id: str
     account_id: str
     name: str
@@ -243,6 +287,8 @@ class ServiceCreated(Event, tag="service_created", frozen=True, kw_only=True):
 
 
 class ServiceProviderAdded(Event, tag="service_provider_added", frozen=True, kw_only=True):
+    """A provider now offers the service, as the service provider `service_provider_id`."""
+
     service_id: str
     service_provider_id: str
     provider_id: str
@@ -250,6 +296,8 @@ class ServiceProviderAdded(Event, tag="service_provider_added", frozen=True, kw_
 
 
 class ServiceProviderRemoved(Event, tag="service_provider_removed", frozen=True, kw_only=True):
+    """A provider no longer offers the service."""
+
     service_id: str
     service_provider_id: str
     provider_id: str
@@ -265,6 +313,8 @@ class LocationReferenced(Event, tag="location_referenced", frozen=True, kw_only=
 # --- blocks: stream blk-<blk_id>, plus BlockAdded/BlockRemoved on the attachment's stream -----------
 
 class BlockCreated(Event, tag="block_created", frozen=True, kw_only=True):
+    """A block was created: time taken out of a provider, service, service provider or location."""
+
     block_id: str
     account_id: str
     attachment_type: str  # provider | service | service_provider | location
@@ -277,6 +327,8 @@ class BlockCreated(Event, tag="block_created", frozen=True, kw_only=True):
 
 
 class BlockDeleted(Event, tag="block_deleted", frozen=True, kw_only=True):
+    """A block was deleted."""
+
     block_id: str
     deleted_at: str
 
@@ -292,18 +344,24 @@ class BlockAdded(Event, tag="block_added", frozen=True, kw_only=True):
 
 
 class BlockRemoved(Event, tag="block_removed", frozen=True, kw_only=True):
+    """A block on a service, service provider or location was lifted (from its attachment's stream)."""
+
     block_id: str
 
 
 # --- appointments: stream appt-<appt_id> -----------------------------------------------------------
 
 class Client(msgspec.Struct, frozen=True, kw_only=True):
+    """The person an appointment is for."""
+
     display_name: str
     email: str
     time_zone: str
 
 
 class AppointmentCreated(Event, tag="appointment_created", frozen=True, kw_only=True):
+    """A client booked an appointment for a service with one of its providers."""
+
     appointment_id: str
     account_id: str
     service_id: str
@@ -318,6 +376,8 @@ class AppointmentCreated(Event, tag="appointment_created", frozen=True, kw_only=
 
 
 class AppointmentCanceled(Event, tag="appointment_canceled", frozen=True, kw_only=True):
+    """An appointment was canceled, with the reason given if any."""
+
     appointment_id: str
     canceled_at: str
     cancel_reason: str | None = None
@@ -326,6 +386,8 @@ class AppointmentCanceled(Event, tag="appointment_canceled", frozen=True, kw_onl
 # --- booking intents (holds): stream bi-<bi_id> -----------------------------------------------------
 
 class SlotHeld(Event, tag="slot_held", frozen=True, kw_only=True):
+    """A booking intent holds a slot on its providers' calendars until `expires_at`."""
+
     booking_intent_id: str
     account_id: str
     service_id: str | None = None
@@ -339,11 +401,15 @@ class SlotHeld(Event, tag="slot_held", frozen=True, kw_only=True):
 
 
 class HoldReleased(Event, tag="hold_released", frozen=True, kw_only=True):
+    """An active hold was abandoned: its time is free again at once."""
+
     booking_intent_id: str
     released_at: str
 
 
 class HoldCompleted(Event, tag="hold_completed", frozen=True, kw_only=True):
+    """A hold became a booking: the appointment or event it turned into."""
+
     booking_intent_id: str
     completed_at: str
     appointment_id: str | None = None
@@ -351,6 +417,8 @@ class HoldCompleted(Event, tag="hold_completed", frozen=True, kw_only=True):
 
 
 class HoldExpired(Event, tag="hold_expired", frozen=True, kw_only=True):
+    """A hold ran out before it was booked."""
+
     booking_intent_id: str
     expired_at: str
 
@@ -379,6 +447,8 @@ class WebhookSecretRotated(Event, tag="webhook_secret_rotated", frozen=True, kw_
 
 
 class WebhookDeleted(Event, tag="webhook_deleted", frozen=True, kw_only=True):
+    """A webhook subscription was deleted."""
+
     webhook_id: str
     deleted_at: str
 
@@ -406,6 +476,7 @@ def decode_event(data: bytes) -> Event:
 
 
 def encode_event(event: Event) -> bytes:
+    """The stored JSON body of an event."""
     return _encoder.encode(event)
 
 

@@ -39,7 +39,16 @@ from typing import Any
 
 from tests.benchmarks.common import LoadMonitor, Servers, bench_seconds, embedded_servers, table
 from tests.benchmarks.system import (
-    ALL_DAYS, DAY, CpuMeter, Outcome, System, closed_loop, gather_limited, iso, new_account, schedule_body,
+    ALL_DAYS,
+    DAY,
+    CpuMeter,
+    Outcome,
+    System,
+    closed_loop,
+    gather_limited,
+    iso,
+    new_account,
+    schedule_body,
 )
 
 CONCURRENCY = 16

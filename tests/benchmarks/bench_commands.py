@@ -35,7 +35,14 @@ import nats
 import psutil
 
 from tests.benchmarks.common import (
-    LoadMonitor, Result, Servers, bench_seconds, embedded_servers, process_tree_cpu, run_async_writers, table,
+    LoadMonitor,
+    Result,
+    Servers,
+    bench_seconds,
+    embedded_servers,
+    process_tree_cpu,
+    run_async_writers,
+    table,
     warmup_seconds,
 )
 
@@ -238,7 +245,7 @@ def report(results: list[tuple[int, Result, dict[str, float]]], seconds: float, 
 def main() -> None:
     seconds = bench_seconds()
     warmup = max(1.0, warmup_seconds(seconds))
-    rounds = max(1, int(os.environ.get("BENCH_ROUNDS", 5)))
+    rounds = max(1, int(os.environ.get("BENCH_ROUNDS", "5")))
     profile = os.environ.get("BENCH_PROFILE") == "1"
     with embedded_servers(postgres=True, nats=True) as servers:
         results = asyncio.run(run_all_setups(servers, seconds, warmup, rounds, profile))

@@ -47,7 +47,14 @@ import asyncpg
 from shared.eventstore import EventStore, NewEvent, StreamAppend, create_pool, init_connection, migrate
 from shared.ids import new_id
 from tests.benchmarks.common import (
-    LoadMonitor, Result, Servers, bench_seconds, embedded_servers, run_async_writers, run_thread_writers, table,
+    LoadMonitor,
+    Result,
+    Servers,
+    bench_seconds,
+    embedded_servers,
+    run_async_writers,
+    run_thread_writers,
+    table,
     warmup_seconds,
 )
 
@@ -387,7 +394,7 @@ def report(cases: list[tuple[int, int, list[Result]]], diagnostics: list[Result]
 def main() -> None:
     seconds = bench_seconds()
     warmup = warmup_seconds(seconds)
-    rounds = max(1, int(os.environ.get("BENCH_ROUNDS", 5)))
+    rounds = max(1, int(os.environ.get("BENCH_ROUNDS", "5")))
     load = LoadMonitor().start()
     with embedded_servers(postgres=True) as servers:
         cases, diagnostics = asyncio.run(run_cases(servers, seconds, warmup, rounds))

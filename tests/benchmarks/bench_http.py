@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "8"))
@@ -123,7 +123,7 @@ def main() -> None:
         run_load(port, [r[:50] for r in slot_requests], 2)  # warm-up
         slots = run_load(port, slot_requests, SECONDS)
 
-        start = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+        start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
         bookings = []
         for i in range(32):
             client = []

@@ -65,16 +65,30 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from projections import PROJECTIONS
-from projections import runner
+from projections import PROJECTIONS, runner
 from projections.runner import rebuild
 from shared.eventstore import NewEvent, StreamAppend
 from shared.messages import events as ev
 from shared.messages.events import encode_event, event_type
 from tests.benchmarks.common import LoadMonitor, bench_seconds, embedded_servers, percentile, table
 from tests.benchmarks.system import (
-    ALL_DAYS, DAY, WEEKDAYS, Batch, CpuMeter, History, HAccount, HProvider, Outcome, System, append_batches,
-    closed_loop, gather_limited, iso, new_account, peak_rss, schedule_body,
+    ALL_DAYS,
+    DAY,
+    WEEKDAYS,
+    Batch,
+    CpuMeter,
+    HAccount,
+    History,
+    HProvider,
+    Outcome,
+    System,
+    append_batches,
+    closed_loop,
+    gather_limited,
+    iso,
+    new_account,
+    peak_rss,
+    schedule_body,
 )
 
 CONCURRENCY = 16
@@ -92,7 +106,7 @@ TARGETS = {"p99_ms": 10.0, "qps": 1000.0, "ratio": 1.2, "earliest_p99_ms": 10.0,
 
 
 def bench_events() -> int:
-    return int(os.environ.get("BENCH_EVENTS", 1_000_000))
+    return int(os.environ.get("BENCH_EVENTS", "1000000"))
 
 
 @dataclass
@@ -278,7 +292,7 @@ async def query_cases(system: System, setup: Setup, groups: dict[str, list[int]]
     naive = await system.request(f"{system.prefix}.naive.link_slots", body, timeout=60)
     same = "identical" if served == naive else "DIFFERENT"
     check = f"{size}: read model and replay answers {same} ({len(served)} slots)"
-    is_list = lambda reply: isinstance(reply, list) and len(reply) > 0  # noqa: E731
+    is_list = lambda reply: isinstance(reply, list) and len(reply) > 0
     runs = [await measure(system, groups, f"link_slots, read models ({size})", f"{system.prefix}.query.link_slots",
                           body, is_list, seconds)]
     print(f"  {runs[-1].label}: {runs[-1].outcome.rate:.0f}/s", file=sys.stderr, flush=True)
@@ -381,7 +395,7 @@ async def stage_breakdown(system: System, setup: Setup, rounds: int = 60) -> dic
 async def safe_breakdown(system: System, setup: Setup) -> dict[str, tuple[float, float]]:
     try:
         return await stage_breakdown(system, setup)
-    except Exception as exc:  # the stages import the query service's modules into this process
+    except Exception as exc:  # noqa: BLE001 - a failure becomes a row (the stages import the query modules)
         return {f"(breakdown failed: {type(exc).__name__}: {exc})": (float("nan"), float("nan"))}
 
 
@@ -481,7 +495,7 @@ async def measure_lag(system: System, history: History, providers: list[HProvide
 
 
 def rebuild_cap() -> float:
-    return float(os.environ.get("BENCH_REBUILD_CAP", 20))
+    return float(os.environ.get("BENCH_REBUILD_CAP", "20"))
 
 
 @dataclass
@@ -517,7 +531,7 @@ async def timed_rebuild(system: System, postgres_pid: int, projection: Any, vari
     finished = True
     try:
         await asyncio.wait_for(rebuild(system.pool, projection), timeout=cap)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         finished = False
     finally:
         runner._apply_batch = original_apply  # type: ignore[assignment]
@@ -634,7 +648,7 @@ def report(seconds: float, small: list[QueryRun], big: list[QueryRun], rebuilds:
     parts.append(table(["query", "concurrency", "queries", "queries/s", "p50 ms", "p99 ms", "p99.9 ms", "failed"],
                        rows, title=f"Queries over NATS ({seconds:g} s per case after 1 s warm-up; durable Postgres)"))
 
-    rm_small, naive_small, earliest_small = (r.outcome for r in small)
+    rm_small, naive_small, _earliest_small = (r.outcome for r in small)
     rm_big, naive_big, earliest_big = (r.outcome for r in big[:3])
     log_events = max(r.events for r in rebuilds)
     lag_cal, lag_res = lag["lags"]["calendars"], lag["lags"]["resources"]

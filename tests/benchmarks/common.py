@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import shutil
 import tempfile
@@ -280,7 +281,7 @@ def run_thread_writers(
 
 def fmt(value: Any) -> str:
     if isinstance(value, float):
-        if value != value:  # nan
+        if math.isnan(value):
             return "-"
         if abs(value) >= 100:
             return f"{value:,.0f}"

@@ -97,7 +97,7 @@ def run_as_subprocess(name: str) -> str:
 
 def wait_for_quiet() -> str:
     """Wait (bounded) until other processes leave the CPU alone; say what we found."""
-    timeout = float(os.environ.get("BENCH_QUIET_TIMEOUT", 60))
+    timeout = float(os.environ.get("BENCH_QUIET_TIMEOUT", "60"))
     deadline = time.monotonic() + timeout
     load = other_load(1.0)
     while load > 0.25 and time.monotonic() < deadline:
@@ -152,7 +152,7 @@ def main() -> None:
         t0 = time.monotonic()
         try:
             output = run_in_process(name) if has_main else run_as_subprocess(name)
-        except Exception:
+        except Exception:  # noqa: BLE001 - one failing benchmark is reported, the rest still run
             output = "FAILED:\n" + traceback.format_exc()
             print(output, flush=True)
         sections.append((name, output, time.monotonic() - t0))
@@ -160,8 +160,8 @@ def main() -> None:
 
     if not RESULTS.exists():
         RESULTS.write_text(HEADER.format(machine=machine()))
-    parts = [f"\n## {stamp:%Y-%m-%d} ({stamp:%H:%M}, BENCH_SECONDS={os.environ.get('BENCH_SECONDS', '5')}, "
-             f"whole run {total:.0f} s)\n", f"{machine()}; {quiet}.\n"]
+    parts = [(f"\n## {stamp:%Y-%m-%d} ({stamp:%H:%M}, BENCH_SECONDS={os.environ.get('BENCH_SECONDS', '5')}, "
+              f"whole run {total:.0f} s)\n"), f"{machine()}; {quiet}.\n"]
     for name, output, seconds in sections:
         body = output.strip()
         if "|---" not in body and "|--" not in body:

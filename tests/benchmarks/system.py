@@ -320,7 +320,7 @@ async def closed_loop(concurrency: int, seconds: float, op: Any, warmup: float =
                 return
             try:
                 problem = await op()
-            except Exception as exc:  # a timeout, no responders...
+            except Exception as exc:  # noqa: BLE001 - counted as a failure: a timeout, no responders...
                 problem = type(exc).__name__
                 if outcome.first_failure is None:
                     outcome.first_failure = repr(exc)
@@ -575,11 +575,11 @@ async def append_batches(store: EventStore, batches: Iterable[Batch], writers: i
 async def naive_main() -> None:
     from services.commands.repository import Repository
     from services.query.slots import link_window as _window
-    from shared.messages.queries import LinkSlots
     from shared.availability import link_slots
-    from shared.domain.links import link_rules
     from shared.domain.core import link_stream, provider_stream
+    from shared.domain.links import link_rules
     from shared.errors import DomainError
+    from shared.messages.queries import LinkSlots
     from shared.settings import load_settings
 
     settings = load_settings()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import nats
@@ -87,7 +87,7 @@ async def test_calendly_errors_use_calendlys_format(http: httpx.AsyncClient, nc:
     account, auth = await calendly_account(nc, settings)
     base = str(http.base_url).rstrip("/") + "/calendly"
     event_type = f"{base}/event_types/{account.link_id}"
-    past = datetime.now(timezone.utc) - timedelta(days=1)
+    past = datetime.now(UTC) - timedelta(days=1)
     for params, parameter in [
         ({"event_type": event_type, "start_time": iso(past), "end_time": iso(past + timedelta(hours=1))},
          "start_time"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import nats
@@ -15,15 +15,15 @@ WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday"]
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def weekday_at(days_ahead: int, hour: int, minute: int = 0) -> datetime:
     """A weekday at least `days_ahead` days from now, at hour:minute UTC."""
-    day = datetime.now(timezone.utc).date() + timedelta(days=days_ahead)
+    day = datetime.now(UTC).date() + timedelta(days=days_ahead)
     while day.weekday() >= 5:
         day += timedelta(days=1)
-    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=timezone.utc)
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=UTC)
 
 
 @dataclass

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import nats
 import pytest
@@ -23,7 +23,7 @@ class MovableClock:
         self.offset = timedelta()
 
     def __call__(self) -> datetime:
-        return datetime.now(timezone.utc) + self.offset
+        return datetime.now(UTC) + self.offset
 
 
 @pytest.fixture
@@ -194,9 +194,9 @@ async def test_sweeper_appends_expire_hold_for_due_holds_only(clock, nc: nats.NA
     sweeper = HoldSweeper(store, CommandService(store, clock=clock))
     while await sweeper.follow():
         continue  # until caught up
-    assert await sweeper.expire_due(datetime.now(timezone.utc)) == 0  # nothing is due yet
+    assert await sweeper.expire_due(datetime.now(UTC)) == 0  # nothing is due yet
     clock.offset = timedelta(minutes=6)
-    assert await sweeper.expire_due(datetime.now(timezone.utc) + clock.offset) == 1
+    assert await sweeper.expire_due(datetime.now(UTC) + clock.offset) == 1
     types = [e.type for e in await store.read_all(LogCursor(), limit=100_000)]
     assert types.count("hold_expired") == 1
     expired = [e for e in await store.read_stream(f"bi-{short['result']['id']}")]

@@ -92,7 +92,7 @@ async def read_stream(js, settings: Settings, expected: int) -> list[dict]:
     while True:
         try:
             batch = await sub.fetch(500, timeout=1)
-        except (nats.errors.TimeoutError, asyncio.TimeoutError):  # fetch raises either when drained
+        except (TimeoutError, nats.errors.TimeoutError):  # fetch raises either when drained
             break
         for msg in batch:
             body = msgspec.json.decode(msg.data)

@@ -22,8 +22,8 @@ from projections.calendars import queries as calendars
 from projections.resources import queries as resources
 from projections.webhooks import queries as webhook_queries
 from services.query import auth, calendly
-from services.query import slots as slot_queries
 from services.query import resources as resource_queries
+from services.query import slots as slot_queries
 from services.query import webhooks as webhook_handlers
 from services.query.reads import Reads
 from services.webhooks.payloads import webhook_body
@@ -35,8 +35,8 @@ from shared.availability.model import (
     WeeklyRule,
 )
 from shared.domain import accounts, providers, service_catalogue, webhooks
-from shared.domain.holds import hold_resource
 from shared.domain.core import appointment_stream, provider_stream
+from shared.domain.holds import hold_resource
 from shared.messages import queries as q
 from shared.messages import resources as r
 from shared.messages.commands import (
