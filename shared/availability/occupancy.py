@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import NamedTuple
 
+import msgspec
+
 from .model import Busy
 
 EXTERNAL = "external"  # the kind of an external busy time among `occupants`
@@ -19,19 +21,20 @@ BOOKING_KINDS = frozenset({"event", "appointment"})  # what host assignment coun
 STARTS_MARGIN = 86_400  # booking starts reach a day further back than busy time: a local date lasts up to 25 h
 
 
-class Reservation(NamedTuple):
-    """Time taken on a provider's calendar, in UTC seconds (buffers in seconds too)."""
+class Reservation(msgspec.Struct, frozen=True, gc=False):
+    """Time taken on a provider's calendar, in UTC seconds (buffers in seconds too).
 
+    A Struct rather than a NamedTuple: the read side builds one per row of a slot query, and a Struct
+    costs a fifth as much to build.
+    """
+
+    reservation_id: str  # "" for an external busy time
     kind: str  # "event" | "appointment" | "hold" | "block" (| EXTERNAL among occupants)
     start: int
     end: int
     buffer_before: int = 0
     buffer_after: int = 0
     expires_at: int | None = None  # holds only
-
-
-# A reservation with its id: what a calendar holds (`dict.items()` of one) and what `occupants` returns.
-Occupant = tuple[str, Reservation]
 
 
 class Occupancy(NamedTuple):
@@ -47,7 +50,7 @@ def occupies(reservation: Reservation, now: float) -> bool:
     return reservation.expires_at is None or reservation.expires_at > now
 
 
-def occupancy(reservations: Iterable[Occupant], external: Iterable[tuple[int, int]], now: float,
+def occupancy(reservations: Iterable[Reservation], external: Iterable[tuple[int, int]], now: float,
               exclude: Collection[str] = (), since: int | None = None) -> Occupancy:
     """What occupies a provider's time at `now`, as the engine takes it.
 
@@ -60,10 +63,10 @@ def occupancy(reservations: Iterable[Occupant], external: Iterable[tuple[int, in
     starts: list[int] = []
     busy_since = -(2**62) if since is None else since
     starts_since = busy_since - STARTS_MARGIN
-    for reservation_id, r in reservations:
-        if not occupies(r, now):
-            continue
-        if r.end > busy_since and reservation_id not in exclude:
+    for r in reservations:
+        if r.expires_at is not None and r.expires_at <= now:
+            continue  # not occupies(r, now), inlined: this loop runs per row of every slot query
+        if r.end > busy_since and r.reservation_id not in exclude:
             busy.append(Busy(r.start, r.end, r.buffer_before, r.buffer_after))
         if r.kind in BOOKING_KINDS and r.start >= starts_since:
             starts.append(r.start)
@@ -71,12 +74,17 @@ def occupancy(reservations: Iterable[Occupant], external: Iterable[tuple[int, in
     return Occupancy(busy, starts)
 
 
-def occupants(reservations: Iterable[Occupant], external: Iterable[tuple[int, int]], now: float,
-              exclude: Collection[str] = ()) -> list[Occupant]:
+def occupants(reservations: Iterable[Reservation], external: Iterable[tuple[int, int]], now: float,
+              exclude: Collection[str] = (), during: tuple[int, int] | None = None) -> list[Reservation]:
     """The same occupying time as `occupancy`, each item with its id and kind (external busy times: kind
-    EXTERNAL, id ""), ordered by start (ties: reservations in the given order, then external)."""
-    found = [(reservation_id, r) for reservation_id, r in reservations
-             if occupies(r, now) and reservation_id not in exclude]
-    found.extend(("", Reservation(EXTERNAL, start, end)) for start, end in external)
-    found.sort(key=lambda occupant: occupant[1].start)
+    EXTERNAL, id ""), ordered by start (ties: reservations in the given order, then external).
+
+    `during` keeps only the items whose time with its buffer zones overlaps that [start, end).
+    """
+    found = [r for r in reservations if occupies(r, now) and r.reservation_id not in exclude]
+    found.extend(Reservation("", EXTERNAL, start, end) for start, end in external)
+    if during is not None:
+        start, end = during
+        found = [r for r in found if r.end + r.buffer_after > start and r.start - r.buffer_before < end]
+    found.sort(key=lambda r: r.start)
     return found

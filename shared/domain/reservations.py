@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import msgspec
+
 from shared.availability import iso_utc, parse_instant
 from shared.availability.occupancy import Occupancy, Reservation, occupancy
 from shared.domain.core import provider_stream
@@ -47,7 +49,7 @@ class Calendar:
         match event:
             case TimeReserved():
                 self.reservations[event.reservation_id] = Reservation(
-                    event.kind, parse_instant(event.start_at), parse_instant(event.end_at),
+                    event.reservation_id, event.kind, parse_instant(event.start_at), parse_instant(event.end_at),
                     event.buffer_before * 60, event.buffer_after * 60,
                     parse_instant(event.expires_at) if event.expires_at else None,
                 )
@@ -56,8 +58,8 @@ class Calendar:
             case ReservationMoved():
                 current = self.reservations.get(event.reservation_id)
                 if current is not None:
-                    self.reservations[event.reservation_id] = current._replace(
-                        start=parse_instant(event.start_at), end=parse_instant(event.end_at))
+                    self.reservations[event.reservation_id] = msgspec.structs.replace(
+                        current, start=parse_instant(event.start_at), end=parse_instant(event.end_at))
             case ExternalBusyTimesSynced():
                 self.external = replace_window(self.external, parse_instant(event.from_at),
                                                parse_instant(event.until_at),
@@ -70,7 +72,7 @@ class Calendar:
         Time that ended more than a day ago is left out: no slot starts before now, and no buffer is
         longer than a day, so history never reaches the engine (its cost follows the future only).
         """
-        return occupancy(self.reservations.items(), self.external, now, frozenset(exclude), now - PAST_MARGIN)
+        return occupancy(self.reservations.values(), self.external, now, frozenset(exclude), now - PAST_MARGIN)
 
 
 # The events a provider's calendar folds; every other provider event is the provider's own.
