@@ -76,8 +76,9 @@ def occupancy(reservations: Iterable[Reservation], external: Iterable[tuple[int,
 
 def occupants(reservations: Iterable[Reservation], external: Iterable[tuple[int, int]], now: float,
               exclude: Collection[str] = (), during: tuple[int, int] | None = None) -> list[Reservation]:
-    """The same occupying time as `occupancy`, each item with its id and kind (external busy times: kind
-    EXTERNAL, id ""), ordered by start (ties: reservations in the given order, then external).
+    """What occupies a provider's time at `now` by the same rule as `occupancy`, each item with its id and
+    kind (external busy times: kind EXTERNAL, id ""), ordered by start (ties: reservations in the given
+    order, then external): what the busy-times endpoints list.
 
     `during` keeps only the items whose time with its buffer zones overlaps that [start, end).
     """
