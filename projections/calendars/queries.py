@@ -10,6 +10,7 @@ import asyncpg
 import msgspec
 
 from shared.availability import Busy, HostCalendar, ProviderSchedule
+from shared.availability.occupancy import EXTERNAL, Occupancy, Reservation, occupancy, occupants
 
 # Buffers are at most a day: a booking that ended this much before the window cannot touch it.
 _MARGIN = timedelta(days=1, minutes=1)
@@ -29,17 +30,35 @@ async def providers(conn: asyncpg.Connection | asyncpg.Pool, provider_ids: list[
 # One round trip for everything the engine needs of some providers in a window. Instants come back
 # as epoch seconds: building a datetime per row would cost more than the query itself.
 _WINDOW = """
-    select provider_id, 'schedule' as kind, 0::bigint, 0::bigint, 0, 0, null::bigint, schedule
+    select provider_id, 'schedule' as kind, null as reservation_id, 0::bigint, 0::bigint, 0, 0, null::bigint,
+           schedule
       from rm_providers where provider_id = any($1)
     union all
-    select provider_id, kind, extract(epoch from start_at)::bigint, extract(epoch from end_at)::bigint,
-           buffer_before, buffer_after, extract(epoch from expires_at)::bigint, null
+    select provider_id, kind, reservation_id, extract(epoch from start_at)::bigint,
+           extract(epoch from end_at)::bigint, buffer_before, buffer_after, extract(epoch from expires_at)::bigint,
+           null
       from rm_reservations where provider_id = any($1) and end_at > $2 and start_at < $3
     union all
-    select provider_id, 'external', extract(epoch from start_at)::bigint, extract(epoch from end_at)::bigint,
+    select provider_id, 'external', null, extract(epoch from start_at)::bigint, extract(epoch from end_at)::bigint,
            0, 0, null, null
       from rm_external_busy where provider_id = any($1) and end_at > $2 and start_at < $3
 """
+
+
+def window_occupancy(rows: list[Any], now: float) -> tuple[dict[str, ProviderSchedule], dict[str, Occupancy]]:
+    """`_WINDOW` rows turned into reservation values, and what occupies each provider at `now`
+    (shared.availability.occupancy, the rule the command side calls on its fold)."""
+    schedules: dict[str, ProviderSchedule] = {}
+    held: dict[str, list[Reservation]] = defaultdict(list)
+    external: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for provider_id, kind, reservation_id, a, b, before, after, expires_at, schedule in rows:
+        if kind == "schedule":
+            schedules[provider_id] = _schedule.decode(schedule)
+        elif kind == EXTERNAL:
+            external[provider_id].append((a, b))
+        else:
+            held[provider_id].append(Reservation(reservation_id, kind, a, b, before * 60, after * 60, expires_at))
+    return schedules, {p: occupancy(held[p], external[p], now) for p in schedules}
 
 
 async def host_calendars(conn: asyncpg.Connection | asyncpg.Pool, provider_ids: list[str], now: int, start: int,
@@ -48,19 +67,12 @@ async def host_calendars(conn: asyncpg.Connection | asyncpg.Pool, provider_ids: 
     if not provider_ids:
         return []
     rows = await conn.fetch(_WINDOW, provider_ids, _ts(start) - _MARGIN, _ts(end) + _MARGIN)
-    schedules: dict[str, ProviderSchedule] = {}
-    busy: dict[str, list[Busy]] = defaultdict(list)
-    starts: dict[str, list[int]] = defaultdict(list)
-    for provider_id, kind, a, b, before, after, expires_at, schedule in rows:
-        if kind == "schedule":
-            schedules[provider_id] = _schedule.decode(schedule)
-        elif expires_at is None or expires_at > now:  # an expired hold occupies nothing, swept or not
-            busy[provider_id].append(Busy(a, b, before * 60, after * 60))
-            if kind == "event" or kind == "appointment":
-                starts[provider_id].append(a)
+    schedules, occupied = window_occupancy(rows, now)
     for provider_id, more in (extra_busy or {}).items():
-        busy[provider_id].extend(more)
-    return [HostCalendar(provider_id=p, schedule=schedules[p], busy=busy[p], booking_starts=starts[p])
+        if provider_id in occupied:
+            occupied[provider_id].busy.extend(more)
+    return [HostCalendar(provider_id=p, schedule=schedules[p], busy=occupied[p].busy,
+                         booking_starts=occupied[p].booking_starts)
             for p in provider_ids if p in schedules]
 
 
@@ -74,3 +86,20 @@ async def busy_rows(conn: asyncpg.Pool, provider_id: str, start: int, end: int) 
                                 " and end_at > $2 and start_at < $3 order by start_at", provider_id, _ts(start),
                                 _ts(end))
     return [dict(r) for r in rows] + [{"kind": "external", **dict(r)} for r in external]
+
+
+async def busy_times(conn: asyncpg.Pool, provider_id: str, now: float, start: int, end: int) -> list[Reservation]:
+    """What occupies a provider at `now` with its buffer zones overlapping [start, end), by start (the
+    busy-times endpoints): `busy_rows` turned into reservation values and given to the occupancy rule."""
+    held: list[Reservation] = []
+    external: list[tuple[int, int]] = []
+    for row in await busy_rows(conn, provider_id, start, end):
+        a, b = int(row["start_at"].timestamp()), int(row["end_at"].timestamp())
+        if row["kind"] == EXTERNAL:
+            external.append((a, b))
+        else:
+            expires_at = row["expires_at"]
+            held.append(Reservation(row["reservation_id"], row["kind"], a, b, 60 * row["buffer_before"],
+                                    60 * row["buffer_after"],
+                                    None if expires_at is None else int(expires_at.timestamp())))
+    return occupants(held, external, now, during=(start, end))

@@ -17,6 +17,7 @@ from projections.calendars import queries as calendars
 from projections.resources import queries as resources
 from services.query.reads import Reads
 from shared.availability import ProviderSchedule, link_slots, parse_instant
+from shared.availability.occupancy import EXTERNAL
 from shared.domain.links import link_rules
 from shared.domain.validation import Problems
 from shared.errors import NotFound, ValidationFailed
@@ -234,23 +235,15 @@ async def user_busy_times(reads: Reads, query: CalendlyBusyTimesQuery) -> dict[s
     """Meetings, holds and blocks ("calendly", with buffers) and external busy times in the range."""
     _, user = await _user(reads, query)
     start, end = _range(query, reads.clock())
-    now = reads.clock()
     collection = []
-    for row in await calendars.busy_rows(reads.pool, user.provider_id, start, end):
-        a, b = int(row["start_at"].timestamp()), int(row["end_at"].timestamp())
-        before, after = 60 * (row.get("buffer_before") or 0), 60 * (row.get("buffer_after") or 0)
-        if b + after <= start or a - before >= end:
-            continue
-        if row.get("expires_at") is not None and row["expires_at"].timestamp() <= now:
-            continue  # an expired hold is not busy
-        item: dict[str, Any] = {"type": "external" if row["kind"] == "external" else "calendly",
-                                "start_time": calendly_time(a), "end_time": calendly_time(b),
-                                "buffered_start_time": calendly_time(a - before),
-                                "buffered_end_time": calendly_time(b + after)}
-        if row["kind"] == "event":
-            item["event"] = {"uri": f"{query.base_url}/scheduled_events/{row['reservation_id']}"}
+    for busy in await calendars.busy_times(reads.pool, user.provider_id, reads.clock(), start, end):
+        item: dict[str, Any] = {"type": "external" if busy.kind == EXTERNAL else "calendly",
+                                "start_time": calendly_time(busy.start), "end_time": calendly_time(busy.end),
+                                "buffered_start_time": calendly_time(busy.start - busy.buffer_before),
+                                "buffered_end_time": calendly_time(busy.end + busy.buffer_after)}
+        if busy.kind == "event":
+            item["event"] = {"uri": f"{query.base_url}/scheduled_events/{busy.reservation_id}"}
         collection.append(item)
-    collection.sort(key=lambda item: item["start_time"])
     return {"collection": collection}
 
 

@@ -45,9 +45,10 @@ class ProviderState(msgspec.Struct, frozen=True):
 
     def host_calendar(self, now: int, exclude: Iterable[str] = (), extra_busy: Iterable[Busy] = ()) -> HostCalendar:
         """The engine's view of this provider at `now`, leaving out the reservations in `exclude`."""
-        return HostCalendar(provider_id=self.provider_id, schedule=self.schedule,
-                            busy=self.calendar.busy(now, exclude) + list(extra_busy),
-                            booking_starts=self.calendar.booking_starts(now))
+        busy, booking_starts = self.calendar.occupancy(now, exclude)
+        busy.extend(extra_busy)
+        return HostCalendar(provider_id=self.provider_id, schedule=self.schedule, busy=busy,
+                            booking_starts=booking_starts)
 
     @property
     def time_zone(self) -> str:

@@ -1,17 +1,20 @@
-"""The reservation kernel: time taken on provider calendars (stream provider-<id>) and what occupies it.
+"""The reservation kernel: time taken on provider calendars (stream provider-<id>).
 
 Every booking, hold and provider block takes time with `reserve`, frees it with `release` and moves
 it with `move`; the events land on the providers' streams with the versions they were decided on,
 so a concurrent booking of the same time conflicts, is re-decided, and finds the slot taken
-(DESIGN.md section 3). `Calendar` is the fold of those events that the engine reads.
+(DESIGN.md section 3). `Calendar` is the fold of those events; what of it occupies the provider's
+time is decided by shared.availability.occupancy, the rule the read side calls too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import NamedTuple
 
-from shared.availability import Busy, iso_utc, parse_instant
+import msgspec
+
+from shared.availability import iso_utc, parse_instant
+from shared.availability.occupancy import Occupancy, Reservation, occupancy
 from shared.domain.core import provider_stream
 from shared.messages.events import (
     Event,
@@ -25,17 +28,6 @@ NOT_A_SLOT = "is not an available slot"
 PAST_MARGIN = 86_400  # a day: the longest buffer, and more than any zone's distance from UTC
 
 Changes = list[tuple[str, list[Event]]]
-
-
-class Reservation(NamedTuple):
-    """Time taken on a calendar, in UTC seconds (buffers in seconds too)."""
-
-    kind: str  # "event" | "appointment" | "hold" | "block"
-    start: int
-    end: int
-    buffer_before: int = 0
-    buffer_after: int = 0
-    expires_at: int | None = None
 
 
 class Calendar:
@@ -57,7 +49,7 @@ class Calendar:
         match event:
             case TimeReserved():
                 self.reservations[event.reservation_id] = Reservation(
-                    event.kind, parse_instant(event.start_at), parse_instant(event.end_at),
+                    event.reservation_id, event.kind, parse_instant(event.start_at), parse_instant(event.end_at),
                     event.buffer_before * 60, event.buffer_after * 60,
                     parse_instant(event.expires_at) if event.expires_at else None,
                 )
@@ -66,34 +58,21 @@ class Calendar:
             case ReservationMoved():
                 current = self.reservations.get(event.reservation_id)
                 if current is not None:
-                    self.reservations[event.reservation_id] = current._replace(
-                        start=parse_instant(event.start_at), end=parse_instant(event.end_at))
+                    self.reservations[event.reservation_id] = msgspec.structs.replace(
+                        current, start=parse_instant(event.start_at), end=parse_instant(event.end_at))
             case ExternalBusyTimesSynced():
                 self.external = replace_window(self.external, parse_instant(event.from_at),
                                                parse_instant(event.until_at),
                                                [(parse_instant(b.start_at), parse_instant(b.end_at))
                                                 for b in event.busy_times])
 
-    def busy(self, now: int, exclude: Iterable[str] = ()) -> list[Busy]:
-        """Everything occupying time at `now`: bookings with buffers, blocks, unexpired holds, external busy.
+    def occupancy(self, now: int, exclude: Iterable[str] = ()) -> Occupancy:
+        """What occupies this calendar at `now` (shared.availability.occupancy), leaving out `exclude`.
 
         Time that ended more than a day ago is left out: no slot starts before now, and no buffer is
         longer than a day, so history never reaches the engine (its cost follows the future only).
         """
-        skip = set(exclude)
-        horizon = now - PAST_MARGIN
-        busy = [Busy(r.start, r.end, r.buffer_before, r.buffer_after)
-                for rid, r in self.reservations.items()
-                if r.end > horizon and rid not in skip and (r.expires_at is None or r.expires_at > now)]
-        busy.extend(Busy(start, end) for start, end in self.external if end > horizon)
-        return busy
-
-    def booking_starts(self, now: int) -> list[int]:
-        """Starts of confirmed events and appointments that can share a local date with a slot from `now`
-        (host assignment counts them per local date)."""
-        since = now - 2 * PAST_MARGIN
-        return [r.start for r in self.reservations.values()
-                if r.kind in ("event", "appointment") and r.start >= since]
+        return occupancy(self.reservations.values(), self.external, now, frozenset(exclude), now - PAST_MARGIN)
 
 
 # The events a provider's calendar folds; every other provider event is the provider's own.

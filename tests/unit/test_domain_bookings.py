@@ -659,7 +659,7 @@ class TestCancelEvent:
         for host in (ANN_PROVIDER, BOB_PROVIDER):
             assert events_on(decision, provider_stream(host)) == [
                 TimeReleased(provider_id=host, reservation_id=event_id)]
-            assert world.provider(host).calendar.busy(int(NOW.timestamp())) == []
+            assert world.provider(host).calendar.occupancy(int(NOW.timestamp())).busy == []
 
     def test_canceling_twice_is_rejected(self) -> None:
         world = world_with_link()
