@@ -186,7 +186,9 @@ def bootstrap(settings: Settings) -> Litestar:
     for operation, http in routes():
         handlers.append(route(_litestar_path(http.path), http_method=[HttpMethod(http.method)],
                               operation_id=f"{http.method.lower()}_{operation.name}_{len(handlers)}",
-                              status_code=http.status)(make_handler(operation, http, backend, metrics)))
+                              # Litestar refuses a 204 handler that returns a value; the Response sets 204 itself
+                              status_code=200 if http.status == 204 else http.status)(
+            make_handler(operation, http, backend, metrics)))
     return Litestar(route_handlers=handlers, lifespan=[lifespan], openapi_config=None,
                     request_max_body_size=MAX_BODY + 1)
 
