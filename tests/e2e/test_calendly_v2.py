@@ -34,7 +34,7 @@ async def get(http: httpx.AsyncClient, auth: dict[str, str], uri: str, type_: ob
 
 async def test_every_resource_decodes_as_calendlys_reference_types_it(http: httpx.AsyncClient, nc: nats.NATS,
                                                                       settings: Settings) -> None:
-    account, auth = await calendly_account(nc, settings)
+    _, auth = await calendly_account(nc, settings)
     me = await get(http, auth, "/calendly/users/me", ref.One[ref.User])
     assert await get(http, auth, me.resource.uri, ref.One[ref.User]) == me
     organization = me.resource.current_organization
