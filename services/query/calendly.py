@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -573,7 +573,7 @@ async def webhook_subscription_get(reads: Reads, query: CalendlyGetQuery) -> dic
     return {"resource": shapes.webhook_subscription(query.base_url, state, bool(failing))}
 
 
-HANDLERS = {
+HANDLERS: dict[str, Callable[[Any, Any], Awaitable[Any]]] = {
     "calendly_users_me": users_me,
     "calendly_event_types": event_types,
     "calendly_event_type_available_times": event_type_available_times,
