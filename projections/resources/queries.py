@@ -56,3 +56,29 @@ async def links_hosted_page(pool: asyncpg.Pool, account_id: str, provider_id: st
     """One page of the account's links, or of those `provider_id` hosts."""
     where, args = ("state->'settings'->'hosts' ? $3", (provider_id,)) if provider_id else ("", ())
     return await page(pool, "link", account_id, where=where, args=args, after=after, limit=limit)
+
+
+async def scheduled_events_page(pool: asyncpg.Pool, account_id: str, *, provider_id: str | None,
+                                status: str | None, min_start: datetime | None, max_start: datetime | None,
+                                invitee_email: str | None, before: str | None, after: str | None, limit: int,
+                                newest_first: bool) -> tuple[list[Any], dict]:
+    """One page of the account's events for Calendly's scheduled_events: by host, status, start and invitee."""
+    conditions: list[str] = ["kind = $1", "account_id = $2"]
+    args: list[Any] = ["event", account_id]
+    for value, condition in ((provider_id, "state->'created'->'provider_ids' ? ${}"), (status, "status = ${}"),
+                             (min_start, "sort_at >= ${}"), (max_start, "sort_at < ${}"),
+                             (invitee_email, "lower(state->'created'->'scheduler'->>'email') = lower(${})")):
+        if value is not None:
+            args.append(value)
+            conditions.append(condition.format(len(args)))
+    rows, metadata = await keyset_page(pool, select="select id, sort_at, state from rm_resources",
+                                       conditions=conditions, params=args, keys=("sort_at", "id"), before=before,
+                                       after=after, limit=limit, newest_first=newest_first)
+    return [decode_state(_KINDS["event"], r["state"]) for r in rows], metadata
+
+
+async def all_states(pool: asyncpg.Pool, kind: str, account_id: str) -> list[Any]:
+    """Every live resource of a kind in the account (for the short lists Calendly sorts and pages itself)."""
+    rows = await pool.fetch("select state from rm_resources where kind = $1 and account_id = $2 and not deleted"
+                            " order by sort_at, id", kind, account_id)
+    return [decode_state(_KINDS[kind], r["state"]) for r in rows]

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 from services.commands.repository import UnitOfWork
+from shared import calendly
+from shared.availability import parse_instant
 from shared.domain import (
     accounts,
     appointments,
@@ -27,6 +32,7 @@ from shared.domain.core import (
     block_stream,
     event_stream,
     hold_stream,
+    iso_z,
     link_slug_stream,
     link_stream,
     location_stream,
@@ -38,7 +44,7 @@ from shared.domain.core import (
 from shared.domain.validation import slugify
 from shared.errors import NotFound, ValidationFailed
 from shared.messages import commands as c
-from shared.messages.events import Client
+from shared.messages.events import Client, EventCanceled, EventCreated, WebhookCreated
 from shared.webhook_secrets import keep_secret
 
 Handler = Callable[[Any, UnitOfWork, Env], Awaitable[Decision]]
@@ -310,6 +316,152 @@ async def delete_webhook(cmd: c.DeleteWebhook, uow: UnitOfWork, env: Env) -> Dec
     return webhooks.delete_webhook(cmd, await uow.load(webhook_stream(cmd.webhook_id)), env)
 
 
+# --- Calendly's Scheduling API and webhook subscriptions: the same deciders as above -----------
+
+# A SavvyCal field a decider names -> the Calendly parameter the client sent it as.
+_CALENDLY_FIELDS = {"start_at": "start_time", "end_at": "start_time", "display_name": "invitee.name",
+                    "email": "invitee.email", "time_zone": "invitee.timezone", "link_id": "event_type",
+                    "event_id": "uuid", "cancel_reason": "reason", "url": "url", "events": "events"}
+
+
+def _in_calendly_terms(error: ValidationFailed) -> ValidationFailed:
+    """The same refusal naming Calendly's parameters instead of the SavvyCal fields."""
+    fields: dict[str, list[str]] = {}
+    for name, messages in error.fields.items():
+        fields.setdefault(_CALENDLY_FIELDS.get(name, name), []).extend(messages)
+    return ValidationFailed(error.message, fields)
+
+
+async def _owners(uow: UnitOfWork, account_id: str | None) -> calendly.Owners:
+    account = await uow.load(account_stream(account_id or ""))
+    return {u.provider_id: (u.user_id, u.name, u.email) for u in account.users.values()}
+
+
+def _booked(decision: Decision, state: link_bookings.BookedEventState) -> link_bookings.BookedEventState:
+    """The event as the decision leaves it."""
+    for _, events in decision.changes:
+        for event in events:
+            if isinstance(event, EventCreated | EventCanceled):
+                state = link_bookings.evolve_event(state, event)
+    return state
+
+
+async def calendly_create_invitee(cmd: c.CalendlyCreateInvitee, uow: UnitOfWork, env: Env) -> Decision:
+    """Calendly's POST /invitees: a CreateEvent of the event type's default duration at `start_time`."""
+    link_id = calendly.id_from_uri(cmd.event_type, cmd.base_url, "event_types", "event_type")
+    link, hosts = await _link_and_hosts(uow, link_id)
+    settings = links.require_link(link, cmd.account_id).settings
+    assert settings is not None
+    try:
+        start = parse_instant(cmd.start_time.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationFailed.on("start_time", "must be an ISO-8601 datetime with a time zone") from None
+    person = cmd.invitee
+    name = person.name or " ".join(p for p in (person.first_name, person.last_name) if p)
+    answers = [{"id": f"q{index}", "label": str(qa.get("question", "")), "type": "text",
+                "value": str(qa.get("answer", ""))} for index, qa in enumerate(cmd.questions_and_answers)]
+    booking = c.CreateEvent(command_id=cmd.command_id, account_id=cmd.account_id, user_id=cmd.user_id,
+                            link_id=link_id, display_name=name, email=person.email, time_zone=person.timezone,
+                            start_at=iso_z_seconds(start), end_at=iso_z_seconds(start + 60 * settings.default_duration),
+                            fields=answers)
+    try:
+        decision = link_bookings.create_event(booking, link, hosts, env)
+    except ValidationFailed as error:
+        raise _in_calendly_terms(error) from None
+    state = _booked(decision, link_bookings.BookedEventState())
+    return decision._replace(result={"resource": calendly.invitee(cmd.base_url, state)})
+
+
+def iso_z_seconds(seconds: int) -> str:
+    """An epoch second as the domain's ISO-8601 UTC text."""
+    return iso_z(datetime.fromtimestamp(seconds, UTC))
+
+
+async def calendly_cancel_event(cmd: c.CalendlyCancelEvent, uow: UnitOfWork, env: Env) -> Decision:
+    """Calendly's POST /scheduled_events/:uuid/cancellation: a CancelEvent."""
+    event = link_bookings.require_event(await uow.load(event_stream(cmd.uuid)), cmd.account_id)
+    cancel = c.CancelEvent(command_id=cmd.command_id, account_id=cmd.account_id, user_id=cmd.user_id,
+                           event_id=cmd.uuid, cancel_reason=cmd.reason)
+    try:
+        decision = await cancel_event(cancel, uow, env)
+    except ValidationFailed as error:
+        raise _in_calendly_terms(error) from None
+    state = _booked(decision, event)
+    return decision._replace(result={"resource": calendly.cancellation(state)})
+
+
+async def calendly_create_scheduling_link(cmd: c.CalendlyCreateSchedulingLink, uow: UnitOfWork,
+                                          env: Env) -> Decision:
+    """Calendly's POST /scheduling_links: a single-use copy of the event type (a CreateLink of type single)."""
+    problems: dict[str, list[str]] = {}
+    if cmd.max_event_count != 1:
+        problems["max_event_count"] = ["must be 1"]
+    if cmd.owner_type != "EventType":
+        problems["owner_type"] = ["must be EventType"]
+    try:
+        link_id = calendly.id_from_uri(cmd.owner, cmd.base_url, "event_types", "owner")
+    except ValidationFailed as error:
+        problems.update(error.fields)
+        link_id = ""
+    if problems:
+        raise ValidationFailed("invalid scheduling link", problems)
+    settings = links.require_link(await uow.load(link_stream(link_id)), cmd.account_id).settings
+    assert settings is not None
+    copied = {k: v for k, v in msgspec.to_builtins(settings).items()
+              if k in c.LinkFields.__struct_fields__ and k not in ("type", "state")}
+    create = msgspec.convert({**copied, "type": "single", "command_id": cmd.command_id,
+                              "account_id": cmd.account_id, "user_id": cmd.user_id}, c.CreateLink)
+    decision = await create_link(create, uow, env)
+    return decision._replace(result={"resource": {"booking_url": decision.result["url"], "owner": cmd.owner,
+                                                  "owner_type": "EventType"}})
+
+
+async def calendly_create_webhook_subscription(cmd: c.CalendlyCreateWebhookSubscription, uow: UnitOfWork,
+                                               env: Env) -> Decision:
+    """Calendly's POST /webhook_subscriptions: a webhook for invitee.* of the organization or one user."""
+    account = accounts.require_account(await uow.load(account_stream(cmd.account_id or "")), cmd.account_id)
+    problems: dict[str, list[str]] = {}
+    organization = ""
+    try:
+        organization = calendly.id_from_uri(cmd.organization, cmd.base_url, "organizations", "organization")
+    except ValidationFailed as error:
+        problems.update(error.fields)
+    if cmd.scope not in ("user", "organization"):
+        problems["scope"] = ["must be user or organization"]
+    user = None
+    if cmd.scope == "user":
+        try:
+            user_id = calendly.id_from_uri(cmd.user, cmd.base_url, "users", "user")
+            user = account.users.get(user_id)
+            if user is None:
+                problems["user"] = ["is not a user of the organization"]
+        except ValidationFailed as error:
+            problems.update(error.fields)
+    if problems:
+        raise ValidationFailed("invalid webhook subscription", problems)
+    if organization != account.account_id:
+        raise NotFound("organization")
+    decision = webhooks.create_calendly_subscription(
+        cmd.url, cmd.events, cmd.scope, user.user_id if user else None, user.provider_id if user else None,
+        cmd.signing_key, account, cmd.user_id, env)
+    await _keep_new_secret(uow, decision)
+    created = next(e for _, events in decision.changes for e in events if isinstance(e, WebhookCreated))
+    resource = {"resource": calendly.webhook_subscription(cmd.base_url, webhooks.evolve(webhooks.WebhookState(),
+                                                                                       created))}
+    return decision._replace(result=resource, stored_result=None)
+
+
+async def calendly_delete_webhook_subscription(cmd: c.CalendlyDeleteWebhookSubscription, uow: UnitOfWork,
+                                               env: Env) -> Decision:
+    """Calendly's DELETE /webhook_subscriptions/:uuid: a DeleteWebhook (204, no body)."""
+    state = webhooks.require_webhook(await uow.load(webhook_stream(cmd.uuid)), cmd.account_id)
+    if state.scope is None:
+        raise NotFound("webhook_subscription")
+    decision = webhooks.delete_webhook(c.DeleteWebhook(command_id=cmd.command_id, account_id=cmd.account_id,
+                                                       user_id=cmd.user_id, webhook_id=cmd.uuid), state, env)
+    return decision._replace(result={})
+
+
 # The one explicit table: catalogue name -> handler (the catalogue gives the command type and subject).
 HANDLERS: dict[str, Handler] = {
     "create_account": create_account,
@@ -341,6 +493,11 @@ HANDLERS: dict[str, Handler] = {
     "create_webhook": create_webhook,
     "delete_webhook": delete_webhook,
     "rotate_webhook_secret": rotate_webhook_secret,
+    "calendly_create_invitee": calendly_create_invitee,
+    "calendly_cancel_event": calendly_cancel_event,
+    "calendly_create_scheduling_link": calendly_create_scheduling_link,
+    "calendly_create_webhook_subscription": calendly_create_webhook_subscription,
+    "calendly_delete_webhook_subscription": calendly_delete_webhook_subscription,
 }
 
 # The stream a command most likely contends on, known before deciding: bookings of one link or
@@ -349,4 +506,5 @@ CONTENTION_KEYS: dict[str, Callable[[Any], str]] = {
     "create_event": _booking_key,
     "hold_slot": _booking_key,
     "create_appointment": _booking_key,
+    "calendly_create_invitee": lambda cmd: f"link-{str(getattr(cmd, 'event_type', '')).rsplit('/', 1)[-1]}",
 }

@@ -53,6 +53,12 @@ def _integer_fields(request_type: type[Any]) -> frozenset[str]:
                      if f.type is int or f.type == int | None)
 
 
+def _boolean_fields(request_type: type[Any]) -> frozenset[str]:
+    """Request fields typed bool: a query string carries them as `true` / `false`."""
+    return frozenset(f.encode_name for f in msgspec.structs.fields(request_type)
+                     if f.type is bool or f.type == bool | None)
+
+
 def _request_fields(request_type: type[Any]) -> frozenset[str]:
     return frozenset(f.encode_name for f in msgspec.structs.fields(request_type))
 
@@ -62,6 +68,9 @@ def make_handler(operation: Operation, http: HttpRoute, backend: Backend,
     """The Litestar handler of one catalogue route."""
     route_name = f"{http.method} {http.path}"
     integers = _integer_fields(operation.request)
+    booleans = _boolean_fields(operation.request)
+    # Calendly ignores parameters it does not know; so does its facade (SavvyCal's names them in a 422).
+    ignores_unknown = http.facade == "calendly"
     declared = _request_fields(operation.request)
     is_command = operation.kind == "command"
     reads_body = takes_body(operation, http)
@@ -79,6 +88,11 @@ def make_handler(operation: Operation, http: HttpRoute, backend: Backend,
                 fields[name] = int(fields[name])
             except (TypeError, ValueError):
                 problems[name] = ["must be an integer"]
+        for name in booleans & fields.keys():
+            if isinstance(fields[name], str) and fields[name].lower() in ("true", "false"):
+                fields[name] = fields[name].lower() == "true"
+            elif not isinstance(fields[name], bool):
+                problems[name] = ["must be true or false"]
         if problems:
             raise HttpError(422, {"errors": problems})
         return fields
@@ -89,9 +103,14 @@ def make_handler(operation: Operation, http: HttpRoute, backend: Backend,
             if reads_body:
                 body = {k: v for k, v in (await _json_body(request)).items() if k not in FILLED_IN}
             elif http.method == "GET":
-                body = parameters({k: v for k, v in request.query_params.items() if k not in FILLED_IN})
+                given = dict(request.query_params.items())
+                if ignores_unknown:  # Calendly's clients may send GET parameters as a JSON body
+                    given = {**(await _json_body(request)), **given}
+                body = parameters({k: v for k, v in given.items() if k not in FILLED_IN})
             else:
                 body = {}
+            if ignores_unknown:
+                body = {k: v for k, v in body.items() if k in declared}
             body.update({http.request_field(k): v for k, v in request.path_params.items()})
             body.update({field: ids.get(source, "") for field, source in http.caller_fields})
             body.update({k: v for k, v in ids.items() if k in declared})
@@ -101,8 +120,10 @@ def make_handler(operation: Operation, http: HttpRoute, backend: Backend,
                 body["command_id"] = request.headers.get("idempotency-key") or f"http-{time.time_ns()}-{id(request)}"
                 reply = await backend.request("command", operation.name, body)
                 backend.remember(ids["account_id"], reply.get("position", 0))
-                return Response(reply["result"], status_code=http.status,
-                                headers={"x-sched-position": str(reply.get("position", 0))})
+                headers = {"x-sched-position": str(reply.get("position", 0))}
+                if http.status == 204:
+                    return Response(None, status_code=204, headers=headers)
+                return Response(reply["result"], status_code=http.status, headers=headers)
             seen = backend.last_position(ids.get("account_id", ""), request.headers.get("x-sched-position"))
             if seen:
                 body["min_position"] = seen
@@ -165,7 +186,9 @@ def bootstrap(settings: Settings) -> Litestar:
     for operation, http in routes():
         handlers.append(route(_litestar_path(http.path), http_method=[HttpMethod(http.method)],
                               operation_id=f"{http.method.lower()}_{operation.name}_{len(handlers)}",
-                              status_code=http.status)(make_handler(operation, http, backend, metrics)))
+                              # Litestar refuses a 204 handler that returns a value; the Response sets 204 itself
+                              status_code=200 if http.status == 204 else http.status)(
+            make_handler(operation, http, backend, metrics)))
     return Litestar(route_handlers=handlers, lifespan=[lifespan], openapi_config=None,
                     request_max_body_size=MAX_BODY + 1)
 

@@ -29,7 +29,10 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from services.webhooks import outbox
 from services.webhooks.payloads import resource_payload, webhook_body, webhook_type
+from shared import calendly
+from shared.domain.core import account_stream
 from shared.domain.registry import stream_kind
+from shared.domain.webhooks import CALENDLY_TYPE_OF
 from shared.feed import Envelope, ensure_events_stream
 from shared.messages.events import WebhookCreated, WebhookDeleted, WebhookSecretRotated, decode_event
 from shared.settings import Settings
@@ -83,6 +86,8 @@ class Intake:
         self.on_enqueued = on_enqueued
         self.batch = batch
         self.public_url = f"http://{settings.http_host}:{settings.http_port}/book"
+        self.calendly_url = f"http://{settings.http_host}:{settings.http_port}/calendly"
+        self._scopes: dict[str, WebhookCreated] = {}
         self.position = 0
         self.states = StreamStates()
         self._sub: JetStreamContext.PullSubscription | None = None
@@ -143,6 +148,11 @@ class Intake:
             assert isinstance(event, WebhookCreated | WebhookSecretRotated | WebhookDeleted)
             await outbox.apply_webhook_event(conn, envelope.version, event)
             return {event.webhook_id}  # its sender reloads the webhook: a new secret, or stop
+        woken = await self._calendly(conn, envelope) if envelope.type in CALENDLY_TYPE_OF else set()
+        return woken | await self._savvycal(conn, envelope)
+
+    async def _savvycal(self, conn: asyncpg.Connection, envelope: Envelope) -> set[str]:
+        """Deliveries of the SavvyCal-shaped webhooks."""
         kind = webhook_type(envelope.type)
         if kind is None:
             return set()
@@ -161,6 +171,45 @@ class Intake:
         body = webhook_body(kind, envelope.id, envelope.version, envelope.occurred_at, payload)
         await outbox.enqueue(conn, webhook_ids, envelope.id, kind, body)
         return set(webhook_ids)
+
+    async def _subscription(self, conn: asyncpg.Connection, webhook_id: str) -> WebhookCreated | None:
+        """The event that created a webhook: its scope never changes, so it is read once."""
+        if webhook_id not in self._scopes:
+            data = await conn.fetchval("select data from events where stream_id = $1 and version = 1",
+                                       f"whk-{webhook_id}")
+            created = decode_event(data) if data is not None else None
+            if not isinstance(created, WebhookCreated):
+                return None
+            self._scopes[webhook_id] = created
+        return self._scopes[webhook_id]
+
+    async def _calendly(self, conn: asyncpg.Connection, envelope: Envelope) -> set[str]:
+        """Deliveries of Calendly webhook subscriptions: `invitee.*` with Calendly's payload, per scope."""
+        kind = CALENDLY_TYPE_OF[envelope.type]
+        webhook_ids = await outbox.subscribers(conn, envelope.account_id, kind)
+        if not webhook_ids:
+            return set()
+        event = decode_event(envelope.data)
+        before = await self.states.before(conn, envelope.stream_id, envelope.version)
+        state = stream_kind(envelope.stream_id).fold(before, [event])
+        if state.created is None:
+            return set()
+        rows = await conn.fetch("select data from events where stream_id = $1 order by version",
+                                account_stream(envelope.account_id))
+        account_kind = stream_kind(account_stream(envelope.account_id))
+        account = account_kind.fold(account_kind.state_type(), [decode_event(r["data"]) for r in rows])
+        owners = {u.provider_id: (u.user_id, u.name, u.email) for u in account.users.values()}
+        woken: set[str] = set()
+        for webhook_id in webhook_ids:
+            created = await self._subscription(conn, webhook_id)
+            if created is None or (created.scope == "user"
+                                   and created.scope_provider_id not in state.created.provider_ids):
+                continue
+            creator = f"{self.calendly_url}/users/{created.creator_user_id}" if created.creator_user_id else None
+            payload = calendly.webhook_payload(kind, self.calendly_url, state, owners, envelope.occurred_at, creator)
+            await outbox.enqueue(conn, [webhook_id], envelope.id, kind, msgspec.json.encode(payload))
+            woken.add(webhook_id)
+        return woken
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the stream until `stop` is set; after an error, resume from the committed position."""

@@ -35,6 +35,7 @@ class Delivery(NamedTuple):
     body: bytes
     attempt_count: int
     next_attempt_at: datetime
+    type: str = ""  # the webhook event type (`invitee.*` deliveries are Calendly's)
 
 
 # --- intake -------------------------------------------------------------------------------------
@@ -100,7 +101,7 @@ async def webhooks_with_pending(pool: asyncpg.Pool) -> list[str]:
 
 async def pending(pool: asyncpg.Pool, webhook_id: str, limit: int = 100) -> list[Delivery]:
     """The webhook's next pending deliveries, oldest first: the order they must arrive in."""
-    rows = await pool.fetch("select seq, webhook_id, body, attempt_count, next_attempt_at from webhook_deliveries"
+    rows = await pool.fetch("select seq, webhook_id, body, attempt_count, next_attempt_at, type from webhook_deliveries"
                             " where webhook_id = $1 and state = 'pending' order by seq limit $2", webhook_id, limit)
     return [Delivery(*row) for row in rows]
 

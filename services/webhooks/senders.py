@@ -21,7 +21,7 @@ import asyncpg
 import httpx
 
 from services.webhooks import outbox
-from services.webhooks.signing import signed_headers
+from services.webhooks.signing import signed_headers, with_calendly_signature
 from services.webhooks.transport import USER_AGENT, AttemptOutcome, post
 from shared.lifecycle import sleep_unless_stopped
 from shared.settings import Settings
@@ -127,6 +127,8 @@ class WebhookSender:
             outcome = AttemptOutcome(None, "no signing secret is stored for this webhook", 0.0)
         else:
             headers = signed_headers(self.webhook_id, secrets, delivery.body, int(time.time()))
+            if delivery.type.startswith("invitee."):
+                headers = with_calendly_signature(headers)
             async with self.in_flight:
                 outcome = await post(client, self.subscription.url, delivery.body, headers,
                                      timeout=self.settings.webhook_timeout,

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 SAVVYCAL_SIGNATURE = "x-savvycal-signature"
 WEBHOOK_ID = "x-savvycal-webhook-id"
 SCHED_SIGNATURE = "x-sched-signature"
+CALENDLY_SIGNATURE = "calendly-webhook-signature"
 TOLERANCE_SECONDS = 300
 
 
@@ -47,6 +48,11 @@ def signed_headers(webhook_id: str, secrets: Sequence[str], body: bytes, timesta
         WEBHOOK_ID: webhook_id,
         SCHED_SIGNATURE: sched_signature(secrets, body, timestamp),
     }
+
+
+def with_calendly_signature(headers: dict[str, str]) -> dict[str, str]:
+    """A Calendly delivery's headers: Calendly-Webhook-Signature is `t=…,v1=…` over "<t>.<body>", as ours."""
+    return {**headers, CALENDLY_SIGNATURE: headers[SCHED_SIGNATURE]}
 
 
 def verify_savvycal_signature(secret: str, body: bytes, header: str) -> bool:

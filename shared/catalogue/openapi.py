@@ -32,7 +32,7 @@ def error_statuses(operation: Operation, http: HttpRoute) -> list[int]:
     statuses = {ERROR_STATUS[code] for code in operation.errors} | {422, 503}
     if http.auth != "none":
         statuses.add(401)
-    if takes_body(operation, http):
+    if takes_body(operation, http) or (http.facade == "calendly" and http.method == "GET"):
         statuses |= {400, 413}
     if http.facade == "calendly":
         statuses = {400 if status == 422 else status for status in statuses}
@@ -62,8 +62,11 @@ def _operation(operation: Operation, http: HttpRoute, index: int, request_schema
         for name, prop in client_schema.get("properties", {}).items():
             parameters.append({"name": name, "in": "query", "required": name in required, "schema": prop})
     error = CALENDLY_ERROR if http.facade == "calendly" else SAVVYCAL_ERROR
+    success: dict[str, Any] = {"description": "success"}
+    if http.status != 204:
+        success["content"] = {"application/json": {"schema": response_schema}}
     document["responses"] = {
-        str(http.status): {"description": "success", "content": {"application/json": {"schema": response_schema}}},
+        str(http.status): success,
         **{str(status): {"description": "error", "content": {"application/json": {"schema": error}}}
            for status in error_statuses(operation, http)},
     }

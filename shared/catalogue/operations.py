@@ -40,8 +40,8 @@ def _get(path: str, id_parameter: str | None = None, **options: Any) -> HttpRout
     return HttpRoute("GET", path, path_fields=fields, **options)
 
 
-def _calendly(path: str) -> HttpRoute:
-    return HttpRoute("GET", f"/calendly/{path}", facade="calendly")
+def _calendly(path: str, method: str = "GET", status: int = 200) -> HttpRoute:
+    return HttpRoute(method, f"/calendly/{path}", status, facade="calendly")
 
 
 OPERATIONS: list[Operation] = [
@@ -380,6 +380,44 @@ OPERATIONS: list[Operation] = [
         "Calendly: a user's busy times.",
         _calendly("user_busy_times"),
     ),
+    # --- Calendly: a GET for every URI it hands out, the scheduled events, the Scheduling API ---
+    _query("calendly_user_get", q.CalendlyGetQuery, r.CalendlyUserReply, "Calendly: one user.",
+           _calendly("users/{uuid}")),
+    _query("calendly_organization_get", q.CalendlyGetQuery, r.CalendlyOrganizationReply,
+           "Calendly: the organization (the account).", _calendly("organizations/{uuid}")),
+    _query("calendly_organization_membership_get", q.CalendlyGetQuery, r.CalendlyMembershipReply,
+           "Calendly: one organization membership.", _calendly("organization_memberships/{uuid}")),
+    _query("calendly_event_type_get", q.CalendlyGetQuery, r.CalendlyEventTypeReply, "Calendly: one event type.",
+           _calendly("event_types/{uuid}")),
+    _query("calendly_user_availability_schedule_get", q.CalendlyGetQuery, r.CalendlyAvailabilityScheduleReply,
+           "Calendly: one availability schedule.", _calendly("user_availability_schedules/{uuid}")),
+    _query("calendly_scheduled_events", q.CalendlyScheduledEventsQuery, r.CalendlyScheduledEvents,
+           "Calendly: a user's or an organization's scheduled events, filtered, one page.",
+           _calendly("scheduled_events")),
+    _query("calendly_scheduled_event_get", q.CalendlyGetQuery, r.CalendlyScheduledEventReply,
+           "Calendly: one scheduled event.", _calendly("scheduled_events/{uuid}")),
+    _query("calendly_event_invitees", q.CalendlyInviteesQuery, r.CalendlyInvitees,
+           "Calendly: a scheduled event's invitees.", _calendly("scheduled_events/{uuid}/invitees")),
+    _query("calendly_event_invitee_get", q.CalendlyInviteeGetQuery, r.CalendlyInviteeReply,
+           "Calendly: one invitee of a scheduled event.",
+           _calendly("scheduled_events/{event_uuid}/invitees/{invitee_uuid}")),
+    _command("calendly_create_invitee", c.CalendlyCreateInvitee, r.CalendlyInviteeReply,
+             "Calendly: book an invitee on an event type at a start time (the SavvyCal booking's command).",
+             _calendly("invitees", "POST", 201)),
+    _command("calendly_cancel_event", c.CalendlyCancelEvent, r.CalendlyCancellationReply,
+             "Calendly: cancel a scheduled event.", _calendly("scheduled_events/{uuid}/cancellation", "POST", 201)),
+    _command("calendly_create_scheduling_link", c.CalendlyCreateSchedulingLink, r.CalendlySchedulingLinkReply,
+             "Calendly: a single-use booking link of an event type.", _calendly("scheduling_links", "POST", 201)),
+    _command("calendly_create_webhook_subscription", c.CalendlyCreateWebhookSubscription,
+             r.CalendlyWebhookSubscriptionReply, "Calendly: subscribe a URL to invitee.created / invitee.canceled.",
+             _calendly("webhook_subscriptions", "POST", 201)),
+    _query("calendly_webhook_subscriptions", q.CalendlyWebhookSubscriptionsQuery, r.CalendlyWebhookSubscriptions,
+           "Calendly: the organization's (or a user's) webhook subscriptions.", _calendly("webhook_subscriptions")),
+    _query("calendly_webhook_subscription_get", q.CalendlyGetQuery, r.CalendlyWebhookSubscriptionReply,
+           "Calendly: one webhook subscription.", _calendly("webhook_subscriptions/{uuid}")),
+    _command("calendly_delete_webhook_subscription", c.CalendlyDeleteWebhookSubscription, r.CalendlyNoContent,
+             "Calendly: delete a webhook subscription (204).",
+             _calendly("webhook_subscriptions/{uuid}", "DELETE", 204)),
 ]
 
 CATALOGUE: dict[str, Operation] = {op.name: op for op in OPERATIONS}

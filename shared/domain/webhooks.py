@@ -36,6 +36,10 @@ WEBHOOK_EVENT_TYPES = (
     "booking_intent.expired",
 )
 
+# The event types of a Calendly webhook subscription, and the domain events delivered as each.
+CALENDLY_EVENT_TYPES = ("invitee.created", "invitee.canceled")
+CALENDLY_TYPE_OF: dict[str, str] = {"event_created": "invitee.created", "event_canceled": "invitee.canceled"}
+
 # Domain event type -> the webhook event type it is delivered as; other events are not delivered.
 WEBHOOK_TYPE_OF: dict[str, str] = {
     "event_created": "event.created",
@@ -72,6 +76,10 @@ class WebhookState(msgspec.Struct, frozen=True):
     created_at: str = ""
     updated_at: str = ""
     deleted: bool = False
+    scope: str | None = None  # set on Calendly webhook subscriptions: "organization" or "user"
+    scope_user_id: str | None = None
+    scope_provider_id: str | None = None
+    creator_user_id: str | None = None
 
     @property
     def exists(self) -> bool:
@@ -89,7 +97,8 @@ def evolve(state: WebhookState, event: Event) -> WebhookState:
         case WebhookCreated():
             return WebhookState(webhook_id=event.webhook_id, account_id=event.account_id, url=event.url,
                                 events=list(event.events), secret_id=event.secret_id, created_at=event.created_at,
-                                updated_at=event.created_at)
+                                updated_at=event.created_at, scope=event.scope, scope_user_id=event.scope_user_id,
+                                scope_provider_id=event.scope_provider_id, creator_user_id=event.creator_user_id)
         case WebhookSecretRotated():
             return msgspec.structs.replace(state, secret_id=event.secret_id,
                                            previous_secret_id=event.previous_secret_id,
@@ -217,6 +226,29 @@ def create_webhook(command: CreateWebhook, account: AccountState, env: Env) -> D
     created = WebhookCreated(webhook_id=webhook_id, account_id=account.account_id, url=command.url,
                              events=list(command.events), secret_id=env.new_id("whsec"), created_at=env.now_iso)
     result = {**webhook_resource(evolve(WebhookState(), created)), "secret": new_signing_secret(env)}
+    return Decision([(webhook_stream(webhook_id), [created])], result, stored_result={**result, "secret": None})
+
+
+def create_calendly_subscription(url: str, events: list[str], scope: str, scope_user_id: str | None,
+                                 scope_provider_id: str | None, signing_key: str | None, account: AccountState,
+                                 creator_user_id: str | None, env: Env) -> Decision:
+    """A Calendly webhook subscription: a webhook for `invitee.*`, scoped to the organization or one user.
+
+    The caller's `signing_key` signs deliveries when given (Calendly lets a client choose it), else a new one.
+    """
+    problems = Problems()
+    check_url(problems, url, env.webhook_allow_loopback)
+    if not events:
+        problems.add("events", "must list at least one event type")
+    elif any(e not in CALENDLY_EVENT_TYPES for e in events) or len(set(events)) != len(events):
+        problems.add("events", f"must be distinct values of: {', '.join(CALENDLY_EVENT_TYPES)}")
+    problems.raise_if_any()
+    webhook_id = env.new_id("whk")
+    created = WebhookCreated(webhook_id=webhook_id, account_id=account.account_id, url=url, events=list(events),
+                             secret_id=env.new_id("whsec"), created_at=env.now_iso, scope=scope,
+                             scope_user_id=scope_user_id, scope_provider_id=scope_provider_id,
+                             creator_user_id=creator_user_id)
+    result = {**webhook_resource(evolve(WebhookState(), created)), "secret": signing_key or new_signing_secret(env)}
     return Decision([(webhook_stream(webhook_id), [created])], result, stored_result={**result, "secret": None})
 
 

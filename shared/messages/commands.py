@@ -293,3 +293,67 @@ class RotateWebhookSecret(Command, frozen=True, kw_only=True):
 
     webhook_id: str
     grace_period_seconds: int = 86_400
+
+
+# --- Calendly's Scheduling API and webhook subscriptions (the same streams as above) ---------------
+
+class CalendlyInviteeFields(msgspec.Struct, frozen=True, kw_only=True):
+    """Who books through Calendly's `POST /invitees`: `email` and `timezone`, and a name."""
+
+    email: str
+    timezone: str
+    name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    text_reminder_number: str | None = None
+
+
+class CalendlyCommand(Command, frozen=True, kw_only=True):
+    """Base of the Calendly commands: URIs are read and built from `base_url` (the caller's `…/calendly`)."""
+
+    base_url: str = ""
+
+
+class CalendlyCreateInvitee(CalendlyCommand, frozen=True, kw_only=True):
+    """Book `invitee` on `event_type` at `start_time`: a CreateEvent of the link's default duration."""
+
+    event_type: str
+    start_time: str
+    invitee: CalendlyInviteeFields
+    location: dict[str, Any] | None = None
+    questions_and_answers: list[dict[str, Any]] = []
+    tracking: dict[str, Any] = {}
+    event_guests: list[str] = []
+
+
+class CalendlyCancelEvent(CalendlyCommand, frozen=True, kw_only=True):
+    """Cancel the scheduled event `uuid`: a CancelEvent."""
+
+    uuid: str
+    reason: str | None = None
+
+
+class CalendlyCreateSchedulingLink(CalendlyCommand, frozen=True, kw_only=True):
+    """A single-use booking link for the event type `owner`: a CreateLink copying it with type single."""
+
+    max_event_count: int
+    owner: str
+    owner_type: str
+
+
+class CalendlyCreateWebhookSubscription(CalendlyCommand, frozen=True, kw_only=True):
+    """Subscribe `url` to `invitee.created` / `invitee.canceled` of an organization or of one user."""
+
+    url: str
+    events: list[str]
+    organization: str
+    scope: str
+    user: str | None = None
+    group: str | None = None
+    signing_key: str | None = None
+
+
+class CalendlyDeleteWebhookSubscription(CalendlyCommand, frozen=True, kw_only=True):
+    """Delete the webhook subscription `uuid`: a DeleteWebhook."""
+
+    uuid: str

@@ -425,7 +425,7 @@ class HoldExpired(Event, tag="hold_expired", frozen=True, kw_only=True):
 
 # --- webhooks: stream whk-<whk_id> -----------------------------------------------------------------
 
-class WebhookCreated(Event, tag="webhook_created", frozen=True, kw_only=True):
+class WebhookCreated(Event, tag="webhook_created", frozen=True, kw_only=True, omit_defaults=True):
     """A subscription. The signing secret is not in the log: `secret_id` names it in webhook_secrets."""
 
     webhook_id: str
@@ -434,6 +434,11 @@ class WebhookCreated(Event, tag="webhook_created", frozen=True, kw_only=True):
     events: list[str] = msgspec.field(default_factory=list)
     secret_id: str
     created_at: str
+    # Calendly webhook subscriptions: "organization" or "user" (then only that user's events), and who made it.
+    scope: str | None = None
+    scope_user_id: str | None = None
+    scope_provider_id: str | None = None
+    creator_user_id: str | None = None
 
 
 class WebhookSecretRotated(Event, tag="webhook_secret_rotated", frozen=True, kw_only=True):

@@ -102,13 +102,35 @@ class CalendlyUsersMeQuery(CalendlyQuery, frozen=True, kw_only=True):
     """The user behind the token."""
 
 
-class CalendlyEventTypesQuery(CalendlyQuery, frozen=True, kw_only=True):
+class CalendlyGetQuery(CalendlyQuery, frozen=True, kw_only=True):
+    """One Calendly resource by the uuid at the end of its URI."""
+
+    uuid: str
+
+
+class CalendlyInviteeGetQuery(CalendlyQuery, frozen=True, kw_only=True):
+    """One invitee of a scheduled event."""
+
+    event_uuid: str
+    invitee_uuid: str
+
+
+class CalendlyPageQuery(CalendlyQuery, frozen=True, kw_only=True):
+    """Calendly's page parameters: `count` (1 to 100) and an opaque `page_token`."""
+
+    count: int = 20
+    page_token: str | None = None
+
+
+class CalendlyEventTypesQuery(CalendlyPageQuery, frozen=True, kw_only=True):
     """The event types (links) a `user` hosts, or an `organization`'s, one page."""
 
     user: str | None = None
     organization: str | None = None
-    count: int = 20
-    page_token: str | None = None
+    active: bool | None = None
+    admin_managed: bool | None = None
+    user_availability_schedule: str | None = None
+    sort: str | None = None
 
 
 class CalendlyAvailableTimesQuery(CalendlyQuery, frozen=True, kw_only=True):
@@ -119,12 +141,13 @@ class CalendlyAvailableTimesQuery(CalendlyQuery, frozen=True, kw_only=True):
     end_time: str | None = None
 
 
-class CalendlyMembershipsQuery(CalendlyQuery, frozen=True, kw_only=True):
-    """The memberships of an `organization`, or of one `user`."""
+class CalendlyMembershipsQuery(CalendlyPageQuery, frozen=True, kw_only=True):
+    """The memberships of an `organization`, or of one `user`, optionally by `email` and `role`."""
 
     organization: str | None = None
     user: str | None = None
-    count: int = 20
+    email: str | None = None
+    role: str | None = None
 
 
 class CalendlyAvailabilitySchedulesQuery(CalendlyQuery, frozen=True, kw_only=True):
@@ -139,3 +162,35 @@ class CalendlyBusyTimesQuery(CalendlyQuery, frozen=True, kw_only=True):
     user: str | None = None
     start_time: str | None = None
     end_time: str | None = None
+
+
+class CalendlyScheduledEventsQuery(CalendlyPageQuery, frozen=True, kw_only=True):
+    """The scheduled events of a `user` or an `organization`, filtered, one page."""
+
+    user: str | None = None
+    organization: str | None = None
+    group: str | None = None
+    invitee_email: str | None = None
+    status: str | None = None
+    min_start_time: str | None = None
+    max_start_time: str | None = None
+    sort: str | None = None
+
+
+class CalendlyInviteesQuery(CalendlyPageQuery, frozen=True, kw_only=True):
+    """The invitees of one scheduled event, optionally by `status` and `email`."""
+
+    uuid: str
+    status: str | None = None
+    email: str | None = None
+    sort: str | None = None
+
+
+class CalendlyWebhookSubscriptionsQuery(CalendlyPageQuery, frozen=True, kw_only=True):
+    """The webhook subscriptions of an `organization` (with `scope`, and `user` for scope user)."""
+
+    organization: str | None = None
+    scope: str | None = None
+    user: str | None = None
+    group: str | None = None
+    sort: str | None = None

@@ -591,10 +591,13 @@ class WebhookBody(Reply, frozen=True, kw_only=True):
     payload: dict[str, Any]  # untagged: the resource kind follows from `type`
 
 
-# --- Calendly (seed 004) --------------------------------------------------------------------------
+# --- Calendly (seed 004, and Calendly's API v2 reference) --------------------------------------------
+# Field names, types, enums and nullability follow Calendly's reference. A field Calendly types as
+# a string that the domain has no value for is "" (never null); a field Calendly documents as
+# nullable is null when the domain has no such notion.
 
 class CalendlyPagination(Reply, frozen=True, kw_only=True):
-    """Calendly's page links and tokens (null at the ends)."""
+    """Calendly's page links and tokens (null at the ends); `count` is the page size asked for."""
 
     count: int
     next_page: str | None
@@ -608,28 +611,58 @@ class CalendlyUser(Reply, frozen=True, kw_only=True):
 
     uri: str
     name: str
-    slug: str | None
+    slug: str
     email: str
     scheduling_url: str
     timezone: str
-    avatar_url: str | None  # always null today
+    time_notation: Literal["12h", "24h"]
+    avatar_url: str | None  # no avatars in the domain
     created_at: str
     updated_at: str
     current_organization: str
+    resource_type: Literal["User"]
+    locale: Literal["en", "fr", "es", "de", "nl", "pt", "it", "uk"]
 
 
 class CalendlyUserReply(Reply, frozen=True, kw_only=True):
-    """GET /calendly/users/me."""
+    """GET /calendly/users/me and /calendly/users/:uuid."""
 
     resource: CalendlyUser
+
+
+class CalendlyOrganization(Reply, frozen=True, kw_only=True):
+    """An account as a Calendly organization."""
+
+    uri: str
+    name: str
+    slug: str
+    status: Literal["active"]
+    timezone: str
+    created_at: str
+    updated_at: str
+    plan: Literal["basic", "essentials", "standard", "professional", "teams", "enterprise"]
+    stage: Literal["trial", "free", "paid"]
+
+
+class CalendlyOrganizationReply(Reply, frozen=True, kw_only=True):
+    """GET /calendly/organizations/:uuid."""
+
+    resource: CalendlyOrganization
 
 
 class CalendlyProfile(Reply, frozen=True, kw_only=True):
     """The owner of an event type."""
 
-    type: Literal["User"]
+    type: Literal["User", "Team"]
     name: str
     owner: str
+
+
+class CalendlyLocation(Reply, frozen=True, kw_only=True):
+    """A location configuration of an event type (`kind` "custom" only: the domain keeps a text)."""
+
+    kind: str
+    location: str | None = None
 
 
 class CalendlyEventType(Reply, frozen=True, kw_only=True):
@@ -638,27 +671,35 @@ class CalendlyEventType(Reply, frozen=True, kw_only=True):
     uri: str
     name: str
     active: bool
+    booking_method: Literal["instant", "poll"]
     slug: str
     scheduling_url: str
     duration: int
-    duration_options: list[int]
+    duration_options: list[int] | None
     kind: Literal["solo", "group"]
-    pooling_type: Literal["round_robin", "collective"] | None
-    type: Literal["StandardEventType"]
+    pooling_type: Literal["round_robin", "collective", "multi_pool"] | None
+    type: Literal["StandardEventType", "AdhocEventType"]
     color: str
     created_at: str
     updated_at: str
-    internal_note: str | None
-    description_plain: str | None
-    description_html: str | None
-    profile: CalendlyProfile
+    internal_note: str
+    description_plain: str
+    description_html: str
+    profile: CalendlyProfile | None
     secret: bool
-    booking_method: Literal["instant"]
-    custom_questions: list[dict[str, Any]]  # always empty today
-    deleted_at: str | None  # always null today
+    deleted_at: str | None
     admin_managed: bool
-    locations: list[dict[str, Any]] | None  # always null today
+    locations: list[CalendlyLocation] | None
     position: int
+    custom_questions: list[dict[str, Any]]  # the domain has no booking questions
+    kind_description: Literal["Collective", "Group", "One-on-One", "Round Robin"]
+    locale: Literal["en", "fr", "es", "de", "nl", "pt", "it", "uk"]
+
+
+class CalendlyEventTypeReply(Reply, frozen=True, kw_only=True):
+    """GET /calendly/event_types/:uuid."""
+
+    resource: CalendlyEventType
 
 
 class CalendlyEventTypes(Reply, frozen=True, kw_only=True):
@@ -687,11 +728,17 @@ class CalendlyMembership(Reply, frozen=True, kw_only=True):
     """A user's membership of the organization (the account)."""
 
     uri: str
-    role: Literal["owner", "user"]
+    role: Literal["user", "admin", "owner"]
     user: CalendlyUser
     organization: str
     created_at: str
     updated_at: str
+
+
+class CalendlyMembershipReply(Reply, frozen=True, kw_only=True):
+    """GET /calendly/organization_memberships/:uuid."""
+
+    resource: CalendlyMembership
 
 
 class CalendlyMemberships(Reply, frozen=True, kw_only=True):
@@ -728,6 +775,12 @@ class CalendlyAvailabilitySchedule(Reply, frozen=True, kw_only=True):
     rules: list[CalendlyAvailabilityRule]
 
 
+class CalendlyAvailabilityScheduleReply(Reply, frozen=True, kw_only=True):
+    """GET /calendly/user_availability_schedules/:uuid."""
+
+    resource: CalendlyAvailabilitySchedule
+
+
 class CalendlyAvailabilitySchedules(Reply, frozen=True, kw_only=True):
     """GET /calendly/user_availability_schedules (no pagination)."""
 
@@ -755,6 +808,188 @@ class CalendlyBusyTimes(Reply, frozen=True, kw_only=True):
     """GET /calendly/user_busy_times (no pagination)."""
 
     collection: list[CalendlyBusyTime]
+
+
+class CalendlyEventLocation(Reply, frozen=True, kw_only=True):
+    """Where a scheduled event takes place (the domain keeps no location: `custom` with null text)."""
+
+    type: str
+    location: str | None
+
+
+class CalendlyInviteesCounter(Reply, frozen=True, kw_only=True):
+    """How many invitees an event has, has active, and may have."""
+
+    total: int
+    active: int
+    limit: int
+
+
+class CalendlyEventMembership(Reply, frozen=True, kw_only=True):
+    """A host of a scheduled event."""
+
+    user: str
+    user_email: str
+    user_name: str
+
+
+class CalendlyCancellation(Reply, frozen=True, kw_only=True):
+    """Who canceled an event or invitee, and why."""
+
+    canceled_by: str
+    reason: str
+    canceler_type: Literal["host", "invitee"]
+    created_at: str
+
+
+class CalendlyScheduledEvent(Reply, frozen=True, kw_only=True):
+    """A booked link event as a Calendly scheduled event."""
+
+    uri: str
+    name: str
+    meeting_notes_plain: str | None
+    meeting_notes_html: str | None
+    status: Literal["active", "canceled"]
+    start_time: str
+    end_time: str
+    event_type: str
+    location: CalendlyEventLocation
+    invitees_counter: CalendlyInviteesCounter
+    created_at: str
+    updated_at: str
+    event_memberships: list[CalendlyEventMembership]
+    event_guests: list[dict[str, Any]]  # the domain has no guests
+    calendar_event: dict[str, Any] | None  # no calendar sync of our own events
+    cancellation: CalendlyCancellation | UnsetType = UNSET
+
+
+class CalendlyScheduledEventReply(Reply, frozen=True, kw_only=True):
+    """GET /calendly/scheduled_events/:uuid."""
+
+    resource: CalendlyScheduledEvent
+
+
+class CalendlyScheduledEvents(Reply, frozen=True, kw_only=True):
+    """GET /calendly/scheduled_events."""
+
+    collection: list[CalendlyScheduledEvent]
+    pagination: CalendlyPagination
+
+
+class CalendlyTracking(Reply, frozen=True, kw_only=True):
+    """UTM and Salesforce tracking of an invitee (null: the domain tracks none)."""
+
+    utm_campaign: str | None
+    utm_source: str | None
+    utm_medium: str | None
+    utm_content: str | None
+    utm_term: str | None
+    salesforce_uuid: str | None
+
+
+class CalendlyQuestionAndAnswer(Reply, frozen=True, kw_only=True):
+    """An answer the invitee gave when booking."""
+
+    question: str
+    answer: str
+    position: int
+
+
+class CalendlyInvitee(Reply, frozen=True, kw_only=True):
+    """The scheduler of a link event as a Calendly invitee."""
+
+    uri: str
+    email: str
+    first_name: str | None
+    last_name: str | None
+    name: str
+    status: Literal["active", "canceled"]
+    questions_and_answers: list[CalendlyQuestionAndAnswer]
+    timezone: str | None
+    event: str
+    created_at: str
+    updated_at: str
+    tracking: CalendlyTracking
+    text_reminder_number: str | None
+    rescheduled: bool
+    old_invitee: str | None
+    new_invitee: str | None
+    cancel_url: str
+    reschedule_url: str
+    routing_form_submission: str | None
+    cancellation: CalendlyCancellation | UnsetType = UNSET
+    payment: dict[str, Any] | None
+    no_show: dict[str, Any] | None
+    reconfirmation: dict[str, Any] | None
+    scheduling_method: str | None
+    invitee_scheduled_by: str | None
+
+
+class CalendlyInviteeReply(Reply, frozen=True, kw_only=True):
+    """GET /calendly/scheduled_events/:uuid/invitees/:uuid and POST /calendly/invitees."""
+
+    resource: CalendlyInvitee
+
+
+class CalendlyInvitees(Reply, frozen=True, kw_only=True):
+    """GET /calendly/scheduled_events/:uuid/invitees."""
+
+    collection: list[CalendlyInvitee]
+    pagination: CalendlyPagination
+
+
+class CalendlyCancellationReply(Reply, frozen=True, kw_only=True):
+    """POST /calendly/scheduled_events/:uuid/cancellation."""
+
+    resource: CalendlyCancellation
+
+
+class CalendlySchedulingLink(Reply, frozen=True, kw_only=True):
+    """A single-use booking link."""
+
+    booking_url: str
+    owner: str
+    owner_type: Literal["EventType"]
+
+
+class CalendlySchedulingLinkReply(Reply, frozen=True, kw_only=True):
+    """POST /calendly/scheduling_links."""
+
+    resource: CalendlySchedulingLink
+
+
+class CalendlyWebhookSubscription(Reply, frozen=True, kw_only=True):
+    """A webhook as a Calendly webhook subscription."""
+
+    uri: str
+    callback_url: str
+    created_at: str
+    updated_at: str
+    retry_started_at: str | None
+    state: Literal["active", "disabled"]
+    events: list[Literal["invitee.created", "invitee.canceled"]]
+    scope: Literal["user", "organization"]
+    organization: str
+    user: str | None
+    group: str | None
+    creator: str | None
+
+
+class CalendlyWebhookSubscriptionReply(Reply, frozen=True, kw_only=True):
+    """POST and GET /calendly/webhook_subscriptions(/:uuid)."""
+
+    resource: CalendlyWebhookSubscription
+
+
+class CalendlyWebhookSubscriptions(Reply, frozen=True, kw_only=True):
+    """GET /calendly/webhook_subscriptions."""
+
+    collection: list[CalendlyWebhookSubscription]
+    pagination: CalendlyPagination
+
+
+class CalendlyNoContent(Reply, frozen=True, kw_only=True):
+    """DELETE /calendly/webhook_subscriptions/:uuid answers 204 with no body (null over NATS)."""
 
 
 # Every reply type above, for the OpenAPI/AsyncAPI generators and the shape tests.

@@ -280,6 +280,7 @@ class FakeReadModel:
         self.attempts: list[dict[str, Any]] = []
         monkeypatch.setattr(resources, "get_state", self.get_state)
         monkeypatch.setattr(resources, "page", self.page)
+        monkeypatch.setattr(resources, "all_states", self.all_states)
         monkeypatch.setattr(calendars, "host_calendars", self.host_calendars)
         monkeypatch.setattr(calendars, "providers", self.providers)
         monkeypatch.setattr(calendars, "busy_rows", self.busy)
@@ -294,6 +295,9 @@ class FakeReadModel:
     async def page(self, pool: Any, kind: str, account_id: str, **_: Any) -> tuple[list[Any], dict[str, Any]]:
         found = [state for (k, _id), state in self.states.items() if k == kind]
         return found, {"before": None, "after": "c2FtcGxl", "limit": 20}
+
+    async def all_states(self, pool: Any, kind: str, account_id: str) -> list[Any]:
+        return [state for (k, _id), state in self.states.items() if k == kind]
 
     async def host_calendars(self, pool: Any, provider_ids: list[str], now: int, start: int, end: int,
                              extra_busy: dict[str, list[Any]] | None = None) -> list[Any]:

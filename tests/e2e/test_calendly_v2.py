@@ -1,0 +1,149 @@
+"""Calendly API v2 over real HTTP: every response decodes as Calendly's reference types it, pagination
+walks both ways keeping filters, the Scheduling API books through the SavvyCal booking's command."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import nats
+import pytest
+
+from shared.settings import Settings
+from tests.e2e import calendly_reference as ref
+from tests.e2e.test_calendly_api import calendly_account
+from tests.integration.booking_setup import iso, weekday_at
+from tests.integration.messaging import send
+
+pytestmark = pytest.mark.integration
+
+
+def path_of(uri: str) -> str:
+    """The path of a URI the API handed out, to GET it with the test client."""
+    parts = urlsplit(uri)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+async def get(http: httpx.AsyncClient, auth: dict[str, str], uri: str, type_: object, **params: object) -> object:
+    reply = await http.get(path_of(uri) if uri.startswith("http") else uri, headers=auth, params=params or None)
+    assert reply.status_code == 200, reply.text
+    return ref.decode(reply.content, type_)
+
+
+async def test_every_resource_decodes_as_calendlys_reference_types_it(http: httpx.AsyncClient, nc: nats.NATS,
+                                                                      settings: Settings) -> None:
+    _, auth = await calendly_account(nc, settings)
+    me = await get(http, auth, "/calendly/users/me", ref.One[ref.User])
+    assert await get(http, auth, me.resource.uri, ref.One[ref.User]) == me
+    organization = me.resource.current_organization
+    await get(http, auth, organization, ref.One[ref.Organization])
+    members = await get(http, auth, "/calendly/organization_memberships", ref.Many[ref.Membership],
+                        organization=organization, email=me.resource.email)
+    assert [m.user.uri for m in members.collection] == [me.resource.uri]
+    await get(http, auth, members.collection[0].uri, ref.One[ref.Membership])
+    types = await get(http, auth, "/calendly/event_types", ref.Many[ref.EventType], user=me.resource.uri,
+                      active="true", sort="name:asc")
+    event_type = types.collection[0]
+    assert event_type.kind_description == "One-on-One"
+    await get(http, auth, event_type.uri, ref.One[ref.EventType])
+    schedules = await get(http, auth, "/calendly/user_availability_schedules", ref.Plain[ref.Schedule],
+                          user=me.resource.uri)
+    await get(http, auth, schedules.collection[0].uri, ref.One[ref.Schedule])
+    window = {"start_time": iso(weekday_at(2, 9)), "end_time": iso(weekday_at(2, 14))}
+    times = await get(http, auth, "/calendly/event_type_available_times", ref.Plain[ref.AvailableTime],
+                      event_type=event_type.uri, **window)
+    start = times.collection[0].start_time
+
+    booked = await http.post("/calendly/invitees", headers=auth, json={
+        "event_type": event_type.uri, "start_time": start,
+        "invitee": {"name": "Ada Lovelace", "email": "ada@example.com", "timezone": "Europe/London"}})
+    assert booked.status_code == 201, booked.text
+    invitee = ref.decode(booked.content, ref.One[ref.Invitee]).resource
+    position = {"X-Sched-Position": booked.headers["x-sched-position"]}
+    busy = await get(http, {**auth, **position}, "/calendly/user_busy_times", ref.Plain[ref.BusyTime],
+                     user=me.resource.uri, **window)
+    event_uri = next(b.event.uri for b in busy.collection if b.event is not None)
+    assert event_uri == invitee.event
+    event = await get(http, {**auth, **position}, event_uri, ref.One[ref.ScheduledEvent])
+    assert event.resource.status == "active" and event.resource.start_time == start
+    invitees = await get(http, {**auth, **position}, f"{event_uri}/invitees", ref.Many[ref.Invitee])
+    assert [i.uri for i in invitees.collection] == [invitee.uri]
+    await get(http, {**auth, **position}, invitee.uri, ref.One[ref.Invitee])
+    listed = await get(http, {**auth, **position}, "/calendly/scheduled_events", ref.Many[ref.ScheduledEvent],
+                       user=me.resource.uri, invitee_email="ada@example.com", status="active",
+                       min_start_time=iso(weekday_at(2, 0)), sort="start_time:desc")
+    assert [e.uri for e in listed.collection] == [event_uri]
+
+    canceled = await http.post(path_of(f"{event_uri}/cancellation"), headers=auth, json={"reason": "moved"})
+    assert canceled.status_code == 201, canceled.text
+    assert ref.decode(canceled.content, ref.One[ref.Cancellation]).resource.reason == "moved"
+    after = {"X-Sched-Position": canceled.headers["x-sched-position"]}
+    gone = await get(http, {**auth, **after}, event_uri, ref.One[ref.ScheduledEvent])
+    assert gone.resource.status == "canceled" and gone.resource.cancellation is not None
+    link = await http.post("/calendly/scheduling_links", headers=auth, json={
+        "max_event_count": 1, "owner": event_type.uri, "owner_type": "EventType"})
+    assert link.status_code == 201 and link.json()["resource"]["booking_url"].startswith("http"), link.text
+
+
+async def test_bad_parameters_are_named_at_once_and_unknown_ones_ignored(http: httpx.AsyncClient, nc: nats.NATS,
+                                                                         settings: Settings) -> None:
+    _, auth = await calendly_account(nc, settings)
+    me = (await http.get("/calendly/users/me", headers=auth)).json()["resource"]
+    bad = await http.get("/calendly/scheduled_events", headers=auth, params={
+        "user": me["uri"], "status": "maybe", "count": "500", "sort": "name:up", "min_start_time": "soon"})
+    assert bad.status_code == 400, bad.text
+    error = ref.decode(bad.content, ref.Error)
+    assert {d["parameter"] for d in error.details or []} == {"status", "count", "sort", "min_start_time"}
+    fine = await http.get("/calendly/event_types", headers=auth, params={"user": me["uri"], "whatever": "1"})
+    assert fine.status_code == 200, fine.text
+    missing = await http.get("/calendly/scheduled_events/event_01NOPE", headers=auth)
+    assert missing.status_code == 404 and ref.decode(missing.content, ref.Error).title == "Resource Not Found"
+
+
+async def test_pagination_walks_forward_and_back_keeping_every_filter(http: httpx.AsyncClient, nc: nats.NATS,
+                                                                      settings: Settings) -> None:
+    account, auth = await calendly_account(nc, settings)
+    for n in range(6):
+        created = await send(nc, settings, "create_link", {**account.ids, "name": f"Type {n}", "durations": [30]})
+        assert created["ok"], created
+    last = await send(nc, settings, "create_link", {**account.ids, "name": "Off", "state": "disabled"})
+    headers = {**auth, "X-Sched-Position": str(last["position"])}
+    me = (await http.get("/calendly/users/me", headers=headers)).json()["resource"]
+    # parameters as a JSON body on GET, as some Calendly clients send them
+    first = await http.request("GET", "/calendly/event_types", headers=headers, json={
+        "organization": me["current_organization"], "active": True, "count": 3, "sort": "name:desc"})
+    assert first.status_code == 200, first.text
+    pages = [ref.decode(first.content, ref.Many[ref.EventType])]
+    while pages[-1].pagination.next_page:
+        query = parse_qs(urlsplit(pages[-1].pagination.next_page).query)
+        assert query["organization"] == [me["current_organization"]] and query["active"] == ["true"]
+        assert query["sort"] == ["name:desc"] and query["count"] == ["3"]
+        pages.append(await get(http, headers, pages[-1].pagination.next_page, ref.Many[ref.EventType]))
+    forward = [t.name for page in pages for t in page.collection]
+    assert forward == sorted(forward, reverse=True) and len(forward) == len(set(forward)) == 7
+    assert "Off" not in forward
+    back = [pages[-1]]
+    while back[-1].pagination.previous_page:
+        back.append(await get(http, headers, back[-1].pagination.previous_page, ref.Many[ref.EventType]))
+    assert [t.name for page in reversed(back) for t in page.collection] == forward
+    assert back[-1].pagination.previous_page_token is None
+
+
+async def test_calendly_and_savvycal_bookings_of_one_slot_race_and_exactly_one_wins(
+        http: httpx.AsyncClient, nc: nats.NATS, settings: Settings) -> None:
+    account, auth = await calendly_account(nc, settings)
+    base = str(http.base_url).rstrip("/") + "/calendly"
+    start = weekday_at(3, 11)
+    body = {"event_type": f"{base}/event_types/{account.link_id}", "start_time": iso(start),
+            "invitee": {"name": "Racer", "email": "racer@example.com", "timezone": "Etc/UTC"}}
+    calendly = [http.post("/calendly/invitees", headers=auth, json=body) for _ in range(8)]
+    savvycal = [http.post(f"/v1/links/{account.link_id}/events", headers=auth, json={
+        "display_name": "Sally", "email": "sally@example.com", "start_at": iso(start),
+        "end_at": iso(start + timedelta(minutes=30)), "time_zone": "Etc/UTC"}) for _ in range(4)]
+    replies = await asyncio.gather(*calendly, *savvycal)
+    won = [r for r in replies if r.status_code in (200, 201)]
+    assert len(won) == 1, [(r.status_code, r.text[:120]) for r in replies]
+    losers = [r for r in replies[:8] if r.status_code not in (200, 201)]
+    assert all(r.status_code == 400 and r.json()["details"][0]["parameter"] == "start_time" for r in losers)
