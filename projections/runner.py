@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from shared.eventstore import LogCursor, RecordedEvent
+from shared.eventstore import EventStore, LogCursor, RecordedEvent
 from shared.lifecycle import sleep_unless_stopped
 from shared.messages.events import Event, decode_event
 
@@ -145,7 +145,7 @@ class ProjectionRunner:
 
 async def status(pool: asyncpg.Pool, projections: Sequence[Projection]) -> list[dict[str, object]]:
     """Position and lag (events not yet applied) per projection."""
-    head = await pool.fetchval("select coalesce(max(position), 0) from events")
+    head = await log_head(pool)
     rows = []
     for projection in projections:
         row = await pool.fetchrow("select tx_id::text::bigint, position, updated_at from checkpoints where name = $1",
@@ -160,7 +160,7 @@ async def status(pool: asyncpg.Pool, projections: Sequence[Projection]) -> list[
 
 async def log_head(pool: asyncpg.Pool) -> int:
     """The position of the newest event in the log (0 when empty)."""
-    return int(await pool.fetchval("select coalesce(max(position), 0) from events"))
+    return await EventStore(pool).head_position()
 
 
 async def tx_of(pool: asyncpg.Pool, position: int) -> int | None:

@@ -13,7 +13,7 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 STATE_DIR = Path(".sched")
 URLS_FILE = STATE_DIR / "urls.env"
@@ -82,20 +82,32 @@ def docs_command(args: argparse.Namespace) -> int:
     return 0
 
 
-async def execute(name: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Run one command in this process, straight against the database (no broker needed)."""
-    from services.commands.app import command_service
-    from shared.eventstore import EventStore, create_pool
-    from shared.settings import load_settings
+class Commands:
+    """A one-shot command runner (`python -m services.commands.oneshot`) straight against the database."""
 
-    settings = load_settings()
-    pool = await create_pool(settings.database_url, min_size=1, max_size=2)
-    try:
-        service = command_service(EventStore(pool), settings)
-        reply: dict[str, Any] = json.loads(await service.execute(name, json.dumps(body).encode()))
+    def __enter__(self) -> Self:
+        self.process = subprocess.Popen([sys.executable, "-m", "services.commands.oneshot"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, env=os.environ.copy())
+        return self
+
+    def execute(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The command's reply; OSError when the runner is gone (no database to reach)."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        try:
+            self.process.stdin.write(json.dumps({"name": name, "body": body}).encode() + b"\n")
+            self.process.stdin.flush()
+        except BrokenPipeError:
+            raise OSError("the command runner stopped") from None
+        line = self.process.stdout.readline()
+        if not line:
+            raise OSError("the command runner stopped")
+        reply: dict[str, Any] = json.loads(line)
         return reply
-    finally:
-        await pool.close()
+
+    def __exit__(self, *_: object) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
 
 
 def account_create(args: argparse.Namespace) -> int:
@@ -106,7 +118,8 @@ def account_create(args: argparse.Namespace) -> int:
     if args.team_slug:
         body["team_slug"] = args.team_slug
     try:
-        reply = asyncio.run(execute("create_account", body))
+        with Commands() as commands:
+            reply = commands.execute("create_account", body)
     except OSError as exc:
         print(f"cannot reach Postgres ({exc}); start the system with `make run` or set SCHED_DATABASE_URL",
               file=sys.stderr)
@@ -120,9 +133,9 @@ def account_create(args: argparse.Namespace) -> int:
     return 0
 
 
-async def seed_demo() -> dict[str, Any]:
+def seed_demo(commands: Commands) -> dict[str, Any]:
     """The demo account, its schedule and a link; safe to repeat (fixed command ids) and prints a fresh token."""
-    account = await execute("create_account", {"command_id": "demo-account", "name": "Demo Organizer",
+    account = commands.execute("create_account", {"command_id": "demo-account", "name": "Demo Organizer",
                                                "email": "demo@example.com", "time_zone": "America/New_York",
                                                "team_slug": "demo-team", "team_name": "Demo Team"})
     if not account["ok"]:
@@ -130,14 +143,14 @@ async def seed_demo() -> dict[str, Any]:
     result = account["result"]
     ids = {"account_id": result["account_id"], "user_id": result["user_id"]}
     if not result.get("token"):  # the account exists from an earlier run; tokens are shown once, so issue one
-        token = await execute("issue_api_token", {"command_id": f"demo-token-{uuid.uuid4()}", **ids})
+        token = commands.execute("issue_api_token", {"command_id": f"demo-token-{uuid.uuid4()}", **ids})
         result["token"] = token["result"]["token"]
-    await execute("set_provider_schedule", {
+    commands.execute("set_provider_schedule", {
         "command_id": "demo-schedule", **ids, "provider_id": result["provider_id"], "time_zone": "America/New_York",
         "weekly_rules": [{"day_of_week": d, "start_time": "09:00", "end_time": "17:00"}
                          for d in ("monday", "tuesday", "wednesday", "thursday", "friday")],
         "public_bookings": {"enabled": True}})
-    link = await execute("create_link", {"command_id": "demo-link", **ids, "name": "Demo Meeting",
+    link = commands.execute("create_link", {"command_id": "demo-link", **ids, "name": "Demo Meeting",
                                          "durations": [30, 60], "time_zone": "America/New_York"})
     result["link_id"] = link["result"]["id"] if link["ok"] else None
     return result
@@ -186,7 +199,8 @@ def run(args: argparse.Namespace) -> int:
         URLS_FILE.write_text(f"SCHED_DATABASE_URL={os.environ['SCHED_DATABASE_URL']}\n"
                              f"SCHED_NATS_URL={os.environ['SCHED_NATS_URL']}\nSCHED_HTTP_URL={http_url}\n")
         asyncio.run(migrate_all(os.environ["SCHED_DATABASE_URL"]))
-        demo = asyncio.run(seed_demo())
+        with Commands() as commands:
+            demo = seed_demo(commands)
         host, port = http_url.removeprefix("http://").split(":")
         for name, command in SERVICES.items():
             extra = ["--host", host, "--port", port] if name == "gateway" else []

@@ -7,7 +7,6 @@ class DomainError(Exception):
     """Base of every error a client may cause; `code` is stable, `fields` names the inputs at fault."""
 
     code = "invalid"
-    http_status = 422
 
     def __init__(self, message: str, fields: dict[str, list[str]] | None = None) -> None:
         super().__init__(message)
@@ -39,7 +38,6 @@ class NotFound(DomainError):
     """The resource does not exist or belongs to another account (never tells which)."""
 
     code = "not_found"
-    http_status = 404
 
     def __init__(self, what: str = "resource") -> None:
         super().__init__(f"{what} not found")
@@ -49,14 +47,12 @@ class Unauthorized(DomainError):
     """The request carries no valid API token, or names no known account."""
 
     code = "unauthorized"
-    http_status = 401
 
 
 class Conflict(DomainError):
     """A state conflict that re-deciding cannot fix (e.g. a command id reused for another command)."""
 
     code = "conflict"
-    http_status = 409
 
 
 class VersionConflict(Exception):

@@ -6,6 +6,8 @@ import os
 
 import msgspec
 
+from shared.catalogue.model import subject_prefix
+
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Where the servers are and how the NATS names are spelled.
@@ -25,6 +27,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Seconds before each retry of a failed webhook delivery (then it is dead), and per-attempt timeout.
     webhook_retry_schedule: tuple[float, ...] = (5.0, 30.0, 120.0, 600.0, 3600.0, 21600.0, 86400.0)
     webhook_timeout: float = 5.0
+    # Check every command and query reply against the catalogue's response type (the test suite does).
+    check_replies: bool = False
 
     @property
     def nats_servers(self) -> list[str]:
@@ -38,13 +42,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def cmd_subject_prefix(self) -> str:
-        """Where commands are asked for: `<prefix>.cmd.<name>`."""
-        return f"{self.nats_prefix}.cmd"
+        """Where commands are asked for: `<prefix>.cmd.<name>` (the catalogue's rule)."""
+        return subject_prefix(self.nats_prefix, "command")
 
     @property
     def query_subject_prefix(self) -> str:
-        """Where queries are asked for: `<prefix>.query.<name>`."""
-        return f"{self.nats_prefix}.query"
+        """Where queries are asked for: `<prefix>.query.<name>` (the catalogue's rule)."""
+        return subject_prefix(self.nats_prefix, "query")
 
     @property
     def events_subject_prefix(self) -> str:
@@ -74,6 +78,8 @@ def load_settings(**overrides: object) -> Settings:
     if env.get("SCHED_WEBHOOK_RETRY_SCHEDULE"):  # e.g. "5,30,120,600,3600,21600,86400"
         values["webhook_retry_schedule"] = tuple(float(s) for s in env["SCHED_WEBHOOK_RETRY_SCHEDULE"].split(",")
                                                  if s.strip())
+    if env.get("SCHED_CHECK_REPLIES"):
+        values["check_replies"] = env["SCHED_CHECK_REPLIES"] in ("1", "true", "yes")
     if env.get("SCHED_WEBHOOK_TIMEOUT"):
         values["webhook_timeout"] = float(env["SCHED_WEBHOOK_TIMEOUT"])
     values.update(overrides)

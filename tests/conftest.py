@@ -112,14 +112,15 @@ def settings(servers: ServerUrls, database_url: str) -> Settings:
     """Settings of one test's system: its own database and its own NATS subjects and stream."""
     tag = uuid.uuid4().hex[:10]
     return load_settings(database_url=database_url, nats_url=servers.nats_url, nats_prefix=f"t{tag}",
-                         events_stream=f"T{tag.upper()}_EVENTS")
+                         events_stream=f"T{tag.upper()}_EVENTS", check_replies=True)
 
 
 @pytest.fixture
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that points a subprocess at this test's system."""
     return {**os.environ, "SCHED_DATABASE_URL": settings.database_url, "SCHED_NATS_URL": settings.nats_url,
-            "SCHED_NATS_PREFIX": settings.nats_prefix, "SCHED_EVENTS_STREAM": settings.events_stream}
+            "SCHED_NATS_PREFIX": settings.nats_prefix, "SCHED_EVENTS_STREAM": settings.events_stream,
+            "SCHED_CHECK_REPLIES": "1"}
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import msgspec
 from services.commands.handlers import CONTENTION_KEYS, HANDLERS, Handler
 from services.commands.repository import Repository, UnitOfWork
 from shared.catalogue import CATALOGUE
+from shared.catalogue.replies import check_reply
 from shared.domain.core import Decision, Env
 from shared.envelope import decode_request, internal_error_reply, ok_reply
 from shared.errors import Conflict, DomainError, ValidationFailed, VersionConflict
@@ -31,8 +32,9 @@ class CommandService:
 
     def __init__(self, store: EventStore, public_url: str = "http://127.0.0.1:8000/book",
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 webhook_allow_loopback: bool = False) -> None:
+                 webhook_allow_loopback: bool = False, check_replies: bool = False) -> None:
         self.store = store
+        self.check_replies = check_replies
         self.repository = Repository(store)
         self.public_url = public_url
         self.clock = clock
@@ -43,6 +45,8 @@ class CommandService:
         """The JSON reply to one command body (never raises for anything a client can send)."""
         try:
             reply = await self.run(name, body)
+            if self.check_replies:
+                check_reply(CATALOGUE[name], reply["result"])
         except DomainError as exc:
             reply = exc.to_reply()
         except Exception:  # a bug or an outage: log it, tell the caller without a traceback

@@ -81,23 +81,36 @@ def make_handler(operation: Operation, http: HttpRoute, backend: Backend,
         metrics.observe(route_name, response.status_code or 200, time.perf_counter() - started)
         return response
 
-    def parameters(fields: dict[str, Any]) -> dict[str, Any]:
-        problems: dict[str, list[str]] = {}
+    def parameters(fields: dict[str, Any], problems: dict[str, list[str]]) -> dict[str, Any]:
+        """Query-string text as the request's ints and bools; a value that is neither is noted and left out."""
         for name in integers & fields.keys():
             try:
                 fields[name] = int(fields[name])
             except (TypeError, ValueError):
                 problems[name] = ["must be an integer"]
+                del fields[name]
         for name in booleans & fields.keys():
             if isinstance(fields[name], str) and fields[name].lower() in ("true", "false"):
                 fields[name] = fields[name].lower() == "true"
             elif not isinstance(fields[name], bool):
                 problems[name] = ["must be true or false"]
-        if problems:
-            raise HttpError(422, {"errors": problems})
+                del fields[name]
         return fields
 
+    async def query_naming_every_fault(body: dict[str, Any], problems: dict[str, list[str]]) -> Any:
+        """Ask the query; when parameters were already refused here, answer 422 with every fault together."""
+        if not problems:
+            return await backend.request("query", operation.name, body)
+        try:
+            await backend.request("query", operation.name, body)
+        except HttpError as error:
+            if error.status != 422:
+                raise
+            problems = {**error.body.get("errors", {}), **problems}
+        raise HttpError(422, {"errors": problems})
+
     async def answer(request: Request[Any, Any, Any]) -> Response[Any]:
+        refused: dict[str, list[str]] = {}
         try:
             ids = await backend.caller(request, http.auth)
             if reads_body:
@@ -106,7 +119,7 @@ def make_handler(operation: Operation, http: HttpRoute, backend: Backend,
                 given = dict(request.query_params.items())
                 if ignores_unknown:  # Calendly's clients may send GET parameters as a JSON body
                     given = {**(await _json_body(request)), **given}
-                body = parameters({k: v for k, v in given.items() if k not in FILLED_IN})
+                body = parameters({k: v for k, v in given.items() if k not in FILLED_IN}, refused)
             else:
                 body = {}
             if ignores_unknown:
@@ -117,7 +130,7 @@ def make_handler(operation: Operation, http: HttpRoute, backend: Backend,
             if "base_url" in declared:
                 body["base_url"] = str(request.base_url).rstrip("/") + "/calendly"
             if is_command:
-                body["command_id"] = request.headers.get("idempotency-key") or f"http-{time.time_ns()}-{id(request)}"
+                body["command_id"] = _command_id(request)
                 reply = await backend.request("command", operation.name, body)
                 backend.remember(ids["account_id"], reply.get("position", 0))
                 headers = {"x-sched-position": str(reply.get("position", 0))}
@@ -127,7 +140,7 @@ def make_handler(operation: Operation, http: HttpRoute, backend: Backend,
             seen = backend.last_position(ids.get("account_id", ""), request.headers.get("x-sched-position"))
             if seen:
                 body["min_position"] = seen
-            return Response(await backend.request("query", operation.name, body), status_code=http.status)
+            return Response(await query_naming_every_fault(body, refused), status_code=http.status)
         except HttpError as exc:
             if http.facade == "calendly":
                 exc = calendly_error(exc)
@@ -135,6 +148,16 @@ def make_handler(operation: Operation, http: HttpRoute, backend: Backend,
 
     handle.__name__ = f"{http.method.lower()}_{operation.name}"
     return handle
+
+
+def _command_id(request: Request[Any, Any, Any]) -> str:
+    """The client's `Idempotency-Key` (1 to 200 characters), else a fresh id for this request."""
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return f"http-{time.time_ns()}-{id(request)}"
+    if not key.strip() or len(key) > 200:
+        raise HttpError.on(422, "Idempotency-Key", "must be 1 to 200 characters")
+    return key
 
 
 def _litestar_path(path: str) -> str:

@@ -31,7 +31,7 @@ async def bootstrap(settings: Settings, clock: Callable[[], float] | None = None
     """Answer `<prefix>.query.<name>` requests until the context exits; `clock` replaces the wall clock."""
     pool = await create_pool(settings.database_url, min_size=2, max_size=12)
     reads = Reads(pool, settings.public_url, clock) if clock else Reads(pool, settings.public_url)
-    service = QueryService(reads)
+    service = QueryService(reads, check_replies=settings.check_replies)
     broker = NatsBroker(settings.nats_servers, logger=None)
     answer_requests(broker, subject_prefix(settings.nats_prefix, "query"), "sched-queries", settings.command_workers,
                     service.execute)

@@ -53,9 +53,20 @@ def _id_from_uri(query: CalendlyQuery, parameter: str, collection: str) -> str:
     return shapes.id_from_uri(getattr(query, parameter), query.base_url, collection, parameter)
 
 
-def _range(query: CalendlyAvailableTimesQuery | CalendlyBusyTimesQuery, now: float) -> tuple[int, int]:
-    """start_time and end_time: required, in the future, at most 7 days apart (every fault named at once)."""
-    problems = Problems()
+def _uri_id(problems: Problems, query: CalendlyQuery, parameter: str, collection: str) -> str | None:
+    """The id in a resource URI parameter, or None with the fault noted."""
+    try:
+        return _id_from_uri(query, parameter, collection)
+    except ValidationFailed as error:
+        for name, messages in error.fields.items():
+            for message in messages:
+                problems.add(name, message)
+        return None
+
+
+def _range(problems: Problems, query: CalendlyAvailableTimesQuery | CalendlyBusyTimesQuery,
+           now: float) -> tuple[int, int]:
+    """start_time and end_time: required, in the future, at most 7 days apart; every fault noted in `problems`."""
     bounds: list[int] = []
     for parameter in ("start_time", "end_time"):
         text = getattr(query, parameter)
@@ -66,14 +77,14 @@ def _range(query: CalendlyAvailableTimesQuery | CalendlyBusyTimesQuery, now: flo
             bounds.append(parse_instant(text.replace("Z", "+00:00")))
         except ValueError:
             problems.add(parameter, "must be an ISO-8601 datetime with a time zone")
-    problems.raise_if_any()
+    if len(bounds) < 2:
+        return 0, 0
     start, end = bounds
     problems.check(start >= now, "start_time", "must be in the future")
     if end <= start:
         problems.add("end_time", "must be after start_time")
     elif end - start > MAX_RANGE:
         problems.add("end_time", "must be at most 7 days after start_time")
-    problems.raise_if_any()
     return start, end
 
 
@@ -105,9 +116,11 @@ async def _zones(reads: Reads, provider_ids: list[str]) -> dict[str, str]:
     return {p: msgspec.json.decode(r["schedule"])["time_zone"] for p, r in rows.items()}
 
 
-async def _user(reads: Reads, query: CalendlyQuery, parameter: str = "user") -> tuple[Any, Any]:
+async def _user(reads: Reads, query: CalendlyQuery, parameter: str = "user",
+                user_id: str | None = None) -> tuple[Any, Any]:
+    """The account and the user a `user` URI names (or `user_id`, already taken from it)."""
     account = await _account(reads, query)
-    user = account.users.get(_id_from_uri(query, parameter, "users"))
+    user = account.users.get(user_id or _id_from_uri(query, parameter, "users"))
     if user is None:
         raise NotFound("user")
     return account, user
@@ -350,14 +363,16 @@ async def event_type_get(reads: Reads, query: CalendlyGetQuery) -> dict[str, Any
 
 async def event_type_available_times(reads: Reads, query: CalendlyAvailableTimesQuery) -> dict[str, Any]:
     """Rank-1 slots of the link's default duration in [start_time, end_time)."""
-    link_id = _id_from_uri(query, "event_type", "event_types")
-    start, end = _range(query, reads.clock())
-    link = await resources.get_state(reads.pool, "link", link_id, query.account_id)
+    now = int(reads.clock())
+    problems = Problems()
+    link_id = _uri_id(problems, query, "event_type", "event_types")
+    start, end = _range(problems, query, now)
+    problems.raise_if_any()
+    link = await resources.get_state(reads.pool, "link", link_id or "", query.account_id)
     if link is None:
         raise NotFound("event_type")
     if link.settings.state != "active":
         return {"collection": []}
-    now = int(reads.clock())
     hosts = await calendars.host_calendars(reads.pool, link.settings.hosts, now, start, end)
     rules = msgspec.structs.replace(link_rules(link), durations=[link.settings.default_duration])
     booking = f"{query.base_url.rsplit('/calendly', 1)[0]}/book/{link.scope.slug}/{link.settings.slug}"
@@ -403,10 +418,14 @@ async def user_availability_schedule_get(reads: Reads, query: CalendlyGetQuery) 
 
 async def user_busy_times(reads: Reads, query: CalendlyBusyTimesQuery) -> dict[str, Any]:
     """Meetings, holds and blocks ("calendly", with buffers) and external busy times in the range."""
-    _, user = await _user(reads, query)
-    start, end = _range(query, reads.clock())
+    now = reads.clock()
+    problems = Problems()
+    user_id = _uri_id(problems, query, "user", "users")
+    start, end = _range(problems, query, now)
+    problems.raise_if_any()
+    _, user = await _user(reads, query, user_id=user_id)
     collection = []
-    for busy in await calendars.busy_times(reads.pool, user.provider_id, reads.clock(), start, end):
+    for busy in await calendars.busy_times(reads.pool, user.provider_id, now, start, end):
         item: dict[str, Any] = {"type": "external" if busy.kind == EXTERNAL else "calendly",
                                 "start_time": calendly_time(busy.start), "end_time": calendly_time(busy.end),
                                 "buffered_start_time": calendly_time(busy.start - busy.buffer_before),

@@ -14,6 +14,7 @@ import msgspec
 from services.query.handlers import HANDLERS
 from services.query.reads import Reads
 from shared.catalogue import CATALOGUE
+from shared.catalogue.replies import check_reply
 from shared.envelope import decode_request, internal_error_reply
 from shared.errors import DomainError, ValidationFailed
 
@@ -24,8 +25,9 @@ _encoder = msgspec.json.Encoder()
 class QueryService:
     """Stateless: any number of instances answer from the same read models."""
 
-    def __init__(self, reads: Reads) -> None:
+    def __init__(self, reads: Reads, check_replies: bool = False) -> None:
         self.reads = reads
+        self.check_replies = check_replies
 
     async def execute(self, name: str, body: bytes) -> bytes:
         """The JSON reply to one query (never raises for anything a client can send)."""
@@ -37,7 +39,10 @@ class QueryService:
             min_position = getattr(query, "min_position", None)
             if min_position:
                 await self.reads.wait_for(min_position)
-            return _encoder.encode(await HANDLERS[name](self.reads, query))
+            result = await HANDLERS[name](self.reads, query)
+            if self.check_replies:
+                check_reply(operation, result)
+            return _encoder.encode(result)
         except DomainError as exc:
             return _encoder.encode(exc.to_reply())
         except Exception:

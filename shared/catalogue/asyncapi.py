@@ -13,16 +13,13 @@ from shared.catalogue.model import Operation
 from shared.catalogue.operations import OPERATIONS
 from shared.catalogue.schemas import components, response_schemas
 from shared.domain.registry import STREAM_KINDS
+from shared.envelope import ErrorReply
 from shared.messages.events import DomainEvent
 
-ERROR_REPLY = {"type": "object", "required": ["ok", "error"], "properties": {
-    "ok": {"const": False},
-    "error": {"type": "object", "required": ["code", "message", "fields"], "properties": {
-        "code": {"type": "string", "enum": ["validation_failed", "invalid", "not_found", "unauthorized", "conflict",
-                                            "internal"]},
-        "message": {"type": "string"},
-        "fields": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}}}}}
-AGGREGATES = [kind.prefix.rstrip("-") for kind in STREAM_KINDS]
+ERROR_REPLY = {"$ref": "#/components/schemas/ErrorReply"}
+def aggregates_of(event: type[Any]) -> list[str]:
+    """The stream prefixes (`sched.events.<aggregate>.…`) whose streams hold this event type."""
+    return [kind.prefix.rstrip("-") for kind in STREAM_KINDS if event in kind.events.declared]
 
 
 def _envelope(data_ref: dict[str, Any]) -> dict[str, Any]:
@@ -50,6 +47,8 @@ def asyncapi_document(prefix: str = "sched", stream: str = "SCHED_EVENTS") -> di
     request_refs, named = components([op.request for op in OPERATIONS])
     responses, more = response_schemas(OPERATIONS)
     named.update(more)
+    _, more = components([ErrorReply])
+    named.update(more)
     events = list(get_args(DomainEvent))
     event_refs, more = components(events)
     named.update(more)
@@ -66,9 +65,8 @@ def asyncapi_document(prefix: str = "sched", stream: str = "SCHED_EVENTS") -> di
         operations[op.name] = {
             "action": "receive", "summary": op.summary, "channel": {"$ref": f"#/channels/{op.name}"},
             "messages": [{"$ref": f"#/channels/{op.name}/messages/request"}],
-            "reply": {"address": {"location": "$message.header#/reply_to",
-                                  "description": "the NATS reply subject of the request"},
-                      "channel": {"$ref": f"#/channels/{op.name}_reply"},
+            # No `address`: NATS sends the reply to the request's own reply inbox, not to a fixed subject.
+            "reply": {"channel": {"$ref": f"#/channels/{op.name}_reply"},
                       "messages": [{"$ref": f"#/channels/{op.name}_reply/messages/reply"}]}}
     for event, event_ref in zip(events, event_refs, strict=True):
         tag = str(event.__struct_config__.tag)
@@ -77,7 +75,7 @@ def asyncapi_document(prefix: str = "sched", stream: str = "SCHED_EVENTS") -> di
         channels[f"events_{tag}"] = {
             "address": f"{prefix}.events.{{aggregate}}.{tag}",
             "description": f"`{tag}` events on the JetStream stream {stream}",
-            "parameters": {"aggregate": {"enum": AGGREGATES, "description": "the stream id's prefix"}},
+            "parameters": {"aggregate": {"enum": aggregates_of(event), "description": "the stream id's prefix"}},
             "messages": {"event": {"$ref": f"#/components/messages/event_{tag}"}}}
         operations[f"publish_{tag}"] = {"action": "send", "channel": {"$ref": f"#/channels/events_{tag}"},
                                         "messages": [{"$ref": f"#/channels/events_{tag}/messages/event"}]}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 Kind = Literal["command", "query"]
@@ -14,8 +14,8 @@ Facade = Literal["savvycal", "calendly"]
 # request. Any such key in a client's body or query string is dropped.
 FILLED_IN = frozenset({"command_id", "account_id", "user_id", "min_position", "base_url", "token_hash"})
 
-# Error codes of the reply envelope and the HTTP status each becomes (Calendly's facade answers 400
-# for a validation error, as Calendly does).
+# Error codes of the reply envelope and the HTTP status each becomes (the Calendly facade turns a 422
+# into Calendly's 400: services/gateway/errors.py).
 ERROR_STATUS = {"validation_failed": 422, "invalid": 422, "not_found": 404, "unauthorized": 401,
                 "conflict": 409, "internal": 503}
 
@@ -55,7 +55,6 @@ class Operation:
     summary: str
     http: tuple[HttpRoute, ...] = ()
     errors: tuple[str, ...] = ("validation_failed", "not_found")
-    events: tuple[str, ...] = field(default=())  # event types a command may append (AsyncAPI)
 
     def subject(self, prefix: str = "sched") -> str:
         """`sched.cmd.<name>` or `sched.query.<name>` under the given prefix."""

@@ -10,7 +10,14 @@ from typing import Any
 
 from shared.catalogue.model import ERROR_STATUS, HttpRoute, Operation
 from shared.catalogue.operations import OPERATIONS
-from shared.catalogue.schemas import client_fields, components, response_schemas, takes_body, without
+from shared.catalogue.schemas import (
+    client_fields,
+    components,
+    required_parameters,
+    response_schemas,
+    takes_body,
+    without,
+)
 
 SAVVYCAL_ERROR = {"type": "object", "required": ["errors"], "properties": {"errors": {
     "type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}}}
@@ -55,6 +62,9 @@ def _operation(operation: Operation, http: HttpRoute, index: int, request_schema
     if http.auth == "bearer":
         document["security"] = [{"bearer": []}]
     client_schema = without(request_schema, hidden)
+    documented = required_parameters(operation.request) - hidden
+    if documented:
+        client_schema["required"] = sorted({*client_schema.get("required", []), *documented})
     if takes_body(operation, http):
         document["requestBody"] = {"required": False, "content": {"application/json": {"schema": client_schema}}}
     elif http.method == "GET":

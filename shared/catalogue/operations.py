@@ -127,7 +127,6 @@ OPERATIONS: list[Operation] = [
         r.BookedEvent,
         "Book an event on one of the link's slots.",
         HttpRoute("POST", "/v1/links/{link_id}/events"),
-        errors=_CHANGE,
     ),
     _query(
         "events_list",
@@ -150,7 +149,6 @@ OPERATIONS: list[Operation] = [
         r.BookedEvent,
         "Move an event to another of the link's slots.",
         HttpRoute("POST", "/v1/events/{event_id}/reschedule"),
-        errors=_CHANGE,
     ),
     # --- providers and their calendars (seed 003) ---
     _command(
@@ -252,7 +250,6 @@ OPERATIONS: list[Operation] = [
         r.BookingIntent,
         "Hold a slot of a service or a link for a few minutes (a booking intent).",
         HttpRoute("POST", "/v1/booking_intents", 201),
-        errors=_CHANGE,
     ),
     _query(
         "booking_intent_get",
@@ -267,7 +264,6 @@ OPERATIONS: list[Operation] = [
         r.COMPLETE_HOLD_REPLIES,
         "Turn a hold into an appointment or an event.",
         HttpRoute("POST", "/v1/booking_intents/{booking_intent_id}/complete"),
-        errors=_CHANGE,
     ),
     _command(
         "release_hold",
@@ -288,7 +284,6 @@ OPERATIONS: list[Operation] = [
         r.Appointment,
         "Book an appointment on one of the service's slots.",
         HttpRoute("POST", "/v1/appointments", 201),
-        errors=_CHANGE,
     ),
     _query("appointment_get", q.GetById, r.Appointment, "One appointment.", _get("/v1/appointments/{id}")),
     _command(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+import msgspec.inspect
 
 from shared.catalogue.model import FILLED_IN, HttpRoute, Operation
 
@@ -49,6 +50,15 @@ def body_fields(operation: Operation, http: HttpRoute) -> set[str]:
 def takes_body(operation: Operation, http: HttpRoute) -> bool:
     """Whether the route reads a JSON body: a POST, PUT or PATCH whose request has fields a client sends."""
     return http.method in ("POST", "PUT", "PATCH") and bool(body_fields(operation, http))
+
+
+def required_parameters(request_type: type[Any]) -> set[str]:
+    """Fields the handler requires though the decoder does not (marked `extra={"required": True}`)."""
+    found = set()
+    for field in msgspec.inspect.type_info(request_type).fields:  # type: ignore[attr-defined]
+        if isinstance(field.type, msgspec.inspect.Metadata) and (field.type.extra or {}).get("required"):
+            found.add(field.encode_name)
+    return found
 
 
 def without(schema: dict[str, Any], hidden: set[str]) -> dict[str, Any]:

@@ -87,10 +87,16 @@ def hold_resource(state: HoldState, now: int) -> dict[str, Any]:
 
 
 
+def check_hold_minutes(problems: Problems, command: HoldSlot) -> None:
+    """`hold_minutes` is 1 to 1440."""
+    problems.check(1 <= command.hold_minutes <= 1440, "hold_minutes", "must be 1 to 1440 minutes")
+
+
 def hold_expiry(command: HoldSlot, env: Env) -> str:
     """When a hold taken now ends (`hold_minutes` from now, 1 to 1440)."""
-    if not 1 <= command.hold_minutes <= 1440:
-        raise ValidationFailed.on("hold_minutes", "must be 1 to 1440 minutes")
+    problems = Problems()
+    check_hold_minutes(problems, command)
+    problems.raise_if_any()
     return iso_utc(int((env.now + timedelta(minutes=command.hold_minutes)).timestamp()))
 
 
@@ -116,11 +122,12 @@ def hold_link_slot(command: HoldSlot, link: LinkState, hosts: dict[str, Provider
     assert link.settings is not None
     problems = Problems()
     start = instant(problems, "start_at", command.start_at)
+    check_hold_minutes(problems, command)
+    if command.provider_id is not None:
+        problems.check(command.provider_id in link.settings.hosts, "provider_id", "is not a host of this link")
     problems.raise_if_any()
     assert start is not None
     duration = command.duration if command.duration is not None else link.settings.default_duration
-    if command.provider_id is not None and command.provider_id not in link.settings.hosts:
-        raise ValidationFailed.on("provider_id", "is not a host of this link")
     if command.provider_id is not None and link.settings.host_mode == "any":
         link = on_hosts(link, [command.provider_id], "all")
     try:
@@ -211,6 +218,7 @@ def hold_service_slot(command: HoldSlot, service: ServiceState, providers: dict[
     start = instant(problems, "start_at", command.start_at)
     if command.duration is not None and command.duration != service.created.duration:
         problems.add("duration", "a service slot lasts the service's duration")
+    check_hold_minutes(problems, command)
     problems.raise_if_any()
     assert start is not None
     expires_at = hold_expiry(command, env)

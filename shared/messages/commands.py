@@ -6,7 +6,7 @@ Optional fields default to UNSET so that "absent" (keep / use the default) diffe
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from msgspec import UNSET, UnsetType
@@ -80,14 +80,27 @@ class SetProviderSchedule(Command, frozen=True, kw_only=True):
 
 # --- links ---------------------------------------------------------------------------------------
 
+def _one_of(*values: str) -> msgspec.Meta:
+    """Document a text field's allowed values; the decider names a wrong one together with the others."""
+    return msgspec.Meta(extra_json_schema={"enum": list(values)})
+
+
+LinkType = Annotated[str, _one_of("recurring", "single")]
+LinkStateName = Annotated[str, _one_of("active", "disabled")]
+HostMode = Annotated[str, _one_of("any", "all")]
+WebhookEventType = Annotated[str, _one_of(
+    "event.created", "event.canceled", "event.rescheduled", "appointment.created", "appointment.canceled",
+    "link.created", "link.updated", "link.deleted", "booking_intent.expired")]
+AttachmentType = Annotated[str, _one_of("provider", "service", "service_provider", "location")]
+
 class LinkFields(Command, frozen=True, kw_only=True):
     """The writable link fields; UNSET means "not given"."""
 
     name: str | UnsetType = UNSET
     private_name: str | None | UnsetType = UNSET
     description: str | None | UnsetType = UNSET
-    type: str | UnsetType = UNSET
-    state: str | UnsetType = UNSET
+    type: LinkType | UnsetType = UNSET
+    state: LinkStateName | UnsetType = UNSET
     durations: list[int] | UnsetType = UNSET
     default_duration: int | UnsetType = UNSET
     increment: int | UnsetType = UNSET
@@ -98,12 +111,13 @@ class LinkFields(Command, frozen=True, kw_only=True):
     time_zone: str | UnsetType = UNSET
     availability: list[AvailabilityRule] | UnsetType = UNSET
     hosts: list[str] | UnsetType = UNSET
-    host_mode: str | UnsetType = UNSET
+    host_mode: HostMode | UnsetType = UNSET
 
 
 class CreateLink(LinkFields, frozen=True, kw_only=True):
     """Create a link in the acting user's personal scope, or in the team scope `team_slug`."""
 
+    name: str
     team_slug: str | None = None
 
 
@@ -192,7 +206,7 @@ class RemoveServiceProvider(Command, frozen=True, kw_only=True):
 class CreateBlock(Command, frozen=True, kw_only=True):
     """Block time on a provider, a service, a service_provider or a location."""
 
-    attachment_type: str
+    attachment_type: AttachmentType
     attachment_id: str
     start_at: str
     end_at: str
@@ -279,7 +293,7 @@ class CreateWebhook(Command, frozen=True, kw_only=True):
     """Subscribe `url` to the webhook event types in `events`; the reply shows the signing secret once."""
 
     url: str
-    events: list[str]
+    events: list[WebhookEventType]
 
 
 class DeleteWebhook(Command, frozen=True, kw_only=True):

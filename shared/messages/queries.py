@@ -12,6 +12,14 @@ import msgspec
 
 # A global log position (Postgres bigint): what `min_position` waits for.
 Position = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+# A parameter the handler requires: optional to the decoder, so that a missing one is named together
+# with every other fault of the request, and documented as required.
+RequiredText = Annotated[str | None, msgspec.Meta(extra={"required": True})]
+
+
+def _one_of(*values: str) -> msgspec.Meta:
+    """Document a text parameter's allowed values (the handler names a wrong one with the others)."""
+    return msgspec.Meta(extra_json_schema={"enum": list(values)})
 
 
 class Query(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -59,8 +67,8 @@ class ListQuery(Query, frozen=True, kw_only=True):
 class EventsList(ListQuery, frozen=True, kw_only=True):
     """Events filtered by `state` (confirmed, canceled, all) and `period` (past, upcoming, all)."""
 
-    state: str = "confirmed"
-    period: str = "upcoming"
+    state: Annotated[str, _one_of("confirmed", "canceled", "all")] = "confirmed"
+    period: Annotated[str, _one_of("past", "upcoming", "all")] = "upcoming"
 
 
 class GetById(Query, frozen=True, kw_only=True):
@@ -136,9 +144,9 @@ class CalendlyEventTypesQuery(CalendlyPageQuery, frozen=True, kw_only=True):
 class CalendlyAvailableTimesQuery(CalendlyQuery, frozen=True, kw_only=True):
     """An `event_type`'s available start times in [start_time, end_time)."""
 
-    event_type: str | None = None
-    start_time: str | None = None
-    end_time: str | None = None
+    event_type: RequiredText = None
+    start_time: RequiredText = None
+    end_time: RequiredText = None
 
 
 class CalendlyMembershipsQuery(CalendlyPageQuery, frozen=True, kw_only=True):
@@ -153,15 +161,15 @@ class CalendlyMembershipsQuery(CalendlyPageQuery, frozen=True, kw_only=True):
 class CalendlyAvailabilitySchedulesQuery(CalendlyQuery, frozen=True, kw_only=True):
     """A `user`'s availability schedules."""
 
-    user: str | None = None
+    user: RequiredText = None
 
 
 class CalendlyBusyTimesQuery(CalendlyQuery, frozen=True, kw_only=True):
     """A `user`'s busy times in [start_time, end_time)."""
 
-    user: str | None = None
-    start_time: str | None = None
-    end_time: str | None = None
+    user: RequiredText = None
+    start_time: RequiredText = None
+    end_time: RequiredText = None
 
 
 class CalendlyScheduledEventsQuery(CalendlyPageQuery, frozen=True, kw_only=True):

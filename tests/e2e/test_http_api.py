@@ -91,6 +91,26 @@ async def test_errors_are_clear_4xx_never_5xx(http: httpx.AsyncClient, nc: nats.
     assert bad_date.status_code in (404, 422)
 
 
+async def test_the_gateway_serves_both_generated_documents(http: httpx.AsyncClient) -> None:
+    openapi = (await http.get("/openapi.json")).json()
+    asyncapi = (await http.get("/asyncapi.json")).json()
+    assert openapi["openapi"].startswith("3.1") and "Idempotency-Key" in str(openapi["paths"]["/v1/links"]["post"])
+    assert asyncapi["asyncapi"] == "3.0.0"
+    assert {op for op in asyncapi["operations"] if not op.startswith("publish_")} >= {"create_event", "link_slots"}
+
+
+async def test_idempotency_key_is_the_command_id(http: httpx.AsyncClient, nc: nats.NATS, settings: Settings):
+    account = await new_account(nc, settings)
+    auth = {**bearer(account["token"]), "Idempotency-Key": "same-link"}
+    first = await http.post("/v1/links", headers=auth, json={"name": "Once"})
+    again = await http.post("/v1/links", headers=auth, json={"name": "Once"})
+    assert first.status_code == again.status_code == 201 and first.json() == again.json()
+    listed = (await http.get("/v1/links", headers=bearer(account["token"]))).json()["entries"]
+    assert [link["name"] for link in listed].count("Once") == 1
+    too_long = await http.post("/v1/links", headers={**auth, "Idempotency-Key": "k" * 201}, json={"name": "X"})
+    assert too_long.status_code == 422 and "Idempotency-Key" in too_long.json()["errors"]
+
+
 async def test_a_422_names_every_field_at_fault_at_once(http: httpx.AsyncClient, nc: nats.NATS, settings: Settings):
     account = await new_account(nc, settings)
     auth = bearer(account["token"])
@@ -103,8 +123,11 @@ async def test_a_422_names_every_field_at_fault_at_once(http: httpx.AsyncClient,
     assert {"name", "durations", "colour"} <= set(mixed.json()["errors"])
     window = await http.get(f"/v1/links/{link['id']}/slots", headers=auth, params={"from": "soon", "until": "later"})
     assert window.status_code == 422 and set(window.json()["errors"]) == {"from", "until"}
-    numbers = await http.get("/v1/events", headers=auth, params={"limit": "many", "state": "x"})
-    assert numbers.status_code == 422 and "limit" in numbers.json()["errors"]
+    numbers = await http.get("/v1/events", headers=auth, params={"limit": "many", "state": "x", "period": "y"})
+    assert numbers.status_code == 422 and set(numbers.json()["errors"]) == {"limit", "state", "period"}
+    hold = await http.post("/v1/booking_intents", headers=auth,
+                           json={"link_id": link["id"], "start_at": "soon", "hold_minutes": 0})
+    assert hold.status_code == 422 and set(hold.json()["errors"]) == {"start_at", "hold_minutes"}
 
 
 async def test_thirty_concurrent_http_bookings_of_one_slot_give_one_event(

@@ -37,6 +37,9 @@ async def test_migrate_applies_every_migration_to_an_empty_database_once(servers
     conn = await asyncpg.connect(url)
     tables = {r["tablename"] for r in await conn.fetch("select tablename from pg_tables where schemaname = 'public'")}
     await conn.close()
+    admin = await asyncpg.connect(servers.database_admin_url)
+    await admin.execute(f"drop database {name} with (force)")
+    await admin.close()
     assert {"events", "streams", "checkpoints", "rm_resources", "rm_reservations", "webhook_deliveries"} <= tables
 
 

@@ -23,10 +23,10 @@ import nats
 import pytest
 
 from services.commands.app import bootstrap as command_bootstrap
+from services.relay.app import bootstrap as relay_bootstrap
 from services.relay.relay import Relay
 from services.webhooks.app import bootstrap as dispatcher_bootstrap
 from services.webhooks.dispatcher import Dispatcher
-from shared.eventstore import EventStore
 from shared.servers import free_port
 from shared.settings import Settings
 from tests.integration.gateway_process import gateway_client
@@ -64,14 +64,10 @@ async def commands(hook_settings: Settings) -> AsyncIterator[object]:
 
 
 @pytest.fixture
-async def relay(store: EventStore, nc: nats.NATS, hook_settings: Settings) -> AsyncIterator[Relay]:
-    relay = Relay(store, nc.jetstream(), hook_settings)
-    await relay.start()
-    stop = asyncio.Event()
-    task = asyncio.create_task(relay.run(stop))
-    yield relay
-    stop.set()
-    await task
+async def relay(hook_settings: Settings) -> AsyncIterator[Relay]:
+    """The relay publishing this test's log, through its own bootstrap."""
+    async with relay_bootstrap(hook_settings) as relay:
+        yield relay
 
 
 @pytest.fixture

@@ -96,3 +96,20 @@ def test_every_operation_answers_a_struct() -> None:
                    and getattr(m, "__args__", ()) for m in members)
 
     assert [op.name for op in CATALOGUE.values() if not structs(op.response)] == []
+
+
+def test_a_reply_outside_its_declared_type_is_caught() -> None:
+    from shared.catalogue.replies import ReplyMismatch, check_reply
+
+    check_reply(CATALOGUE["whoami"], {"account_id": "acct_1", "user_id": "user_1"})
+    with pytest.raises(ReplyMismatch, match="whoami"):
+        check_reply(CATALOGUE["whoami"], {"account_id": "acct_1", "user_id": "user_1", "extra": 1})
+    with pytest.raises(ReplyMismatch):
+        check_reply(CATALOGUE["whoami"], {"account_id": "acct_1"})
+
+
+def test_handler_tables_of_the_query_modules_do_not_overlap() -> None:
+    from services.query import auth, calendly, resources, slots, webhooks
+
+    tables = [auth.HANDLERS, calendly.HANDLERS, resources.HANDLERS, slots.HANDLERS, webhooks.HANDLERS]
+    assert sum(len(t) for t in tables) == len(QUERY_HANDLERS)

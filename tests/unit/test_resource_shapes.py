@@ -65,7 +65,7 @@ from .domain_fixtures import (
     link_given,
     provider_created,
 )
-from .test_domain_bookings import (
+from .test_domain_link_bookings import (
     NOW,
     World,
     after,
@@ -85,7 +85,7 @@ from .test_domain_links import delete as delete_link
 from .test_domain_links import duplicate as duplicate_link
 from .test_domain_links import toggle as toggle_link
 from .test_domain_links import update as update_link
-from .test_domain_services import (
+from .test_domain_services_and_appointments import (
     SERVICE_ID,
     SP_ANN,
     add_provider,

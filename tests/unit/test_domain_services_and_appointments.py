@@ -77,7 +77,7 @@ from .domain_fixtures import (
     rejected,
     streams_of,
 )
-from .test_domain_bookings import (
+from .test_domain_link_bookings import (
     NOW,
     NOW_ISO,
     World,
