@@ -129,7 +129,12 @@ def bootstrap(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         backend.pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
-        backend.nc = await nats.connect(settings.nats_servers, max_reconnect_attempts=-1)
+        async def reconnected() -> None:
+            backend.forget_all()
+
+        backend.nc = await nats.connect(settings.nats_servers, max_reconnect_attempts=-1,
+                                        reconnected_cb=reconnected)
+        await backend.watch_identities()
         try:
             yield
         finally:
@@ -142,6 +147,11 @@ def bootstrap(settings: Settings) -> Litestar:
         status = await backend.health()
         healthy = all(v == "ok" for v in status.values())
         return Response({"status": "ok" if healthy else "degraded", **status}, status_code=200 if healthy else 503)
+
+    @get("/health/live", include_in_schema=False)
+    async def live() -> dict[str, str]:
+        """This process answers HTTP (no Postgres, no NATS): the gateway's own no-op route."""
+        return {"status": "ok"}
 
     openapi = openapi_document()
     asyncapi = asyncapi_document(settings.nats_prefix, settings.events_stream)
@@ -161,7 +171,7 @@ def bootstrap(settings: Settings) -> Litestar:
         """Prometheus metrics of this gateway process."""
         return metrics.render()
 
-    handlers = [health, openapi_json, asyncapi_json, metrics_text]
+    handlers = [health, live, openapi_json, asyncapi_json, metrics_text]
     for operation, http in routes():
         handlers.append(route(_litestar_path(http.path), http_method=[HttpMethod(http.method)],
                               operation_id=f"{http.method.lower()}_{operation.name}_{len(handlers)}",

@@ -7,7 +7,7 @@ time range in the past or longer than 7 days, is an error naming the parameter.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -35,7 +35,7 @@ MAX_RANGE = 7 * 86400
 
 def calendly_time(seconds: int) -> str:
     """Calendly prints instants with microseconds: 2020-01-02T20:00:00.000000Z."""
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _id_from_uri(query: CalendlyQuery, parameter: str, collection: str) -> str:
@@ -176,7 +176,7 @@ async def event_type_available_times(reads: Reads, query: CalendlyAvailableTimes
     if link.settings.state != "active":
         return {"collection": []}
     now = int(reads.clock())
-    hosts = await calendars.host_calendars(reads.pool, link.settings.hosts, now, start, end)
+    hosts = await reads.host_calendars(link.settings.hosts, now, start, end)
     rules = msgspec.structs.replace(link_rules(link), durations=[link.settings.default_duration])
     booking = f"{query.base_url.rsplit('/calendly', 1)[0]}/book/{link.scope.slug}/{link.settings.slug}"
     return {"collection": [

@@ -6,11 +6,15 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 
 from projections import PROJECTIONS
+from projections.calendars import queries as calendar_rows
+from projections.calendars.memory import LiveCalendars
 from projections.runner import Projection, applied_everywhere, log_head, tx_of
+from shared.availability import Busy, HostCalendar
 from shared.errors import DomainError, ValidationFailed
 
 
@@ -23,6 +27,15 @@ class Reads:
     clock: Callable[[], float] = time.time
     max_wait: float = 5.0
     projections: Sequence[Projection] = field(default_factory=lambda: list(PROJECTIONS.values()))
+    calendars: LiveCalendars | None = None  # the query service's in-memory calendars; None: read rm_* rows
+    next_free: dict[tuple[str, str, str], Any] = field(default_factory=dict)  # slots.earliest_slot's index
+
+    async def host_calendars(self, provider_ids: list[str], now: int, start: int, end: int,
+                             extra_busy: dict[str, list[Busy]] | None = None) -> list[HostCalendar]:
+        """The engine's view of each provider for [start, end) at `now`: from memory when the service keeps it."""
+        if self.calendars is not None:
+            return self.calendars.host_calendars(provider_ids, now, extra_busy)
+        return await calendar_rows.host_calendars(self.pool, provider_ids, now, start, end, extra_busy)
 
     def now(self) -> int:
         """The current instant in whole epoch seconds."""
@@ -33,11 +46,13 @@ class Reads:
         tx_id = await tx_of(self.pool, position)
         if tx_id is None:
             return  # no such event (yet): nothing to wait for
-        deadline = asyncio.get_running_loop().time() + self.max_wait
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_wait
+        if self.calendars is not None and not await self.calendars.wait_for(tx_id, position, self.max_wait):
+            raise _not_caught_up()
         while not await applied_everywhere(self.pool, self.projections, tx_id, position):
-            if asyncio.get_running_loop().time() > deadline:
-                raise DomainError("the read models have not caught up yet; try again",
-                                  {"min_position": ["not reached in time"]})
+            if loop.time() > deadline:
+                raise _not_caught_up()
             await asyncio.sleep(0.003)
 
     async def wait_for_head(self) -> None:
@@ -45,6 +60,10 @@ class Reads:
         head = await log_head(self.pool)
         if head:
             await self.wait_for(head)
+
+
+def _not_caught_up() -> DomainError:
+    return DomainError("the read models have not caught up yet; try again", {"min_position": ["not reached in time"]})
 
 
 def page_limit(value: int, field_name: str = "limit") -> int:
