@@ -46,7 +46,7 @@ _schedule = msgspec.json.Decoder(ProviderSchedule)
 # The gap-safe read of runner._READ (see there), with only the columns needed here. Every event is read,
 # so that the cursor passes the events of other read models too and `min_position` can wait on it.
 _READ = (
-    "select position, tx_id::text::bigint, type, data from events"
+    "select position, tx_id::text::bigint, type, data, stream_id from events"
     " where (tx_id, position) > ($1::text::xid8, $2) and tx_id < pg_snapshot_xmin(pg_current_snapshot())"
     " order by events.tx_id, events.position limit $3"
 )
@@ -76,6 +76,9 @@ class LiveCalendars:
     cursor: LogCursor = field(default_factory=LogCursor)
     clock: Callable[[], float] = time.time
     applied: int = 0
+    # Called with each batch's stream ids, in the same no-await step that applies it: caches of other
+    # streams (the query service's links) are invalidated exactly when the calendars move past them.
+    on_streams: Callable[[list[str]], None] | None = None
     _advanced: asyncio.Condition | None = None
 
     # --- reading
@@ -194,6 +197,8 @@ class LiveCalendars:
             self.apply(event)
         if rows:
             self.cursor = LogCursor(rows[-1][1], rows[-1][0])
+            if self.on_streams is not None:
+                self.on_streams([row[4] for row in rows])
         self.applied += len(rows)
         if self._advanced is not None and rows:
             async with self._advanced:

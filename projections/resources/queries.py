@@ -56,3 +56,8 @@ async def links_hosted_page(pool: asyncpg.Pool, account_id: str, provider_id: st
     """One page of the account's links, or of those `provider_id` hosts."""
     where, args = ("state->'settings'->'hosts' ? $3", (provider_id,)) if provider_id else ("", ())
     return await page(pool, "link", account_id, where=where, args=args, after=after, limit=limit)
+
+
+def decode_kind(kind: str, data: bytes) -> Any:
+    """A stored state of `kind` (a row's `state` column) as its domain state."""
+    return decode_state(_KINDS[kind], data)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -30,7 +30,7 @@ async def events_list(reads: Reads, query: EventsList) -> dict[str, Any]:
     problems.check(query.period in EVENT_PERIODS, "period", "must be one of: past, upcoming, all")
     problems.check(1 <= query.limit <= 100, "limit", "must be 1 to 100")
     problems.raise_if_any()
-    now = datetime.fromtimestamp(reads.clock(), timezone.utc)
+    now = datetime.fromtimestamp(reads.clock(), UTC)
     states, metadata = await resources.events_page(
         reads.pool, query.account_id, state=None if query.state == "all" else query.state,
         upcoming_from=now if query.period == "upcoming" else None,
@@ -60,7 +60,10 @@ async def event_get(reads: Reads, query: GetById) -> dict[str, Any]:
 
 async def link_get(reads: Reads, query: GetById) -> dict[str, Any]:
     """One link."""
-    return link_resource(await _state(reads, "link", query), reads.public_url)
+    found = await reads.link(query.id, query.account_id)
+    if found is None:
+        raise NotFound("link")
+    return link_resource(found[1], reads.public_url)
 
 
 async def appointment_get(reads: Reads, query: GetById) -> dict[str, Any]:

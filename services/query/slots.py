@@ -25,6 +25,7 @@ from shared.errors import NotFound, ValidationFailed
 from shared.messages.queries import EarliestSlot, LinkSlots, ServiceSlots
 
 MAX_LINK_WINDOW = 31 * 86400
+MAX_ANSWERS = 1024  # link slot answers kept (each valid for the second it was computed in)
 # Searching without `until`: a week, a month, then a year, so a free slot next week costs a week.
 SEARCH_SPANS = (7, 31, 366)
 
@@ -55,16 +56,29 @@ def link_window(query: LinkSlots, now: int) -> tuple[int, int]:
 
 async def link_slots(reads: Reads, query: LinkSlots) -> list[dict[str, Any]]:
     """Every (start, duration, rank) of an active link in the window, in UTC."""
-    link = await resources.get_state(reads.pool, "link", query.link_id, query.account_id)
-    if link is None:
+    found = await reads.link(query.link_id, query.account_id)
+    if found is None:
         raise NotFound("link")
+    serial, link = found
     now = reads.now()
     start, end = link_window(query, now)
     if link.settings.state != "active":
         return []
+    live = reads.calendars
+    # The engine is a pure function of the link, the hosts' calendars, now and the window: with the link
+    # cached (serial) and the calendars' versions, an answer computed this second is the answer.
+    key = (serial, tuple(live.version(h) for h in link.settings.hosts), now, start, end) if serial and live \
+        else None
+    if key is not None and (answer := reads.answers.get(key)) is not None:
+        return answer  # type: ignore[no-any-return]
     hosts = await reads.host_calendars(link.settings.hosts, now, start, end)
-    return [{"start_at": iso_utc(s.start), "end_at": iso_utc(s.end), "duration": s.duration, "rank": s.rank}
-            for s in engine_link_slots(link_rules(link), hosts, now, start, end)]
+    answer = [{"start_at": iso_utc(s.start), "end_at": iso_utc(s.end), "duration": s.duration, "rank": s.rank}
+              for s in engine_link_slots(link_rules(link), hosts, now, start, end)]
+    if key is not None:
+        if len(reads.answers) >= MAX_ANSWERS:
+            reads.answers.pop(next(iter(reads.answers)))
+        reads.answers[key] = answer
+    return answer
 
 
 def _check_zone(problems: Problems, zone_name: str) -> None:
