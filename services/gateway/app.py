@@ -106,7 +106,8 @@ def make_handler(operation: Operation, http: HttpRoute, backend: Backend,
             seen = backend.last_position(ids.get("account_id", ""), request.headers.get("x-sched-position"))
             if seen:
                 body["min_position"] = seen
-            return Response(await backend.request("query", operation.name, body), status_code=http.status)
+            return Response(await backend.request_raw("query", operation.name, body), status_code=http.status,
+                            media_type="application/json")
         except HttpError as exc:
             if http.facade == "calendly":
                 exc = calendly_error(exc)

@@ -47,16 +47,25 @@ class Backend:
 
     async def request(self, kind: str, name: str, body: dict[str, Any]) -> Any:
         """The decoded reply of one command or query; an error reply raises its HttpError."""
+        return msgspec.json.decode(await self.request_raw(kind, name, body))
+
+    async def request_raw(self, kind: str, name: str, body: dict[str, Any]) -> bytes:
+        """The JSON reply of one command or query as it came; an error reply raises its HttpError.
+
+        A query's success reply is the HTTP response body already, so the gateway passes it on undecoded.
+        """
         assert self.nc is not None
         subject = CATALOGUE[name].subject(self.settings.nats_prefix)
         try:
             reply = await self.nc.request(subject, _encoder.encode(body), timeout=15)
         except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
             raise HttpError(503, {"errors": {"detail": [f"the {kind} service is not answering"]}}) from None
-        decoded = msgspec.json.decode(reply.data)
-        if isinstance(decoded, dict) and decoded.get("ok") is False:
-            raise from_reply(decoded["error"])
-        return decoded
+        data: bytes = reply.data
+        if data[:32].replace(b" ", b"").startswith(b'{"ok":false'):  # every error reply (shared.errors)
+            decoded = msgspec.json.decode(data)
+            if isinstance(decoded, dict) and decoded.get("ok") is False:
+                raise from_reply(decoded["error"])
+        return data
 
     async def caller(self, request: Request[Any, Any, Any], auth: Auth) -> dict[str, str]:
         """The account (and user) a request acts as, or a 401."""

@@ -13,7 +13,7 @@ import nats
 from nats.aio.client import Client as NatsClient
 
 from projections.calendars.memory import LiveCalendars
-from services.query.reads import LinkCache, Reads
+from services.query.reads import Reads, StateCache
 from services.query.service import QueryService
 from shared.catalogue import subject_prefix
 from shared.eventstore import create_pool
@@ -45,9 +45,9 @@ async def bootstrap(settings: Settings, clock: Callable[[], float] | None = None
     await calendars.catch_up(pool)
     stop = asyncio.Event()
     follower = asyncio.create_task(calendars.follow(pool, stop))
-    links = LinkCache(calendars)
-    reads = Reads(pool, settings.public_url, clock, calendars=calendars, links=links) if clock \
-        else Reads(pool, settings.public_url, calendars=calendars, links=links)
+    states = StateCache(calendars)
+    reads = Reads(pool, settings.public_url, clock, calendars=calendars, states=states) if clock \
+        else Reads(pool, settings.public_url, calendars=calendars, states=states)
     service = QueryService(reads)
     nc = await nats.connect(settings.nats_servers, max_reconnect_attempts=-1)
     await answer_requests_lean(nc, subject_prefix(settings.nats_prefix, "query"), "sched-queries",

@@ -60,7 +60,7 @@ async def event_get(reads: Reads, query: GetById) -> dict[str, Any]:
 
 async def link_get(reads: Reads, query: GetById) -> dict[str, Any]:
     """One link."""
-    found = await reads.link(query.id, query.account_id)
+    found = await reads.state("link", query.id, query.account_id)
     if found is None:
         raise NotFound("link")
     return link_resource(found[1], reads.public_url)

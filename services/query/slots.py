@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from projections.calendars.memory import LiveCalendars
-from projections.resources import queries as resources
 from services.query.reads import Reads
 from shared.availability import ServiceRules, iso_in_zone, iso_utc, parse_instant
 from shared.availability import link_slots as engine_link_slots
@@ -56,7 +55,7 @@ def link_window(query: LinkSlots, now: int) -> tuple[int, int]:
 
 async def link_slots(reads: Reads, query: LinkSlots) -> list[dict[str, Any]]:
     """Every (start, duration, rank) of an active link in the window, in UTC."""
-    found = await reads.link(query.link_id, query.account_id)
+    found = await reads.state("link", query.link_id, query.account_id)
     if found is None:
         raise NotFound("link")
     serial, link = found
@@ -75,9 +74,7 @@ async def link_slots(reads: Reads, query: LinkSlots) -> list[dict[str, Any]]:
     answer = [{"start_at": iso_utc(s.start), "end_at": iso_utc(s.end), "duration": s.duration, "rank": s.rank}
               for s in engine_link_slots(link_rules(link), hosts, now, start, end)]
     if key is not None:
-        if len(reads.answers) >= MAX_ANSWERS:
-            reads.answers.pop(next(iter(reads.answers)))
-        reads.answers[key] = answer
+        _keep(reads, key, answer)
     return answer
 
 
@@ -121,29 +118,33 @@ def _utc_midnight(day: date) -> int:
 
 
 async def _service_providers(reads: Reads, query: ServiceSlots | EarliestSlot) -> tuple[ServiceState, list[Any],
-                                                                                  dict[str, list[Any]]]:
-    """The service, its service providers (filtered by `provider_ids`) and each one's extra busy time
-    (blocks on the service, the service provider or the service's location)."""
-    service = await resources.get_state(reads.pool, "service", query.service_id, query.account_id)
-    if service is None:
+                                                                                  dict[str, list[Any]], Any]:
+    """The service, its service providers (filtered by `provider_ids`), each one's extra busy time (blocks
+    on the service, the service provider or the service's location), and a serial naming the service and
+    location states read (None: not cached, so not a key for an answer)."""
+    found = await reads.state("service", query.service_id, query.account_id)
+    if found is None:
         raise NotFound("service")
+    serial, service = found
+    states: Any = (serial,) if serial else None
     sps = service.ordered_providers()
     if query.provider_ids:
         wanted = {p.strip() for p in query.provider_ids.split(",")}
         sps = [sp for sp in sps if sp.provider_id in wanted]
     location_busy: list[Any] = []
     if service.created.location_id:
-        location = await resources.get_state(reads.pool, "location",
-                                             f"{query.account_id}-{service.created.location_id}", query.account_id)
-        location_busy = location.busy() if location else []
+        location = await reads.state("location", f"{query.account_id}-{service.created.location_id}",
+                                     query.account_id)
+        location_busy = location[1].busy() if location else []
+        states = (serial, location[0]) if location and location[0] and states else None
     extra = {sp.provider_id: service.blocked_for(sp.service_provider_id) + location_busy for sp in sps}
-    return service, sps, extra
+    return service, sps, extra, states
 
 
 async def _service_result(reads: Reads, query: ServiceSlots | EarliestSlot, public: bool, from_date: date,
                           until_date: date | None, limit: int | None) -> tuple[Any, ServiceState]:
     """The engine's service slots from the read models; without `until`, searched in growing windows."""
-    service, sps, extra = await _service_providers(reads, query)
+    service, sps, extra, _ = await _service_providers(reads, query)
     now = reads.now()
     spans: tuple[int | None, ...] = (None,) if until_date is not None else SEARCH_SPANS
     for span in spans:
@@ -243,10 +244,15 @@ async def earliest_slot(reads: Reads, query: EarliestSlot) -> dict[str, Any]:
         slot = result.aggregated[0][0] if result.aggregated else None
         return {"data": _slot(slot.start, slot.end, query.time_zone) if slot else None}
     # With the calendars in memory: the earliest of each public provider's next open slot (an index).
-    service, sps, extra = await _service_providers(reads, query)
+    service, sps, extra, states = await _service_providers(reads, query)
+    now = reads.now()
+    # As for link slots: the same service and location states, provider calendars and second, the same answer.
+    key = ("earliest", states, query.time_zone, query.provider_ids, from_date, now,
+           tuple(live.version(sp.provider_id) for sp in sps)) if states else None
+    if key is not None and (answer := reads.answers.get(key)) is not None:
+        return answer  # type: ignore[no-any-return]
     rules = service.rules()
     rules_key = msgspec.json.encode(rules)
-    now = reads.now()
     first: int | None = None
     for sp in sps:
         provider = live.providers.get(sp.provider_id)
@@ -256,7 +262,17 @@ async def earliest_slot(reads: Reads, query: EarliestSlot) -> dict[str, Any]:
                            extra[sp.provider_id], query.time_zone, from_date, now)
         if start is not None and (first is None or start < first):
             first = start
-    return {"data": _slot(first, first + 60 * rules.duration, query.time_zone) if first is not None else None}
+    answer = {"data": _slot(first, first + 60 * rules.duration, query.time_zone) if first is not None else None}
+    if key is not None:
+        _keep(reads, key, answer)
+    return answer
+
+
+def _keep(reads: Reads, key: tuple[Any, ...], answer: Any) -> None:
+    """Keep an answer for its key (the oldest goes first when MAX_ANSWERS are kept)."""
+    if len(reads.answers) >= MAX_ANSWERS:
+        reads.answers.pop(next(iter(reads.answers)))
+    reads.answers[key] = answer
 
 
 HANDLERS = {"link_slots": link_slots, "service_slots": service_slots, "public_service_slots": public_service_slots,
