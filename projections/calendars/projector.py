@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import asyncpg
 import msgspec
 
-from projections.runner import Projection, one_by_one
+from projections.runner import Projection
 from shared.availability import ProviderSchedule, parse_instant
 from shared.domain.core import UnfoldedEvent
 from shared.domain.reservations import replace_window
@@ -74,11 +74,68 @@ def _ts(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
+_Row = tuple[str, str, str, datetime, datetime, int, int, datetime | None]
+
+
+async def apply_batch(conn: asyncpg.Connection, batch: list[tuple[RecordedEvent, Event]]) -> None:
+    """Apply a batch in order, with the reservations' changes folded into one write per reservation.
+
+    Each reservation ends the batch in one of three ways: a whole row (reserved, perhaps moved after),
+    deleted (released last), or only moved (its row was written by an earlier batch). Those are written
+    with three statements over arrays; every other event is applied as `apply` does, in order (they
+    touch other tables). Replaying the batch writes the same rows.
+    """
+    rows: dict[tuple[str, str], _Row] = {}
+    deleted: set[tuple[str, str]] = set()
+    moved: dict[tuple[str, str], tuple[datetime, datetime]] = {}
+    for recorded, event in batch:
+        match event:
+            case TimeReserved():
+                key = (event.provider_id, event.reservation_id)
+                deleted.discard(key)
+                moved.pop(key, None)
+                rows[key] = (event.provider_id, event.reservation_id, event.kind, _at(event.start_at),
+                             _at(event.end_at), event.buffer_before, event.buffer_after,
+                             _at(event.expires_at) if event.expires_at else None)
+            case TimeReleased():
+                key = (event.provider_id, event.reservation_id)
+                rows.pop(key, None)
+                moved.pop(key, None)
+                deleted.add(key)
+            case ReservationMoved():
+                key = (event.provider_id, event.reservation_id)
+                if key in rows:
+                    row = rows[key]
+                    rows[key] = (*row[:3], _at(event.start_at), _at(event.end_at), *row[5:])  # type: ignore[assignment]
+                elif key not in deleted:
+                    moved[key] = (_at(event.start_at), _at(event.end_at))
+            case _:
+                await apply(conn, recorded, event)
+    if deleted:
+        await conn.execute("delete from rm_reservations r using unnest($1::text[], $2::text[]) as d(p, id)"
+                           " where r.provider_id = d.p and r.reservation_id = d.id",
+                           [k[0] for k in deleted], [k[1] for k in deleted])
+    if rows:
+        columns = list(zip(*rows.values(), strict=True))
+        await conn.execute(
+            "insert into rm_reservations select * from unnest($1::text[], $2::text[], $3::text[],"
+            " $4::timestamptz[], $5::timestamptz[], $6::int[], $7::int[], $8::timestamptz[])"
+            " on conflict (provider_id, reservation_id) do update set kind = excluded.kind,"
+            " start_at = excluded.start_at, end_at = excluded.end_at, buffer_before = excluded.buffer_before,"
+            " buffer_after = excluded.buffer_after, expires_at = excluded.expires_at", *map(list, columns))
+    if moved:
+        await conn.execute(
+            "update rm_reservations r set start_at = m.a, end_at = m.b from unnest($1::text[], $2::text[],"
+            " $3::timestamptz[], $4::timestamptz[]) as m(p, id, a, b) where r.provider_id = m.p"
+            " and r.reservation_id = m.id", [k[0] for k in moved], [k[1] for k in moved],
+            [v[0] for v in moved.values()], [v[1] for v in moved.values()])
+
+
 PROJECTION = Projection(
     name="calendars",
     tables=("rm_providers", "rm_reservations", "rm_external_busy"),
     event_types=frozenset({"provider_created", "provider_schedule_set", "time_reserved", "time_released",
                            "reservation_moved", "external_busy_times_synced"}),
-    apply=one_by_one(apply),
+    apply=apply_batch,
     kinds=frozenset({"provider"}),  # every event of a provider stream is applied, none ignored
 )

@@ -82,3 +82,8 @@ async def all_states(pool: asyncpg.Pool, kind: str, account_id: str) -> list[Any
     rows = await pool.fetch("select state from rm_resources where kind = $1 and account_id = $2 and not deleted"
                             " order by sort_at, id", kind, account_id)
     return [decode_state(_KINDS[kind], r["state"]) for r in rows]
+
+
+def decode_kind(kind: str, data: bytes) -> Any:
+    """A stored state of `kind` (a row's `state` column) as its domain state."""
+    return decode_state(_KINDS[kind], data)

@@ -97,10 +97,8 @@ def make_handler(operation: Operation, http: HttpRoute, backend: Backend,
                 del fields[name]
         return fields
 
-    async def query_naming_every_fault(body: dict[str, Any], problems: dict[str, list[str]]) -> Any:
-        """Ask the query; when parameters were already refused here, answer 422 with every fault together."""
-        if not problems:
-            return await backend.request("query", operation.name, body)
+    async def query_naming_every_fault(body: dict[str, Any], problems: dict[str, list[str]]) -> None:
+        """Parameters were refused here: ask the query anyway and answer 422 with every fault together."""
         try:
             await backend.request("query", operation.name, body)
         except HttpError as error:
@@ -140,7 +138,10 @@ def make_handler(operation: Operation, http: HttpRoute, backend: Backend,
             seen = backend.last_position(ids.get("account_id", ""), request.headers.get("x-sched-position"))
             if seen:
                 body["min_position"] = seen
-            return Response(await query_naming_every_fault(body, refused), status_code=http.status)
+            if refused:
+                await query_naming_every_fault(body, refused)
+            return Response(await backend.request_raw("query", operation.name, body), status_code=http.status,
+                            media_type="application/json")
         except HttpError as exc:
             if http.facade == "calendly":
                 exc = calendly_error(exc)
@@ -173,7 +174,12 @@ def bootstrap(settings: Settings) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         backend.pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
-        backend.nc = await nats.connect(settings.nats_servers, max_reconnect_attempts=-1)
+        async def reconnected() -> None:
+            backend.forget_all()
+
+        backend.nc = await nats.connect(settings.nats_servers, max_reconnect_attempts=-1,
+                                        reconnected_cb=reconnected)
+        await backend.watch_identities()
         try:
             yield
         finally:
@@ -186,6 +192,11 @@ def bootstrap(settings: Settings) -> Litestar:
         status = await backend.health()
         healthy = all(v == "ok" for v in status.values())
         return Response({"status": "ok" if healthy else "degraded", **status}, status_code=200 if healthy else 503)
+
+    @get("/health/live", include_in_schema=False)
+    async def live() -> dict[str, str]:
+        """This process answers HTTP (no Postgres, no NATS): the gateway's own no-op route."""
+        return {"status": "ok"}
 
     openapi = openapi_document()
     asyncapi = asyncapi_document(settings.nats_prefix, settings.events_stream)
@@ -205,7 +216,7 @@ def bootstrap(settings: Settings) -> Litestar:
         """Prometheus metrics of this gateway process."""
         return metrics.render()
 
-    handlers = [health, openapi_json, asyncapi_json, metrics_text]
+    handlers = [health, live, openapi_json, asyncapi_json, metrics_text]
     for operation, http in routes():
         handlers.append(route(_litestar_path(http.path), http_method=[HttpMethod(http.method)],
                               operation_id=f"{http.method.lower()}_{operation.name}_{len(handlers)}",

@@ -16,9 +16,22 @@ from shared.catalogue import CATALOGUE
 from shared.catalogue.model import Auth
 from shared.settings import Settings
 
-AUTH_CACHE_SECONDS = 30.0
+# Identities are cached until the event feed says they changed; the TTL only bounds how long a missed
+# message (a NATS reconnect also clears everything) could keep a stale entry alive.
+AUTH_CACHE_SECONDS = 300.0
+MAX_CACHED = 100_000
+# Account-stream events that only add (an account, a user, a token, a team): no cached identity changes.
+ADDITIVE_ACCOUNT_EVENTS = frozenset({"account_created", "user_created", "api_token_issued", "team_scope_created"})
 MAX_POSITION = 2**63 - 1
 _encoder = msgspec.json.Encoder()
+
+
+class _AccountEvent(msgspec.Struct):
+    type: str
+    account_id: str = ""
+
+
+_account_event = msgspec.json.Decoder(_AccountEvent)
 
 
 class Backend:
@@ -30,19 +43,29 @@ class Backend:
         self.pool: asyncpg.Pool | None = None
         self.positions: dict[str, int] = {}
         self.tokens: dict[str, tuple[float, dict[str, str]]] = {}
+        self.accounts: dict[str, float] = {}  # public requests: accounts known to exist, until when
 
     async def request(self, kind: str, name: str, body: dict[str, Any]) -> Any:
         """The decoded reply of one command or query; an error reply raises its HttpError."""
+        return msgspec.json.decode(await self.request_raw(kind, name, body))
+
+    async def request_raw(self, kind: str, name: str, body: dict[str, Any]) -> bytes:
+        """The JSON reply of one command or query as it came; an error reply raises its HttpError.
+
+        A query's success reply is the HTTP response body already, so the gateway passes it on undecoded.
+        """
         assert self.nc is not None
         subject = CATALOGUE[name].subject(self.settings.nats_prefix)
         try:
             reply = await self.nc.request(subject, _encoder.encode(body), timeout=15)
         except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
             raise HttpError(503, {"errors": {"detail": [f"the {kind} service is not answering"]}}) from None
-        decoded = msgspec.json.decode(reply.data)
-        if isinstance(decoded, dict) and decoded.get("ok") is False:
-            raise from_reply(decoded["error"])
-        return decoded
+        data: bytes = reply.data
+        if data[:32].replace(b" ", b"").startswith(b'{"ok":false'):  # every error reply (shared.errors)
+            decoded = msgspec.json.decode(data)
+            if isinstance(decoded, dict) and decoded.get("ok") is False:
+                raise from_reply(decoded["error"])
+        return data
 
     async def caller(self, request: Request[Any, Any, Any], auth: Auth) -> dict[str, str]:
         """The account (and user) a request acts as, or a 401."""
@@ -52,7 +75,9 @@ class Backend:
             account_id = request.headers.get("x-savvycal-account", "")
             if not account_id:
                 raise HttpError(401, {"errors": {"detail": ["X-SavvyCal-Account header is required"]}})
-            await self.request("query", "account_exists", {"account_id": account_id})
+            if self.accounts.get(account_id, 0.0) <= time.monotonic():
+                await self.request("query", "account_exists", {"account_id": account_id})
+                self._remember_account(account_id)
             return {"account_id": account_id}
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
@@ -63,8 +88,41 @@ class Backend:
         if cached and cached[0] > time.monotonic():
             return cached[1]
         ids = await self.request("query", "whoami", {"token_hash": token_hash})
+        if len(self.tokens) >= MAX_CACHED:
+            self.tokens.clear()
         self.tokens[token_hash] = (time.monotonic() + AUTH_CACHE_SECONDS, ids)
         return ids  # type: ignore[no-any-return]
+
+    def _remember_account(self, account_id: str) -> None:
+        if len(self.accounts) >= MAX_CACHED:
+            self.accounts.clear()
+        self.accounts[account_id] = time.monotonic() + AUTH_CACHE_SECONDS
+
+    def forget_account(self, account_id: str) -> None:
+        """Drop every cached identity of an account (its tokens and its existence)."""
+        self.accounts.pop(account_id, None)
+        for token_hash in [h for h, (_, ids) in self.tokens.items() if ids.get("account_id") == account_id]:
+            del self.tokens[token_hash]
+
+    def forget_all(self) -> None:
+        """Drop every cached identity (after a NATS reconnect, invalidations may have been missed)."""
+        self.tokens.clear()
+        self.accounts.clear()
+
+    async def on_account_event(self, message: Any) -> None:
+        """The event feed's account-stream messages: a change that is not purely additive invalidates."""
+        try:
+            envelope = _account_event.decode(message.data)
+        except msgspec.DecodeError:
+            self.forget_all()
+            return
+        if envelope.type not in ADDITIVE_ACCOUNT_EVENTS:
+            self.forget_account(envelope.account_id)
+
+    async def watch_identities(self) -> None:
+        """Subscribe to `<events>.account.>` on the feed: cached tokens follow the account's events."""
+        assert self.nc is not None
+        await self.nc.subscribe(f"{self.settings.events_subject_prefix}.account.>", cb=self.on_account_event)
 
     def remember(self, account_id: str, position: int) -> None:
         """Note an account's newest write, so its next read waits for it."""

@@ -1,43 +1,67 @@
-"""The query service's composition root: a pool, the read-model queries, a broker, one subscriber."""
+"""The query service's composition root: a pool, the in-memory calendars, a NATS connection, one subscription."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
-from faststream.nats import NatsBroker
+import nats
+from nats.aio.client import Client as NatsClient
 
-from services.query.reads import Reads
+from projections.calendars.memory import LiveCalendars
+from services.query.reads import Reads, StateCache
 from services.query.service import QueryService
 from shared.catalogue import subject_prefix
 from shared.eventstore import create_pool
-from shared.rpc import answer_requests
+from shared.rpc import answer_requests_lean
 from shared.settings import Settings
 
 
 @dataclass
 class QueryApp:
-    """A running query service: its broker, pool and service."""
+    """A running query service: its NATS connection, pool, calendars and service."""
 
-    broker: NatsBroker
+    nc: NatsClient
     pool: asyncpg.Pool
     service: QueryService
+    calendars: LiveCalendars
 
 
 @asynccontextmanager
 async def bootstrap(settings: Settings, clock: Callable[[], float] | None = None) -> AsyncIterator[QueryApp]:
-    """Answer `<prefix>.query.<name>` requests until the context exits; `clock` replaces the wall clock."""
+    """Answer `<prefix>.query.<name>` requests until the context exits; `clock` replaces the wall clock.
+
+    The provider calendars are loaded into memory (from the calendars read model's snapshot) and follow
+    the log before the first request is answered; requests arrive on a plain nats-py subscription in the
+    queue group `sched-queries` (faststream's per-message layers cost more than most queries).
+    """
     pool = await create_pool(settings.database_url, min_size=2, max_size=12)
-    reads = Reads(pool, settings.public_url, clock) if clock else Reads(pool, settings.public_url)
+    calendars = LiveCalendars(clock=clock) if clock else LiveCalendars()
+    await calendars.load(pool)
+    await calendars.catch_up(pool)
+    # The calendars are long-lived: leave them out of the garbage collector's full passes, whose cost
+    # would otherwise grow with the number of providers and show up in every query's latency.
+    gc.freeze()
+    stop = asyncio.Event()
+    follower = asyncio.create_task(calendars.follow(pool, stop))
+    states = StateCache(calendars)
+    reads = Reads(pool, settings.public_url, clock, calendars=calendars, states=states) if clock \
+        else Reads(pool, settings.public_url, calendars=calendars, states=states)
     service = QueryService(reads, check_replies=settings.check_replies)
-    broker = NatsBroker(settings.nats_servers, logger=None)
-    answer_requests(broker, subject_prefix(settings.nats_prefix, "query"), "sched-queries", settings.command_workers,
-                    service.execute)
-    await broker.start()
+    nc = await nats.connect(settings.nats_servers, max_reconnect_attempts=-1)
+    await answer_requests_lean(nc, subject_prefix(settings.nats_prefix, "query"), "sched-queries",
+                               settings.command_workers, service.execute)
+    await nc.flush()
     try:
-        yield QueryApp(broker, pool, service)
+        yield QueryApp(nc, pool, service, calendars)
     finally:
-        await broker.stop()
+        with contextlib.suppress(Exception):  # a connection already gone has nothing left to drain
+            await nc.drain()
+        stop.set()
+        await follower
         await pool.close()

@@ -373,7 +373,7 @@ async def event_type_available_times(reads: Reads, query: CalendlyAvailableTimes
         raise NotFound("event_type")
     if link.settings.state != "active":
         return {"collection": []}
-    hosts = await calendars.host_calendars(reads.pool, link.settings.hosts, now, start, end)
+    hosts = await reads.host_calendars(link.settings.hosts, now, start, end)
     rules = msgspec.structs.replace(link_rules(link), durations=[link.settings.default_duration])
     booking = f"{query.base_url.rsplit('/calendly', 1)[0]}/book/{link.scope.slug}/{link.settings.slug}"
     return {"collection": [

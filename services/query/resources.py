@@ -61,7 +61,10 @@ async def event_get(reads: Reads, query: GetById) -> dict[str, Any]:
 
 async def link_get(reads: Reads, query: GetById) -> dict[str, Any]:
     """One link."""
-    return link_resource(await _state(reads, "link", query), reads.public_url)
+    found = await reads.state("link", query.id, query.account_id)
+    if found is None:
+        raise NotFound("link")
+    return link_resource(found[1], reads.public_url)
 
 
 async def appointment_get(reads: Reads, query: GetById) -> dict[str, Any]:

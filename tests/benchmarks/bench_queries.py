@@ -56,8 +56,12 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
+import shutil
+import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -74,6 +78,7 @@ from tests.benchmarks.common import LoadMonitor, bench_seconds, embedded_servers
 from tests.benchmarks.system import (
     ALL_DAYS,
     DAY,
+    ROOT,
     WEEKDAYS,
     Batch,
     CpuMeter,
@@ -97,7 +102,8 @@ BUSY_EVENTS, BUSY_BLOCKS, BUSY_EXTERNAL = 50, 350, 100  # 500 busy intervals in 
 SERVICE_PROVIDERS = 200
 FUTURE_BOOKINGS = 6  # per service provider, in the next week
 HOST_SHARE = 0.02  # of the log's events: booking units on the queried host
-PROVIDERS_PER_TENANT = 20
+PROVIDERS_PER_TENANT = 100  # 1M events: ~100 tenants, so ~10k providers in all
+NEAR_DAYS, FAR_DAYS = 3, 300
 BATCH_EVENTS = 2000
 LAG_RATE = 500  # events/s
 SERVICE_ZONE = "America/New_York"
@@ -118,6 +124,8 @@ class Setup:
     service_providers: list[HProvider]
     window: tuple[int, int]
     tenants: list[HAccount] = field(default_factory=list)
+    token: str = ""
+    ahead: dict[int, str] = field(default_factory=dict)  # days until slots begin -> service id
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,6 +178,17 @@ async def set_up(system: System) -> Setup:
                                                                           SERVICE_ZONE)) for p in provider_ids)
     await gather_limited(system.ok("add_service_provider", {**who, "service_id": service["id"], "provider_id": p})
                          for p in provider_ids)
+    # Two more services on the same providers whose slots begin 3 and 300 days out (slot rules' starts_on):
+    # earliest_slot's cost against how far ahead the first free time lies.
+    today = datetime.now(ZoneInfo(SERVICE_ZONE)).date()
+    ahead: dict[int, str] = {}
+    for days in (NEAR_DAYS, FAR_DAYS):
+        ahead[days] = (await system.ok("create_service", {
+            **who, "name": f"From {days} days", "duration": 30, "time_zone": SERVICE_ZONE,
+            "slot_rules": [{"days_of_week": ALL_DAYS, "start_time": "08:00", "end_time": "18:00", "interval": 15,
+                            "starts_on": (today + timedelta(days=days)).isoformat()}]}))["result"]["id"]
+        await gather_limited(system.ok("add_service_provider", {**who, "service_id": ahead[days], "provider_id": p})
+                             for p in provider_ids)
 
     store = system.store
     scope = ev.ScopeRef(id=link["scope"]["id"], name=link["scope"]["name"], slug=link["scope"]["slug"]) \
@@ -181,7 +200,7 @@ async def set_up(system: System) -> Setup:
 
     host = await hprovider(host_id, "Bench Host")
     sps = [await hprovider(p, f"Agent {i}") for i, p in enumerate(provider_ids)]
-    return Setup(who, host, link["id"], service["id"], sps, window)
+    return Setup(who, host, link["id"], service["id"], sps, window, token=ids.get("token", ""), ahead=ahead)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -307,10 +326,132 @@ async def query_cases(system: System, setup: Setup, groups: dict[str, list[int]]
                               lambda r: isinstance(r, dict) and r.get("data") is not None, seconds))
     print(f"  {runs[-1].label}: {runs[-1].outcome.rate:.0f}/s", file=sys.stderr, flush=True)
     if size != "10k":  # the transport's ceiling: a query name the service rejects without touching Postgres
-        runs.append(await measure(system, groups, "no-op (unknown query name), ceiling of NATS + faststream",
+        runs.append(await measure(system, groups, "no-op (unknown query name), ceiling of the NATS transport",
                                   f"{system.prefix}.query.no_such_query", {"account_id": "x"},
-                                  lambda r: isinstance(r, dict) and r.get("ok") is False, min(seconds, 3.0)))
+                                  lambda r: isinstance(r, dict) and r.get("ok") is False, seconds))
+        for days, service_id in sorted(setup.ahead.items()):
+            body = {"account_id": setup.who["account_id"], "service_id": service_id, "time_zone": SERVICE_ZONE}
+            first = await system.query("earliest_slot", body)
+            check += f"; slots from {days} days: earliest {first.get('data', {}) and first['data'].get('start_at')}"
+            runs.append(await measure(system, groups, f"earliest_slot, first free {days} days out ({size})",
+                                      f"{system.prefix}.query.earliest_slot", body,
+                                      lambda r: isinstance(r, dict) and r.get("data") is not None, seconds))
+            print(f"  {runs[-1].label}: {runs[-1].outcome.rate:.0f}/s", file=sys.stderr, flush=True)
     return runs, check
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP through the gateway, with wrk as the load generator
+
+
+WRK_CONNECTIONS = 16
+
+
+def find_wrk() -> str | None:
+    """wrk (Debian's package), installed with apt-get when missing and we may; None: skip the HTTP cases."""
+    found = shutil.which("wrk")
+    if found is None and shutil.which("apt-get") and os.geteuid() == 0:
+        print("  installing wrk (apt-get install -y wrk) ...", file=sys.stderr, flush=True)
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], capture_output=True, check=False)
+        found = shutil.which("wrk")
+    return found
+
+
+@dataclass
+class HttpRun:
+    label: str
+    rate: float
+    p50: float
+    p99: float
+    requests: int
+    bad: int
+
+
+def run_wrk(wrk: str, label: str, url: str, headers: dict[str, str], seconds: float) -> HttpRun:
+    """One wrk run (1 thread, WRK_CONNECTIONS connections): req/s, p50 and p99 in ms, non-2xx answers."""
+    args = [wrk, "-t1", f"-c{WRK_CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--latency"]
+    for key, value in headers.items():
+        args += ["-H", f"{key}: {value}"]
+    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+
+    def ms(text: str) -> float:
+        number = float(text.rstrip("umsµ"))
+        return number / 1000 if text.endswith("us") else number * 1000 if text.endswith("s") and not \
+            text.endswith("ms") else number
+
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    bad_match = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return HttpRun(label, rate, p50, p99, requests, int(bad_match.group(1)) if bad_match else 0)
+
+
+async def http_cases(system: System, setup: Setup, seconds: float) -> list[HttpRun] | str:
+    """The gateway (its own process, as `sched serve gateway` runs it) under wrk: a no-op route, one
+    resource, link slots, the public earliest slot and /health."""
+    wrk = find_wrk()
+    if wrk is None:
+        return "HTTP cases skipped: wrk is not installed (apt-get install -y wrk) and could not be installed here."
+    from shared.servers import free_port
+
+    port = free_port()
+    log = system.logdir / "gateway.log"
+    with open(log, "ab") as out:
+        gateway = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "services.gateway.app:app",
+                                    "--no-access-log", "--log-level", "warning", "--host", "127.0.0.1", "--port",
+                                    str(port)], cwd=ROOT, env=system.env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                with urllib.request.urlopen(f"{base}/health/live", timeout=1):  # noqa: ASYNC210 - a readiness poll
+                    break
+            except OSError:
+                await asyncio.sleep(0.1)
+        token = setup.token or (await system.ok("issue_api_token", setup.who))["result"]["token"]
+        bearer = {"Authorization": f"Bearer {token}"}
+        public = {"X-SavvyCal-Account": setup.who["account_id"]}
+        window = f"from={iso(setup.window[0])}&until={iso(setup.window[1])}"
+        cases = [("no-op route (GET /health/live)", "/health/live", {}),
+                 ("one resource (GET /v1/links/:id)", f"/v1/links/{setup.link_id}", bearer),
+                 ("link slots (GET /v1/links/:id/slots, 7 days)", f"/v1/links/{setup.link_id}/slots?{window}", bearer),
+                 (f"earliest_slot, {SERVICE_PROVIDERS} providers (public)",
+                  f"/v1/public/services/{setup.service_id}/earliest_slot?time_zone={SERVICE_ZONE}", public),
+                 ("GET /health (Postgres and NATS ping)", "/health", {})]
+        runs = []
+        for label, path, headers in cases:
+            run_wrk(wrk, label, base + path, headers, 1)  # warm-up
+            runs.append(run_wrk(wrk, label, base + path, headers, seconds))
+            print(f"  http {label}: {runs[-1].rate:.0f}/s", file=sys.stderr, flush=True)
+        return runs
+    finally:
+        gateway.terminate()
+        gateway.wait(timeout=30)
+
+
+async def read_rates(system: System) -> tuple[float, float, int]:
+    """Events/s of merely reading the whole log (the projectors' read, batches of 5000, no apply), and of
+    loading the query service's in-memory calendars from position 0 (read + apply); events read."""
+    from projections.calendars.memory import LiveCalendars
+
+    assert system.pool is not None
+    t0 = time.perf_counter()
+    count, cursor = 0, ("0", 0)
+    async with system.pool.acquire() as conn, conn.transaction():
+        while True:
+            rows = await conn.fetch(runner._READ, cursor[0], cursor[1], 5000)
+            count += len(rows)
+            if len(rows) < 5000:
+                break
+            cursor = (str(rows[-1][8]), rows[-1][0])
+    read_rate = count / (time.perf_counter() - t0)
+    live = LiveCalendars()
+    t0 = time.perf_counter()
+    while await live.catch_up(system.pool, 5000) == 5000:
+        pass
+    memory_rate = live.applied / (time.perf_counter() - t0)
+    return read_rate, memory_rate, count
 
 
 async def stage_breakdown(system: System, setup: Setup, rounds: int = 60) -> dict[str, tuple[float, float]]:
@@ -597,6 +738,9 @@ async def run(seconds: float, events: int, profile: bool) -> str:
                   flush=True)
             assert system.pool is not None
             rebuilds = await rebuild_all(system, servers.postgres.proc.pid, rebuild_cap())
+            print("  reading the log, then loading calendars into memory from position 0 ...", file=sys.stderr,
+                  flush=True)
+            rates = await read_rates(system)
             await system.pool.execute("analyze events; analyze rm_providers; analyze rm_reservations;"
                                       " analyze rm_external_busy; analyze rm_resources")
             projections = await system.run("projections")
@@ -605,6 +749,13 @@ async def run(seconds: float, events: int, profile: bool) -> str:
             big_runs, big_check = await query_cases(system, setup, groups, big, seconds)
             rss_big = peak_rss(query_proc.pid)
             naive_rss_big = peak_rss(naive_proc.pid)
+            print("  HTTP through the gateway (wrk) ...", file=sys.stderr, flush=True)
+            http = await http_cases(system, setup, seconds)
+            providers_count = await system.pool.fetchval("select count(*) from rm_providers")
+            live_reservations = await system.pool.fetchval(
+                "select count(*) from rm_reservations where end_at > now() - interval '2 days'")
+            notes.append(f"Query service memory holds {providers_count:,} providers and the {live_reservations:,} "
+                         "reservations that end after now - 2 days (of all reservations in the read model).")
 
             print("  projection lag ...", file=sys.stderr, flush=True)
             lag_providers = [p for t in setup.tenants[:4] for p in t.providers][:64]
@@ -633,12 +784,12 @@ async def run(seconds: float, events: int, profile: bool) -> str:
                 pstats.Stats(str(prof), stream=sys.stderr).sort_stats("cumulative").print_stats(45)
                 pstats.Stats(str(prof), stream=sys.stderr).sort_stats("tottime").print_stats(30)
     return report(seconds, small_runs, big_runs, rebuilds, lag, (rss_small, rss_big),
-                  (naive_rss_small, naive_rss_big), big, breakdown, notes)
+                  (naive_rss_small, naive_rss_big), big, breakdown, notes, http, rates)
 
 
 def report(seconds: float, small: list[QueryRun], big: list[QueryRun], rebuilds: list[Any], lag: dict[str, Any],
            rss: tuple[Any, Any], naive_rss: tuple[Any, Any], big_label: str, breakdown: tuple[dict[str, Any], ...],
-           notes: list[str]) -> str:
+           notes: list[str], http: list[HttpRun] | str, rates: tuple[float, float, int]) -> str:
     parts = []
     rows = []
     for r in small + big:
@@ -685,7 +836,49 @@ def report(seconds: float, small: list[QueryRun], big: list[QueryRun], rebuilds:
          f"{naive_rss[0][0]:.0f} ({naive_rss[0][1]:.0f}) | {naive_rss[1][0]:.0f} ({naive_rss[1][1]:.0f}) MiB",
          "(report)", ""],
     ]
-    parts.append(table(["measure", "value", "target", ""], target_rows, title="Targets"))
+    parts.append(table(["measure", "value", "target", ""], target_rows, title="Targets (issue 4)"))
+
+    noop, near, far = big[3].outcome, big[4].outcome, big[5].outcome
+    read_rate, memory_rate, _ = rates
+    calendars_rebuild = next(r for r in rebuilds if r.projection == "calendars")
+    goals = [
+        [f"link_slots / no-op over NATS, queries/s at {big_label}", (f"{rm_big.rate / noop.rate:.2f} "
+         f"({rm_big.rate:,.0f} / {noop.rate:,.0f})"), ">= 0.50", verdict(rm_big.rate / noop.rate >= 0.5)],
+    ]
+    if isinstance(http, list):
+        h = {run.label.split(" (")[0]: run for run in http}
+        noop_h, one, link_h = h["no-op route"], h["one resource"], h["link slots"]
+        goals += [
+            ["HTTP one-resource GET / no-op route, req/s", (f"{one.rate / noop_h.rate:.2f} "
+             f"({one.rate:,.0f} / {noop_h.rate:,.0f})"), ">= 0.50", verdict(one.rate / noop_h.rate >= 0.5)],
+            ["HTTP link slots / one-resource GET, req/s", (f"{link_h.rate / one.rate:.2f} "
+             f"({link_h.rate:,.0f} / {one.rate:,.0f})"), ">= 0.80", verdict(link_h.rate / one.rate >= 0.8)],
+        ]
+    else:
+        goals.append(["HTTP goals", http, "", "SKIPPED"])
+    goals += [
+        [f"earliest_slot p50 ({SERVICE_PROVIDERS} providers, {NEAR_DAYS} days out) / link_slots p50",
+         f"{near.p(50) / rm_big.p(50):.2f} ({near.p(50):.2f} / {rm_big.p(50):.2f} ms)", "<= 1.5",
+         verdict(near.p(50) / rm_big.p(50) <= 1.5)],
+        [f"earliest_slot p50, first free {FAR_DAYS} / {NEAR_DAYS} days out",
+         f"{far.p(50) / near.p(50):.2f} ({far.p(50):.2f} / {near.p(50):.2f} ms)", "<= 2",
+         verdict(far.p(50) / near.p(50) <= 2)],
+        [f"link_slots p50 {big_label} / 10k", f"{rm_big.p(50) / rm_small.p(50):.2f}", "<= 1.2",
+         verdict(rm_big.p(50) / rm_small.p(50) <= 1.2)],
+        ["rebuild calendars in the query service's memory / plain read of the log, events/s",
+         f"{memory_rate / read_rate:.2f} ({memory_rate:,.0f} / {read_rate:,.0f})", ">= 0.50",
+         verdict(memory_rate / read_rate >= 0.5)],
+        ["rebuild calendars read model in Postgres / plain read of the log, events/s",
+         f"{calendars_rebuild.rate / read_rate:.2f} ({calendars_rebuild.rate:,.0f} / {read_rate:,.0f})", ">= 0.50",
+         verdict(calendars_rebuild.rate / read_rate >= 0.5)],
+        [f"query service RSS at {big_label}, ~10k providers (peak)", f"{rss[1][0]:.0f} ({rss[1][1]:.0f}) MiB",
+         "(report)", ""],
+    ]
+    parts.append(table(["goal", "ratio (values)", "target", ""], goals, title="Goals of issue 13 (ratios in this run)"))
+    if isinstance(http, list):
+        parts.append(table(["route", "requests", "req/s", "p50 ms", "p99 ms", "non-2xx"],
+                           [[r.label, r.requests, r.rate, r.p50, r.p99, r.bad] for r in http],
+                           title=f"HTTP through the gateway, wrk -t1 -c{WRK_CONNECTIONS}, {seconds:g} s per route"))
 
     lag_rows = [[name, len(v), percentile(v, 50) * 1000, percentile(v, 99) * 1000, (v[-1] * 1000) if v else 0.0]
                 for name, v in lag["lags"].items()]

@@ -346,7 +346,8 @@ async def closed_loop(concurrency: int, seconds: float, op: Any, warmup: float =
 async def new_account(system: System, name: str = "Bench Account") -> dict[str, str]:
     reply = await system.ok("create_account", {"name": name, "email": "bench@example.com"})
     r = reply["result"]
-    return {"account_id": r["account_id"], "user_id": r["user_id"], "provider_id": r["provider_id"]}
+    return {"account_id": r["account_id"], "user_id": r["user_id"], "provider_id": r["provider_id"],
+            "token": r.get("token", "")}
 
 
 def schedule_body(ids: dict[str, str], provider_id: str, days: list[str], start: str, end: str,

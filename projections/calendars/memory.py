@@ -1,0 +1,256 @@
+"""Provider calendars held in memory by the query service: a projection of the log in commit order.
+
+It starts from a consistent snapshot of the `calendars` read model (its rows and its checkpoint,
+read in one repeatable-read transaction), then follows the log with the same gap-safe read as the
+projectors (`projections.runner`), so it always holds a prefix of the log in commit order: each
+batch is applied without an await in between, and a query sees the state between two batches.
+`wait_for` is what `min_position` waits on.
+
+Each provider's time is a `shared.domain.reservations.Calendar`, folded by the same `apply` the
+command side uses and read by the same `busy` rule. Memory is bounded by the number of providers
+and the reservations that have not yet ended: `prune` drops time that ended more than two days ago
+(no slot starts before now, no buffer is longer than a day, and host assignment looks at most two
+days back), so history never accumulates. A `ReservationMoved` of a reservation pruned earlier (a
+past booking moved into the future) finds its `TimeReserved` in the provider's stream in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import asyncpg
+import msgspec
+
+from shared.availability import Busy, HostCalendar, ProviderSchedule
+from shared.domain.reservations import PAST_MARGIN, Calendar, Reservation
+from shared.eventstore import LogCursor
+from shared.messages.events import (
+    Event,
+    ExternalBusyTimesSynced,
+    ProviderCreated,
+    ProviderScheduleSet,
+    ReservationMoved,
+    TimeReleased,
+    TimeReserved,
+    decode_event,
+)
+
+EVENT_TYPES = frozenset({"provider_created", "provider_schedule_set", "time_reserved", "time_released",
+                         "reservation_moved", "external_busy_times_synced"})
+KEEP = 2 * PAST_MARGIN  # what `busy` and `booking_starts` can still look at, behind now
+_schedule = msgspec.json.Decoder(ProviderSchedule)
+
+# The gap-safe read of runner._READ (see there), with only the columns needed here. Every event is read,
+# so that the cursor passes the events of other read models too and `min_position` can wait on it.
+_READ = (
+    "select position, tx_id::text::bigint, type, data, stream_id from events"
+    " where (tx_id, position) > ($1::text::xid8, $2) and tx_id < pg_snapshot_xmin(pg_current_snapshot())"
+    " order by events.tx_id, events.position limit $3"
+)
+_RESERVED = (
+    "select data from events where stream_id = $1 and type = 'time_reserved'"
+    " and data->>'reservation_id' = $2 order by version desc limit 1"
+)
+
+
+class ProviderCalendar:
+    """One provider as the engine needs it: schedule, account, calendar, and a version that grows on change."""
+
+    __slots__ = ("account_id", "calendar", "schedule", "version")
+
+    def __init__(self, account_id: str, schedule: ProviderSchedule, calendar: Calendar | None = None) -> None:
+        self.account_id = account_id
+        self.schedule = schedule
+        self.calendar = calendar or Calendar()
+        self.version = 0
+
+
+@dataclass
+class LiveCalendars:
+    """Every provider's calendar in memory, at `cursor` in the log's commit order."""
+
+    providers: dict[str, ProviderCalendar] = field(default_factory=dict)
+    cursor: LogCursor = field(default_factory=LogCursor)
+    clock: Callable[[], float] = time.time
+    applied: int = 0
+    # Called with each batch's stream ids, in the same no-await step that applies it: caches of other
+    # streams (the query service's links) are invalidated exactly when the calendars move past them.
+    on_streams: Callable[[list[str]], None] | None = None
+    _advanced: asyncio.Condition | None = None
+
+    # --- reading
+
+    def host_calendars(self, provider_ids: Iterable[str], now: int,
+                       extra_busy: dict[str, list[Busy]] | None = None) -> list[HostCalendar]:
+        """The engine's view of each known provider (in the given order) at `now`."""
+        result = []
+        for provider_id in provider_ids:
+            provider = self.providers.get(provider_id)
+            if provider is None:
+                continue
+            occupied = provider.calendar.occupancy(now)
+            busy = list(occupied.busy)
+            if extra_busy and provider_id in extra_busy:
+                busy.extend(extra_busy[provider_id])
+            result.append(HostCalendar(provider_id=provider_id, schedule=provider.schedule, busy=busy,
+                                       booking_starts=list(occupied.booking_starts)))
+        return result
+
+    def version(self, provider_id: str) -> int:
+        """How many changes a provider's calendar has seen here (-1: unknown provider)."""
+        provider = self.providers.get(provider_id)
+        return -1 if provider is None else provider.version
+
+    def holds_expiring(self, provider_id: str, now: int) -> int | None:
+        """The first instant after `now` at which one of the provider's holds stops occupying time."""
+        provider = self.providers.get(provider_id)
+        if provider is None:
+            return None
+        times = [r.expires_at for r in provider.calendar.reservations.values()
+                 if r.expires_at is not None and r.expires_at > now]
+        return min(times) if times else None
+
+    def has_reached(self, tx_id: int, position: int) -> bool:
+        """Whether the event (tx_id, position) has been applied here."""
+        return (tx_id, position) <= tuple(self.cursor)
+
+    # --- following the log
+
+    def apply(self, event: Event) -> None:
+        """Apply one calendar event in place (upserts and deletes: replaying one changes nothing)."""
+        match event:
+            case ProviderCreated():
+                if event.provider_id not in self.providers:
+                    self.providers[event.provider_id] = ProviderCalendar(
+                        event.account_id, ProviderSchedule(time_zone=event.time_zone))
+                return
+            case ProviderScheduleSet():
+                provider = self.providers.get(event.provider_id)
+                if provider is not None:
+                    provider.schedule = event.schedule
+                    provider.version += 1
+                return
+            case TimeReserved() | TimeReleased() | ReservationMoved() | ExternalBusyTimesSynced():
+                provider = self.providers.get(event.provider_id)
+                if provider is not None:
+                    provider.calendar.apply(event)
+                    provider.version += 1
+
+    def prune(self, now: int) -> int:
+        """Forget time that ended more than KEEP ago; return how many intervals went."""
+        horizon = now - KEEP
+        dropped = 0
+        for provider in self.providers.values():
+            calendar = provider.calendar
+            old = [rid for rid, r in calendar.reservations.items()
+                   if r.end + r.buffer_after <= horizon or (r.expires_at is not None and r.expires_at <= horizon)]
+            for rid in old:
+                del calendar.reservations[rid]
+            if calendar.external and calendar.external[0][1] <= horizon:
+                kept = [(a, b) for a, b in calendar.external if b > horizon]
+                dropped += len(calendar.external) - len(kept)
+                calendar.external = kept
+            dropped += len(old)
+        return dropped
+
+    async def load(self, pool: asyncpg.Pool, checkpoint: str = "projection:calendars") -> None:
+        """Start from the `calendars` read model: its rows and checkpoint, read in one snapshot."""
+        horizon = self.clock() - KEEP
+        async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            row = await conn.fetchrow("select tx_id::text::bigint, position from checkpoints where name = $1",
+                                      checkpoint)
+            providers = await conn.fetch("select provider_id, account_id, schedule from rm_providers")
+            reservations = await conn.fetch(
+                "select provider_id, reservation_id, kind, extract(epoch from start_at)::bigint,"
+                " extract(epoch from end_at)::bigint, buffer_before, buffer_after,"
+                " extract(epoch from expires_at)::bigint from rm_reservations"
+                " where end_at > to_timestamp($1) - interval '1 day'", horizon)
+            external = await conn.fetch(
+                "select provider_id, extract(epoch from start_at)::bigint, extract(epoch from end_at)::bigint"
+                " from rm_external_busy where end_at > to_timestamp($1) order by provider_id, start_at", horizon)
+        self.providers = {r[0]: ProviderCalendar(r[1], _schedule.decode(r[2])) for r in providers}
+        for provider_id, rid, kind, start, end, before, after, expires in reservations:
+            provider = self.providers.get(provider_id)
+            if provider is not None:
+                provider.calendar.reservations[rid] = Reservation(rid, kind, start, end, before * 60, after * 60,
+                                                                   expires)
+        for provider_id, start, end in external:
+            provider = self.providers.get(provider_id)
+            if provider is not None:
+                provider.calendar.external.append((start, end))
+        self.cursor = LogCursor(row[0], row[1]) if row else LogCursor()
+        self.prune(int(self.clock()))
+
+    async def catch_up(self, pool: asyncpg.Pool, limit: int = 5000) -> int:
+        """Apply the next events of the log after `cursor`; return how many events were read."""
+        async with pool.acquire() as conn:
+            rows = await conn.fetch(_READ, str(self.cursor.tx_id), self.cursor.position, limit)
+            events = [decode_event(row[3]) for row in rows if row[2] in EVENT_TYPES]
+            missing = self._moved_unknown(events)
+            found = {key: decode_event(data) for key in missing
+                     if (data := await conn.fetchval(_RESERVED, f"provider-{key[0]}", key[1])) is not None}
+        # From here on no await: a query sees the calendars before this batch or after it, never halfway.
+        for event in found.values():
+            self.apply(event)
+        for event in events:
+            self.apply(event)
+        if rows:
+            self.cursor = LogCursor(rows[-1][1], rows[-1][0])
+            if self.on_streams is not None:
+                self.on_streams([row[4] for row in rows])
+        self.applied += len(rows)
+        if self._advanced is not None and rows:
+            async with self._advanced:
+                self._advanced.notify_all()
+        return len(rows)
+
+    def _moved_unknown(self, events: list[Event]) -> set[tuple[str, str]]:
+        """(provider, reservation) of moves whose reservation this batch will not know (pruned before)."""
+        known: set[tuple[str, str]] = set()
+        missing: set[tuple[str, str]] = set()
+        for event in events:
+            if isinstance(event, TimeReserved):
+                known.add((event.provider_id, event.reservation_id))
+            elif isinstance(event, ReservationMoved):
+                key = (event.provider_id, event.reservation_id)
+                provider = self.providers.get(event.provider_id)
+                if key not in known and provider is not None and event.reservation_id not in \
+                        provider.calendar.reservations:
+                    missing.add(key)
+        return missing
+
+    async def follow(self, pool: asyncpg.Pool, stop: asyncio.Event, idle: float = 0.005,
+                     prune_every: float = 60.0) -> None:
+        """Keep up with the log until `stop` is set; a failed read is retried."""
+        self._advanced = asyncio.Condition()
+        pruned = time.monotonic()
+        while not stop.is_set():
+            try:
+                count = await self.catch_up(pool)
+            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
+                count = 0
+                await asyncio.sleep(0.2)
+            if time.monotonic() - pruned > prune_every:
+                self.prune(int(self.clock()))
+                pruned = time.monotonic()
+            if not count:
+                try:
+                    await asyncio.wait_for(stop.wait(), idle)
+                except TimeoutError:
+                    continue
+
+    async def wait_for(self, tx_id: int, position: int, timeout: float) -> bool:
+        """Wait (at most `timeout` s) until the event (tx_id, position) is applied here; whether it was."""
+        if self.has_reached(tx_id, position):
+            return True
+        if self._advanced is None:
+            return False
+        try:
+            async with self._advanced:
+                await asyncio.wait_for(self._advanced.wait_for(lambda: self.has_reached(tx_id, position)), timeout)
+        except TimeoutError:
+            return False
+        return True

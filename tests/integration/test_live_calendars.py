@@ -1,0 +1,170 @@
+"""The query service's in-memory calendars: read-your-writes under concurrency, commit order, equal to the log.
+
+Stories: many clients book and query at once, each reading its own booking with `min_position`; a slot
+that a committed booking took is never served again, however the queries interleave with the
+bookings; the calendars in memory equal the `calendars` read model and a fresh load from the log; a
+past reservation moved into the future after it was pruned is found in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+import asyncpg
+import nats
+import pytest
+
+from projections.calendars.memory import LiveCalendars
+from projections.calendars.queries import host_calendars
+from shared.eventstore import EventStore, NewEvent, StreamAppend
+from shared.messages.events import ProviderCreated, ReservationMoved, TimeReserved, encode_event, event_type
+from shared.settings import Settings
+from tests.integration.booking_setup import bookable_account, iso, weekday_at
+from tests.integration.messaging import send
+from tests.integration.messaging_query import query
+
+pytestmark = pytest.mark.integration
+
+CLIENTS = 12
+BOOKINGS_PER_CLIENT = 4
+
+
+def _busy_view(calendars: list) -> dict[str, list[tuple[int, int, int, int]]]:
+    return {c.provider_id: sorted(tuple(b) for b in c.busy) for c in calendars}
+
+
+async def test_many_clients_book_and_read_their_own_writes_at_once(
+    command_service, query_service, projector, nc: nats.NATS, settings: Settings
+):
+    """Each client books a distinct slot, then at once lists slots and its event with the booking's position:
+    the slot is gone and the event is there, for every client, while the others keep booking."""
+    account = await bookable_account(nc, settings)
+    account_id = account.ids["account_id"]
+
+    async def client(index: int) -> list[str]:
+        problems = []
+        for k in range(BOOKINGS_PER_CLIENT):
+            start = weekday_at(2, 0) + timedelta(minutes=30 * (index + CLIENTS * k))
+            booked = await send(nc, settings, "create_event", account.event_body(start, name=f"Client {index}"))
+            assert booked["ok"], booked
+            window = {"account_id": account_id, "link_id": account.link_id, "from": iso(start - timedelta(hours=2)),
+                      "until": iso(start + timedelta(hours=2)), "min_position": booked["position"]}
+            slots, event = await asyncio.gather(
+                query(nc, settings, "link_slots", window),
+                query(nc, settings, "event_get", {"account_id": account_id, "id": booked["result"]["id"],
+                                                  "min_position": booked["position"]}))
+            if iso(start) in [s["start_at"] for s in slots]:
+                problems.append(f"client {index}: booked {iso(start)} still served")
+            if event != booked["result"]:
+                problems.append(f"client {index}: event {booked['result']['id']} not read back")
+        return problems
+
+    results = await asyncio.gather(*[client(i) for i in range(CLIENTS)])
+    assert [p for problems in results for p in problems] == []
+
+
+async def test_a_slot_a_committed_booking_took_is_never_served(
+    command_service, query_service, projector, nc: nats.NATS, settings: Settings
+):
+    """Readers poll the slots without waiting while bookings commit; once a booking's reply is in hand, no
+    answer that started afterwards shows its slot (the calendars only move forward, in commit order)."""
+    account = await bookable_account(nc, settings)
+    account_id = account.ids["account_id"]
+    day = weekday_at(3, 0)
+    window = {"account_id": account_id, "link_id": account.link_id, "from": iso(day),
+              "until": iso(day + timedelta(hours=12))}
+    committed: dict[str, float] = {}  # slot start -> when its booking's reply arrived
+    violations: list[str] = []
+    done = asyncio.Event()
+
+    async def reader() -> None:
+        while not done.is_set():
+            asked = time.monotonic()
+            taken_before = {start for start, at in committed.items() if at <= asked}
+            slots = await query(nc, settings, "link_slots", window)
+            assert isinstance(slots, list), slots
+            served = {s["start_at"] for s in slots}
+            violations.extend(f"{start} served after its booking committed" for start in taken_before & served)
+
+    async def booker(offset: int) -> None:
+        for k in range(6):
+            start = day + timedelta(minutes=30 * (offset + 4 * k))
+            booked = await send(nc, settings, "create_event", account.event_body(start))
+            assert booked["ok"], booked
+            # Once the position is reached here, every later answer must leave the slot out.
+            await query(nc, settings, "link_slots", {**window, "min_position": booked["position"]})
+            committed[iso(start)] = time.monotonic()
+
+    while not isinstance(await query(nc, settings, "link_slots", window), list):
+        await asyncio.sleep(0.01)  # the link reaches the read models a moment after create_link's reply
+    readers = [asyncio.create_task(reader()) for _ in range(4)]
+    await asyncio.gather(*[booker(i) for i in range(4)])
+    done.set()
+    await asyncio.gather(*readers)
+    assert violations == []
+    final = await query(nc, settings, "link_slots", window)
+    assert not {s["start_at"] for s in final} & set(committed)
+
+
+async def test_memory_equals_the_read_model_and_a_load_from_the_log(
+    command_service, query_service, projector, nc: nats.NATS, settings: Settings, pool: asyncpg.Pool
+):
+    """After bookings, a reschedule, a cancellation and external busy times, the query service's calendars
+    equal the `calendars` read model, and so does a fresh LiveCalendars following the log from position 0."""
+    account = await bookable_account(nc, settings)
+    ids, provider = account.ids, account.provider_id
+    booked = [await send(nc, settings, "create_event", account.event_body(weekday_at(2, h))) for h in (9, 11, 13)]
+    assert all(b["ok"] for b in booked), booked
+    moved = await send(nc, settings, "reschedule_event", {
+        **ids, "event_id": booked[0]["result"]["id"], "start_at": iso(weekday_at(2, 15)),
+        "end_at": iso(weekday_at(2, 15, 30))})
+    canceled = await send(nc, settings, "cancel_event", {**ids, "event_id": booked[1]["result"]["id"]})
+    synced = await send(nc, settings, "sync_external_busy_times", {
+        **ids, "provider_id": provider, "from": iso(weekday_at(2, 0)), "until": iso(weekday_at(2, 0) + timedelta(days=2)),
+        "busy_times": [{"start_at": iso(weekday_at(2, 17)), "end_at": iso(weekday_at(2, 18))}]})
+    last = max(r["position"] for r in (*booked, moved, canceled, synced) if r["ok"])
+    await query(nc, settings, "link_slots", {"account_id": ids["account_id"], "link_id": account.link_id,
+                                             "min_position": last})
+    now = int(time.time())
+    start, end = now, now + 10 * 86400
+    live = query_service.calendars  # type: ignore[attr-defined]
+    in_memory = _busy_view(live.host_calendars([provider], now))
+    from_rows = _busy_view(await host_calendars(pool, [provider], now, start, end))
+    fresh = LiveCalendars()
+    while await fresh.catch_up(pool, 2) == 2:  # small batches: many batch boundaries
+        pass
+    from_log = _busy_view(fresh.host_calendars([provider], now))
+    assert in_memory == from_rows == from_log
+    assert len(in_memory[provider]) == 3  # two events left and one external busy time
+
+
+async def test_a_pruned_reservation_moved_into_the_future_is_found_in_the_log(pool: asyncpg.Pool):
+    """A booking that ended days ago is pruned from memory; moving it into the future brings it back, with
+    its kind and buffers, read from its TimeReserved in the provider's stream."""
+    store = EventStore(pool)
+    now = int(time.time())
+    provider, stream = "prov_pruned", "provider-prov_pruned"
+
+    def new(event: object) -> NewEvent:
+        return NewEvent(f"evt_{time.time_ns()}", event_type(event), encode_event(event))  # type: ignore[arg-type]
+
+    await store.append([StreamAppend(stream, 0, [
+        new(ProviderCreated(provider_id=provider, account_id="acct_p", display_name="P", email=None, user_id=None,
+                            time_zone="Etc/UTC", created_at="2026-01-01T00:00:00Z")),
+        new(TimeReserved(provider_id=provider, reservation_id="evt_old", kind="event",
+                         start_at=_iso(now - 5 * 86400), end_at=_iso(now - 5 * 86400 + 1800), buffer_after=15)),
+    ])], command_id=None, command_name="test", account_id="acct_p")
+    live = LiveCalendars()
+    await live.catch_up(pool)
+    assert live.prune(now) == 1 and live.host_calendars([provider], now)[0].busy == []
+    await store.append([StreamAppend(stream, 2, [new(ReservationMoved(
+        provider_id=provider, reservation_id="evt_old", start_at=_iso(now + 86400), end_at=_iso(now + 88200)))])],
+        command_id=None, command_name="test", account_id="acct_p")
+    await live.catch_up(pool)
+    assert [tuple(b) for b in live.host_calendars([provider], now)[0].busy] == [(now + 86400, now + 88200, 0, 900)]
+
+
+def _iso(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
