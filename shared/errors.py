@@ -52,6 +52,13 @@ class Unauthorized(DomainError):
     http_status = 401
 
 
+class Forbidden(DomainError):
+    """A genuine signed link that no longer works: the booking was canceled, moved or is past."""
+
+    code = "forbidden"
+    http_status = 403
+
+
 class Conflict(DomainError):
     """A state conflict that re-deciding cannot fix (e.g. a command id reused for another command)."""
 

@@ -6,6 +6,8 @@ import os
 
 import msgspec
 
+from shared.manage import DEFAULT_SIGNING_SECRET
+
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Where the servers are and how the NATS names are spelled.
@@ -25,6 +27,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Seconds before each retry of a failed webhook delivery (then it is dead), and per-attempt timeout.
     webhook_retry_schedule: tuple[float, ...] = (5.0, 30.0, 120.0, 600.0, 3600.0, 21600.0, 86400.0)
     webhook_timeout: float = 5.0
+    # HMAC key of the invitees' manage links and the providers' feed URLs (SCHED_SIGNING_SECRET).
+    signing_secret: str = DEFAULT_SIGNING_SECRET
+    # Outgoing mail: smtp:// or smtps://user:password@host:port (SCHED_SMTP_URL); empty: no mail is sent.
+    smtp_url: str = ""
+    mail_from: str = "sched <no-reply@sched.localhost>"
+    # Where `make run`'s local mail catcher keeps the mail it caught (shown at /dev/mail); empty: no /dev/mail.
+    mail_catcher_dir: str = ""
 
     @property
     def nats_servers(self) -> list[str]:
@@ -62,6 +71,10 @@ def load_settings(**overrides: object) -> Settings:
         ("nats_prefix", "SCHED_NATS_PREFIX"),
         ("events_stream", "SCHED_EVENTS_STREAM"),
         ("http_host", "SCHED_HTTP_HOST"),
+        ("signing_secret", "SCHED_SIGNING_SECRET"),
+        ("smtp_url", "SCHED_SMTP_URL"),
+        ("mail_from", "SCHED_MAIL_FROM"),
+        ("mail_catcher_dir", "SCHED_MAIL_CATCHER_DIR"),
     ):
         if env.get(name):
             values[field] = env[name]

@@ -24,7 +24,8 @@ def command_service(store: EventStore, settings: Settings,
     """The command service over one event store, configured by `settings`."""
     options = {"clock": clock} if clock else {}
     return CommandService(store, public_url=settings.public_url,
-                          webhook_allow_loopback=settings.webhook_allow_loopback, **options)
+                          webhook_allow_loopback=settings.webhook_allow_loopback,
+                          signing_secret=settings.signing_secret, **options)
 
 
 @dataclass

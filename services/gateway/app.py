@@ -21,6 +21,7 @@ from litestar.enums import HttpMethod
 from services.gateway.backend import Backend
 from services.gateway.errors import HttpError, calendly_error
 from services.gateway.metrics import Metrics
+from services.gateway.pages import page_routes
 from shared.catalogue import FILLED_IN, HttpRoute, Operation, routes
 from shared.catalogue.asyncapi import asyncapi_document
 from shared.catalogue.openapi import openapi_document
@@ -127,7 +128,10 @@ def make_handler(operation: Operation, http: HttpRoute, backend: Backend,
             seen = backend.last_position(ids.get("account_id", ""), request.headers.get("x-sched-position"))
             if seen:
                 body["min_position"] = seen
-            return Response(await backend.request("query", operation.name, body), status_code=http.status)
+            reply = await backend.request("query", operation.name, body)
+            if http.media_type != "application/json":  # a file: the reply's `content` is the body
+                return file_response(reply, http.media_type)
+            return Response(reply, status_code=http.status)
         except HttpError as exc:
             if http.facade == "calendly":
                 exc = calendly_error(exc)
@@ -135,6 +139,14 @@ def make_handler(operation: Operation, http: HttpRoute, backend: Backend,
 
     handle.__name__ = f"{http.method.lower()}_{operation.name}"
     return handle
+
+
+def file_response(reply: dict[str, Any], media_type: str) -> Response[Any]:
+    """A calendar file reply as its own body: `text/calendar; method=…`, offered for download."""
+    if media_type == "text/calendar":
+        media_type = f"text/calendar; method={reply.get('method', 'PUBLISH')}; charset=utf-8"
+    return Response(reply["content"], media_type=media_type,
+                    headers={"content-disposition": f'attachment; filename="{reply["filename"]}"'})
 
 
 def _litestar_path(path: str) -> str:
@@ -182,7 +194,7 @@ def bootstrap(settings: Settings) -> Litestar:
         """Prometheus metrics of this gateway process."""
         return metrics.render()
 
-    handlers = [health, openapi_json, asyncapi_json, metrics_text]
+    handlers = [health, openapi_json, asyncapi_json, metrics_text, *page_routes(backend, settings)]
     for operation, http in routes():
         handlers.append(route(_litestar_path(http.path), http_method=[HttpMethod(http.method)],
                               operation_id=f"{http.method.lower()}_{operation.name}_{len(handlers)}",

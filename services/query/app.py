@@ -30,7 +30,8 @@ class QueryApp:
 async def bootstrap(settings: Settings, clock: Callable[[], float] | None = None) -> AsyncIterator[QueryApp]:
     """Answer `<prefix>.query.<name>` requests until the context exits; `clock` replaces the wall clock."""
     pool = await create_pool(settings.database_url, min_size=2, max_size=12)
-    reads = Reads(pool, settings.public_url, clock) if clock else Reads(pool, settings.public_url)
+    reads = Reads(pool, settings.public_url, clock, signing_secret=settings.signing_secret) if clock else Reads(
+        pool, settings.public_url, signing_secret=settings.signing_secret)
     service = QueryService(reads)
     broker = NatsBroker(settings.nats_servers, logger=None)
     answer_requests(broker, subject_prefix(settings.nats_prefix, "query"), "sched-queries", settings.command_workers,

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from services.query import auth, calendly, resources, slots, webhooks
+from services.query import auth, calendly, invitee, resources, slots, webhooks
 
 Handler = Callable[[Any, Any], Awaitable[Any]]
 
 HANDLERS: dict[str, Handler] = {**auth.HANDLERS, **slots.HANDLERS, **resources.HANDLERS, **webhooks.HANDLERS,
-                                **calendly.HANDLERS}
+                                **calendly.HANDLERS, **invitee.HANDLERS}

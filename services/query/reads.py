@@ -12,6 +12,7 @@ import asyncpg
 from projections import PROJECTIONS
 from projections.runner import Projection, applied_everywhere, log_head, tx_of
 from shared.errors import DomainError, ValidationFailed
+from shared.manage import DEFAULT_SIGNING_SECRET
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Reads:
     clock: Callable[[], float] = time.time
     max_wait: float = 5.0
     projections: Sequence[Projection] = field(default_factory=lambda: list(PROJECTIONS.values()))
+    signing_secret: str = DEFAULT_SIGNING_SECRET
 
     def now(self) -> int:
         """The current instant in whole epoch seconds."""
