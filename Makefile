@@ -20,6 +20,8 @@ run: $(STAMP)
 
 ## make test: every test tier against real Postgres and NATS (started by the fixtures)
 test: $(STAMP)
+	@# the browser tests drive Debian's Chromium; install it when missing and possible (they fail loudly without it)
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium) || true
 	$(BIN)/python -m pytest -q tests
 
 ## make unit: the fast tier only (no servers)

@@ -19,12 +19,14 @@ STATE_DIR = Path(".sched")
 URLS_FILE = STATE_DIR / "urls.env"
 RUN_PG_PORT = 55432
 RUN_NATS_PORT = 54222
+RUN_MAIL_PORT = 54025  # make run's local mail catcher, when SCHED_SMTP_URL is not set
 SERVICES = {
     "commands": [sys.executable, "-m", "services.commands"],
     "relay": [sys.executable, "-m", "services.relay"],
     "projections": [sys.executable, "-m", "projections"],
     "query": [sys.executable, "-m", "services.query"],
     "webhooks": [sys.executable, "-m", "services.webhooks"],
+    "notifier": [sys.executable, "-m", "services.notifier"],
     "gateway": [sys.executable, "-m", "uvicorn", "--factory", "services.gateway.app:app", "--no-access-log",
                 "--log-level", "warning"],
 }
@@ -153,6 +155,7 @@ def seed_demo(commands: Commands) -> dict[str, Any]:
     link = commands.execute("create_link", {"command_id": "demo-link", **ids, "name": "Demo Meeting",
                                          "durations": [30, 60], "time_zone": "America/New_York"})
     result["link_id"] = link["result"]["id"] if link["ok"] else None
+    result["link_url"] = link["result"]["url"] if link["ok"] else None
     return result
 
 
@@ -195,6 +198,14 @@ def run(args: argparse.Namespace) -> int:
             started.append(nats_server)
             os.environ["SCHED_NATS_URL"] = nats_server.url
         os.environ.setdefault("SCHED_WEBHOOK_ALLOW_LOOPBACK", "1")
+        if not os.environ.get("SCHED_SMTP_URL"):  # a real SMTP server on loopback; /dev/mail lists what it caught
+            mail_port = os.environ.get("SCHED_MAIL_CATCHER_PORT", str(RUN_MAIL_PORT))
+            mail_dir = str((STATE_DIR / "mail").resolve())
+            children["mailcatcher"] = subprocess.Popen(
+                [sys.executable, "-m", "services.notifier.catcher", "--dir", mail_dir, "--port", mail_port],
+                env=os.environ.copy())
+            os.environ["SCHED_SMTP_URL"] = f"smtp://127.0.0.1:{mail_port}"
+            os.environ["SCHED_MAIL_CATCHER_DIR"] = mail_dir
         http_url = f"http://{os.environ.get('SCHED_HTTP_HOST', '127.0.0.1')}:{os.environ.get('SCHED_HTTP_PORT', '8000')}"
         URLS_FILE.write_text(f"SCHED_DATABASE_URL={os.environ['SCHED_DATABASE_URL']}\n"
                              f"SCHED_NATS_URL={os.environ['SCHED_NATS_URL']}\nSCHED_HTTP_URL={http_url}\n")
@@ -217,6 +228,7 @@ sched is running.
 
 Demo account {demo['account_id']}  (user {demo['user_id']}, provider {demo['provider_id']}, link {demo['link_id']})
 Demo token:  {demo['token']}
+Booking page {demo['link_url']}   (the demo link's page; caught mail at {http_url}/dev/mail)
 
 Ctrl-C stops everything.""", flush=True)
         while not stopping:

@@ -49,6 +49,13 @@ class Unauthorized(DomainError):
     code = "unauthorized"
 
 
+class Forbidden(DomainError):
+    """A genuine signed link that no longer works: the booking was canceled, moved or is past."""
+
+    code = "forbidden"
+    http_status = 403
+
+
 class Conflict(DomainError):
     """A state conflict that re-deciding cannot fix (e.g. a command id reused for another command)."""
 

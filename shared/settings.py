@@ -7,6 +7,7 @@ import os
 import msgspec
 
 from shared.catalogue.model import subject_prefix
+from shared.manage import DEFAULT_SIGNING_SECRET
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -29,6 +30,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_timeout: float = 5.0
     # Check every command and query reply against the catalogue's response type (the test suite does).
     check_replies: bool = False
+    # HMAC key of the invitees' manage links and the providers' feed URLs (SCHED_SIGNING_SECRET).
+    signing_secret: str = DEFAULT_SIGNING_SECRET
+    # Outgoing mail: smtp:// or smtps://user:password@host:port (SCHED_SMTP_URL); empty: no mail is sent.
+    smtp_url: str = ""
+    mail_from: str = "sched <no-reply@sched.localhost>"
+    # Where `make run`'s local mail catcher keeps the mail it caught (shown at /dev/mail); empty: no /dev/mail.
+    mail_catcher_dir: str = ""
 
     @property
     def nats_servers(self) -> list[str]:
@@ -66,6 +74,10 @@ def load_settings(**overrides: object) -> Settings:
         ("nats_prefix", "SCHED_NATS_PREFIX"),
         ("events_stream", "SCHED_EVENTS_STREAM"),
         ("http_host", "SCHED_HTTP_HOST"),
+        ("signing_secret", "SCHED_SIGNING_SECRET"),
+        ("smtp_url", "SCHED_SMTP_URL"),
+        ("mail_from", "SCHED_MAIL_FROM"),
+        ("mail_catcher_dir", "SCHED_MAIL_CATCHER_DIR"),
     ):
         if env.get(name):
             values[field] = env[name]

@@ -62,11 +62,17 @@ def window_occupancy(rows: list[Any], now: float) -> tuple[dict[str, ProviderSch
 
 
 async def host_calendars(conn: asyncpg.Connection | asyncpg.Pool, provider_ids: list[str], now: int, start: int,
-                         end: int, extra_busy: dict[str, list[Busy]] | None = None) -> list[HostCalendar]:
-    """The engine's view of each provider (in the given order) for [start, end) at `now`."""
+                         end: int, extra_busy: dict[str, list[Busy]] | None = None,
+                         exclude: str | None = None) -> list[HostCalendar]:
+    """The engine's view of each provider (in the given order) for [start, end) at `now`.
+
+    `exclude` names a reservation that does not count (a booking being rescheduled frees its own time).
+    """
     if not provider_ids:
         return []
     rows = await conn.fetch(_WINDOW, provider_ids, _ts(start) - _MARGIN, _ts(end) + _MARGIN)
+    if exclude is not None:
+        rows = [row for row in rows if row[2] != exclude]
     schedules, occupied = window_occupancy(rows, now)
     for provider_id, more in (extra_busy or {}).items():
         if provider_id in occupied:

@@ -21,6 +21,35 @@ async def get_state(pool: asyncpg.Pool, kind: str, resource_id: str, account_id:
     return decode_state(_KINDS[kind], row["state"]) if row else None
 
 
+async def get_any(pool: asyncpg.Pool, kind: str, resource_id: str) -> tuple[Any, str, int] | None:
+    """A resource of any account with its account and stream version (signed links carry no account)."""
+    row = await pool.fetchrow("select state, account_id, version from rm_resources where kind = $1 and id = $2"
+                              " and not deleted", kind, resource_id)
+    return (decode_state(_KINDS[kind], row["state"]), row["account_id"], row["version"]) if row else None
+
+
+async def link_by_slugs(pool: asyncpg.Pool, scope_slug: str, link_slug: str) -> tuple[Any, str] | None:
+    """The link at `…/book/<scope slug>/<link slug>` with its account, or None."""
+    rows = await pool.fetch("select state, account_id from rm_resources where kind = 'link' and not deleted"
+                            " and state->'scope'->>'slug' = $1 and state->'settings'->>'slug' = $2 limit 2",
+                            scope_slug, link_slug)
+    if len(rows) != 1:
+        return None
+    return decode_state(_KINDS["link"], rows[0]["state"]), rows[0]["account_id"]
+
+
+async def provider_bookings(pool: asyncpg.Pool, provider_id: str, upcoming_from: datetime,
+                            limit: int = 500) -> list[tuple[str, Any, int]]:
+    """A provider's confirmed events and appointments ending after `upcoming_from`: (kind, state, version)."""
+    rows = await pool.fetch(
+        "select kind, state, version from rm_resources where not deleted and status = 'confirmed' and ("
+        " (kind = 'event' and state->'created'->'provider_ids' ? $1 and (state->>'end_at')::timestamptz > $2)"
+        " or (kind = 'appointment' and state->'created'->>'provider_id' = $1"
+        " and (state->'created'->>'end_at')::timestamptz > $2)) order by sort_at, id limit $3",
+        provider_id, upcoming_from, limit)
+    return [(r["kind"], decode_state(_KINDS[r["kind"]], r["state"]), r["version"]) for r in rows]
+
+
 async def page(pool: asyncpg.Pool, kind: str, account_id: str, *, where: str = "", args: tuple[Any, ...] = (),
                before: str | None = None, after: str | None = None, limit: int = 20) -> tuple[list[Any], dict]:
     """One page of a kind's resources ordered by (sort_at, id), as domain states, plus its metadata."""

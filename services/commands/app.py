@@ -25,7 +25,8 @@ def command_service(store: EventStore, settings: Settings,
     options = {"clock": clock} if clock else {}
     return CommandService(store, public_url=settings.public_url,
                           webhook_allow_loopback=settings.webhook_allow_loopback,
-                          check_replies=settings.check_replies, **options)
+                          check_replies=settings.check_replies, signing_secret=settings.signing_secret,
+                          **options)
 
 
 @dataclass

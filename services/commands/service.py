@@ -20,6 +20,7 @@ from shared.envelope import decode_request, internal_error_reply, ok_reply
 from shared.errors import Conflict, DomainError, ValidationFailed, VersionConflict
 from shared.eventstore import DuplicateCommand, EventStore
 from shared.ids import new_id
+from shared.manage import DEFAULT_SIGNING_SECRET
 
 log = logging.getLogger("sched.commands")
 
@@ -32,13 +33,15 @@ class CommandService:
 
     def __init__(self, store: EventStore, public_url: str = "http://127.0.0.1:8000/book",
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 webhook_allow_loopback: bool = False, check_replies: bool = False) -> None:
+                 webhook_allow_loopback: bool = False, check_replies: bool = False,
+                 signing_secret: str = DEFAULT_SIGNING_SECRET) -> None:
         self.store = store
         self.check_replies = check_replies
         self.repository = Repository(store)
         self.public_url = public_url
         self.clock = clock
         self.webhook_allow_loopback = webhook_allow_loopback
+        self.signing_secret = signing_secret
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def execute(self, name: str, body: bytes) -> bytes:
@@ -96,7 +99,8 @@ class CommandService:
 
     async def _attempt(self, name: str, handler: Handler, command: Any) -> dict[str, Any]:
         uow = UnitOfWork(self.repository)
-        env = Env(now=self.clock(), public_url=self.public_url, webhook_allow_loopback=self.webhook_allow_loopback)
+        env = Env(now=self.clock(), public_url=self.public_url, webhook_allow_loopback=self.webhook_allow_loopback,
+                  signing_secret=self.signing_secret)
         return await self._commit(name, command, uow, await handler(command, uow, env))
 
     def _stream_lock(self, stream_id: str) -> asyncio.Lock:

@@ -21,6 +21,7 @@ from litestar.enums import HttpMethod
 from services.gateway.backend import Backend
 from services.gateway.errors import HttpError, calendly_error
 from services.gateway.metrics import Metrics
+from services.gateway.pages import page_routes
 from shared.catalogue import FILLED_IN, HttpRoute, Operation, routes
 from shared.catalogue.asyncapi import asyncapi_document
 from shared.catalogue.openapi import openapi_document
@@ -140,6 +141,8 @@ def make_handler(operation: Operation, http: HttpRoute, backend: Backend,
                 body["min_position"] = seen
             if refused:
                 await query_naming_every_fault(body, refused)
+            if http.media_type != "application/json":  # a file: the reply's `content` is the body
+                return file_response(await backend.request("query", operation.name, body), http.media_type)
             return Response(await backend.request_raw("query", operation.name, body), status_code=http.status,
                             media_type="application/json")
         except HttpError as exc:
@@ -159,6 +162,14 @@ def _command_id(request: Request[Any, Any, Any]) -> str:
     if not key.strip() or len(key) > 200:
         raise HttpError.on(422, "Idempotency-Key", "must be 1 to 200 characters")
     return key
+
+
+def file_response(reply: dict[str, Any], media_type: str) -> Response[Any]:
+    """A calendar file reply as its own body: `text/calendar; method=…`, offered for download."""
+    if media_type == "text/calendar":
+        media_type = f"text/calendar; method={reply.get('method', 'PUBLISH')}; charset=utf-8"
+    return Response(reply["content"], media_type=media_type,
+                    headers={"content-disposition": f'attachment; filename="{reply["filename"]}"'})
 
 
 def _litestar_path(path: str) -> str:
@@ -216,7 +227,7 @@ def bootstrap(settings: Settings) -> Litestar:
         """Prometheus metrics of this gateway process."""
         return metrics.render()
 
-    handlers = [health, live, openapi_json, asyncapi_json, metrics_text]
+    handlers = [health, live, openapi_json, asyncapi_json, metrics_text, *page_routes(backend, settings)]
     for operation, http in routes():
         handlers.append(route(_litestar_path(http.path), http_method=[HttpMethod(http.method)],
                               operation_id=f"{http.method.lower()}_{operation.name}_{len(handlers)}",

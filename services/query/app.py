@@ -50,8 +50,9 @@ async def bootstrap(settings: Settings, clock: Callable[[], float] | None = None
     stop = asyncio.Event()
     follower = asyncio.create_task(calendars.follow(pool, stop))
     states = StateCache(calendars)
-    reads = Reads(pool, settings.public_url, clock, calendars=calendars, states=states) if clock \
-        else Reads(pool, settings.public_url, calendars=calendars, states=states)
+    reads = Reads(pool, settings.public_url, clock, calendars=calendars, states=states,
+                  signing_secret=settings.signing_secret) if clock \
+        else Reads(pool, settings.public_url, calendars=calendars, states=states, signing_secret=settings.signing_secret)
     service = QueryService(reads, check_replies=settings.check_replies)
     nc = await nats.connect(settings.nats_servers, max_reconnect_attempts=-1)
     await answer_requests_lean(nc, subject_prefix(settings.nats_prefix, "query"), "sched-queries",

@@ -37,7 +37,7 @@ async def events_list(reads: Reads, query: EventsList) -> dict[str, Any]:
         upcoming_from=now if query.period == "upcoming" else None,
         past_before=now if query.period == "past" else None,
         before=query.before, after=query.after, limit=query.limit)
-    return {"entries": [event_resource(s, reads.public_url) for s in states], "metadata": metadata}
+    return {"entries": [event_resource(s, reads.public_url, reads.signing_secret) for s in states], "metadata": metadata}
 
 
 async def links_list(reads: Reads, query: ListQuery) -> dict[str, Any]:
@@ -56,7 +56,7 @@ async def _state(reads: Reads, kind: str, query: GetById) -> Any:
 
 async def event_get(reads: Reads, query: GetById) -> dict[str, Any]:
     """One event."""
-    return event_resource(await _state(reads, "event", query), reads.public_url)
+    return event_resource(await _state(reads, "event", query), reads.public_url, reads.signing_secret)
 
 
 async def link_get(reads: Reads, query: GetById) -> dict[str, Any]:
@@ -69,7 +69,8 @@ async def link_get(reads: Reads, query: GetById) -> dict[str, Any]:
 
 async def appointment_get(reads: Reads, query: GetById) -> dict[str, Any]:
     """One appointment."""
-    return appointment_resource(await _state(reads, "appointment", query))
+    return appointment_resource(await _state(reads, "appointment", query), reads.public_url,
+                                reads.signing_secret)
 
 
 async def booking_intent_get(reads: Reads, query: GetById) -> dict[str, Any]:

@@ -162,7 +162,8 @@ class Intake:
         event = decode_event(envelope.data)
         before = await self.states.before(conn, envelope.stream_id, envelope.version)
         try:
-            payload = resource_payload(envelope.stream_id, before, event, envelope.occurred_at, self.public_url)
+            payload = resource_payload(envelope.stream_id, before, event, envelope.occurred_at, self.public_url,
+                                       self.settings.signing_secret)
         except Exception:  # a bug must not stall every webhook behind one event: log it and move on
             log.exception("cannot build the webhook payload of event %s (%s); not delivered",
                           envelope.id, envelope.type)

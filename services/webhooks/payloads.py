@@ -20,6 +20,7 @@ from shared.domain.link_bookings import event_resource
 from shared.domain.links import link_resource
 from shared.domain.registry import stream_kind
 from shared.domain.webhooks import WEBHOOK_TYPE_OF
+from shared.manage import DEFAULT_SIGNING_SECRET
 from shared.messages.events import Event, LinkDeleted
 
 _encoder = msgspec.json.Encoder()
@@ -30,7 +31,8 @@ def webhook_type(event_type: str) -> str | None:
     return WEBHOOK_TYPE_OF.get(event_type)
 
 
-def resource_payload(stream_id: str, before: Any, event: Event, occurred_at: str, public_url: str) -> dict[str, Any]:
+def resource_payload(stream_id: str, before: Any, event: Event, occurred_at: str, public_url: str,
+                     signing_secret: str = DEFAULT_SIGNING_SECRET) -> dict[str, Any]:
     """The resource of `stream_id` as `event` left it, given the aggregate's state `before` that event.
 
     A deleted link is shown as it was when deleted, as DELETE /v1/links/:id answers.
@@ -41,9 +43,9 @@ def resource_payload(stream_id: str, before: Any, event: Event, occurred_at: str
         case "link":
             return link_resource(state, public_url)
         case "event":
-            return event_resource(state, public_url)
+            return event_resource(state, public_url, signing_secret)
         case "appointment":
-            return appointment_resource(state)
+            return appointment_resource(state, public_url, signing_secret)
         case "booking_intent":
             return hold_resource(state, parse_instant(occurred_at))
     raise ValueError(f"no webhook payload for stream {stream_id!r}")

@@ -17,7 +17,7 @@ FILLED_IN = frozenset({"command_id", "account_id", "user_id", "min_position", "b
 # Error codes of the reply envelope and the HTTP status each becomes (the Calendly facade turns a 422
 # into Calendly's 400: services/gateway/errors.py).
 ERROR_STATUS = {"validation_failed": 422, "invalid": 422, "not_found": 404, "unauthorized": 401,
-                "conflict": 409, "internal": 503}
+                "conflict": 409, "forbidden": 403, "internal": 503}
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,8 @@ class HttpRoute:
     path_fields: tuple[tuple[str, str], ...] = ()
     # Request field -> what of the caller fills it: "user_id" (GET /v1/me sends the caller as `id`).
     caller_fields: tuple[tuple[str, str], ...] = ()
+    # Not JSON: the reply's `content` is the body, with this media type (text/calendar for .ics files).
+    media_type: str = "application/json"
 
     @property
     def path_parameters(self) -> list[str]:

@@ -73,7 +73,9 @@ def _operation(operation: Operation, http: HttpRoute, index: int, request_schema
             parameters.append({"name": name, "in": "query", "required": name in required, "schema": prop})
     error = CALENDLY_ERROR if http.facade == "calendly" else SAVVYCAL_ERROR
     success: dict[str, Any] = {"description": "success"}
-    if http.status != 204:
+    if http.media_type != "application/json":
+        success["content"] = {http.media_type: {"schema": {"type": "string"}}}
+    elif http.status != 204:
         success["content"] = {"application/json": {"schema": response_schema}}
     document["responses"] = {
         str(http.status): success,

@@ -293,6 +293,23 @@ OPERATIONS: list[Operation] = [
         "Cancel an appointment.",
         HttpRoute("POST", "/v1/appointments/{appointment_id}/cancel"),
     ),
+    # --- the invitee's side (DESIGN.md section 9) ---
+    _query("event_ics", q.GetById, r.CalendarFile, "One event as an iCalendar file (REQUEST, or CANCEL once canceled).",
+           _get("/v1/events/{event_id}/ics", "event_id", media_type="text/calendar")),
+    _query("appointment_ics", q.GetById, r.CalendarFile, "One appointment as an iCalendar file.",
+           _get("/v1/appointments/{id}/ics", media_type="text/calendar")),
+    _query("provider_feed_url", q.GetById, r.FeedUrl, "A provider's secret iCalendar feed URL.",
+           _get("/v1/providers/{provider_id}/ical_url", "provider_id")),
+    _query("provider_feed", q.ProviderFeed, r.CalendarFile,
+           "A provider's upcoming bookings (the booking page serves it at …/ical/<token>.ics).",
+           errors=("validation_failed", "not_found")),
+    _query("public_link_page", q.PublicLinkPage, r.PublicLinkPage,
+           "An active link by scope and link slug, for its booking page (no token)."),
+    _query("booking_page_slots", q.BookingPageSlots, list[r.LinkSlot],
+           "An active link's slots for its booking page; a reschedule token frees its booking's own time."),
+    _query("manage_booking", q.ManageBooking, r.ManagedBooking,
+           "The booking a signed manage token names; 404 forged, 403 used or expired.",
+           errors=("validation_failed", "not_found", "forbidden")),
     # --- webhooks ---
     _command(
         "create_webhook",

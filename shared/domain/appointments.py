@@ -25,6 +25,7 @@ from shared.domain.reservations import NOT_A_SLOT, release, reserve
 from shared.domain.service_catalogue import LocationState, ServiceProviderInfo, ServiceState, require_service
 from shared.domain.validation import Problems, check_booker, instant
 from shared.errors import NotFound, ValidationFailed
+from shared.manage import manage_urls
 from shared.messages.commands import CancelAppointment, CreateAppointment
 from shared.messages.events import AppointmentCanceled, AppointmentCreated, Client, Event
 
@@ -53,8 +54,8 @@ def evolve_appointment(state: AppointmentState, event: Event) -> AppointmentStat
     return unchanged(state, event, APPOINTMENT_STREAM_EVENTS)
 
 
-def appointment_resource(state: AppointmentState) -> dict[str, Any]:
-    """The appointment as the HTTP API returns it."""
+def appointment_resource(state: AppointmentState, public_url: str, signing_secret: str) -> dict[str, Any]:
+    """The appointment as the HTTP API returns it, with its signed manage links."""
     created = state.created
     assert created is not None
     return {"object": "appointment", "id": created.appointment_id, "state": state.state,
@@ -62,7 +63,8 @@ def appointment_resource(state: AppointmentState) -> dict[str, Any]:
             "service_provider_id": created.service_provider_id, "start_at": created.start_at,
             "end_at": created.end_at, "duration": created.duration, "client": msgspec.to_builtins(created.client),
             "booking_intent_id": created.booking_intent_id, "created_at": created.created_at,
-            "canceled_at": state.canceled_at, "cancel_reason": state.cancel_reason}
+            "canceled_at": state.canceled_at, "cancel_reason": state.cancel_reason,
+            **manage_urls(public_url, signing_secret, created.appointment_id, created.start_at)}
 
 
 
@@ -135,7 +137,7 @@ def create_appointment(command: CreateAppointment, service: ServiceState, provid
     client = Client(display_name=command.display_name, email=command.email, time_zone=command.time_zone)
     changes, booked = book_appointment(service, providers, location, env, start=start,
                                        provider_id=command.provider_id, client=client)
-    return Decision(changes, appointment_resource(booked),
+    return Decision(changes, appointment_resource(booked, env.public_url, env.signing_secret),
                     guards=service_guards(service, service.created.location_id, service.created.account_id))
 
 
@@ -150,4 +152,4 @@ def cancel_appointment(command: CancelAppointment, state: AppointmentState, env:
                                    cancel_reason=command.cancel_reason)
     changes = release([created.provider_id], created.appointment_id)
     changes.append((appointment_stream(created.appointment_id), [canceled]))
-    return Decision(changes, appointment_resource(evolve_appointment(state, canceled)))
+    return Decision(changes, appointment_resource(evolve_appointment(state, canceled), env.public_url, env.signing_secret))

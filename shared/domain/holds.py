@@ -199,7 +199,7 @@ def complete_link_hold(state: HoldState, link: LinkState, hosts: dict[str, Provi
                               event_id=booked.created.event_id)
     changes = merge_changes(release(held.provider_ids, held.booking_intent_id) + changes)
     changes.append((hold_stream(held.booking_intent_id), [completed]))
-    return Decision(changes, event_resource(booked, env.public_url))
+    return Decision(changes, event_resource(booked, env.public_url, env.signing_secret))
 
 
 def held_since(held: SlotHeld) -> int:
@@ -249,5 +249,5 @@ def complete_service_hold(state: HoldState, service: ServiceState, providers: di
                               appointment_id=booked.created.appointment_id)
     changes = merge_changes(release(held.provider_ids, held.booking_intent_id) + changes)
     changes.append((hold_stream(held.booking_intent_id), [completed]))
-    return Decision(changes, appointment_resource(booked),
+    return Decision(changes, appointment_resource(booked, env.public_url, env.signing_secret),
                     guards=service_guards(service, service.created.location_id, service.created.account_id))

@@ -17,6 +17,7 @@ from shared.domain.providers import ProviderState
 from shared.domain.reservations import NOT_A_SLOT, move, release, reserve
 from shared.domain.validation import Problems, check_booker, check_interval
 from shared.errors import NotFound, ValidationFailed
+from shared.manage import manage_urls
 from shared.messages.commands import CancelEvent, CreateEvent, RescheduleEvent
 from shared.messages.events import (
     Attendee,
@@ -71,8 +72,8 @@ def evolve_event(state: BookedEventState, event: Event) -> BookedEventState:
     return unchanged(state, event, BOOKING_STREAM_EVENTS)
 
 
-def event_resource(state: BookedEventState, public_url: str) -> dict[str, Any]:
-    """The event as the HTTP API returns it: every field of seed 002."""
+def event_resource(state: BookedEventState, public_url: str, signing_secret: str) -> dict[str, Any]:
+    """The event as the HTTP API returns it: every field of seed 002, plus its signed manage links."""
     created = state.created
     assert created is not None
     start, end = parse_instant(state.start_at), parse_instant(state.end_at)
@@ -92,6 +93,7 @@ def event_resource(state: BookedEventState, public_url: str) -> dict[str, Any]:
         "description_settings": {"include_attendees": True, "include_link_name": True, "include_fields": True},
         "buffer_before": created.buffer_before, "buffer_after": created.buffer_after,
         "is_group_session": False, "maximum_group_size": 1,
+        **manage_urls(public_url, signing_secret, created.event_id, state.start_at),
     }
 
 
@@ -166,7 +168,7 @@ def create_event(command: CreateEvent, link: LinkState, hosts: dict[str, Provide
     changes, booked = book_event(link, hosts, env, display_name=command.display_name, email=command.email,
                                  time_zone=command.time_zone, start=start, duration=(end - start) // 60,
                                  fields=command.fields, metadata=command.metadata)
-    return Decision(changes, event_resource(booked, env.public_url))
+    return Decision(changes, event_resource(booked, env.public_url, env.signing_secret))
 
 
 def require_event(state: BookedEventState, account_id: str | None) -> BookedEventState:
@@ -186,7 +188,7 @@ def cancel_event(command: CancelEvent, state: BookedEventState, env: Env) -> Dec
                           cancel_reason=command.cancel_reason)
     changes = release(state.created.provider_ids, state.created.event_id)
     changes.append((event_stream(state.created.event_id), [event]))
-    return Decision(changes, event_resource(evolve_event(state, event), env.public_url))
+    return Decision(changes, event_resource(evolve_event(state, event), env.public_url, env.signing_secret))
 
 
 def reschedule_event(command: RescheduleEvent, state: BookedEventState, link: LinkState,
@@ -212,4 +214,4 @@ def reschedule_event(command: RescheduleEvent, state: BookedEventState, link: Li
                              rescheduled_at=env.now_iso, reschedule_reason=command.reschedule_reason)
     changes = move(created.provider_ids, created.event_id, event.start_at, event.end_at)
     changes.append((event_stream(created.event_id), [event]))
-    return Decision(changes, event_resource(evolve_event(state, event), env.public_url))
+    return Decision(changes, event_resource(evolve_event(state, event), env.public_url, env.signing_secret))

@@ -97,6 +97,39 @@ class PublicAccount(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     min_position: Position | None = None
 
 
+class PublicLinkPage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An active link by its booking page address (`…/book/<scope slug>/<link slug>`); no token."""
+
+    scope_slug: str
+    link_slug: str
+    min_position: Position | None = None
+
+
+class BookingPageSlots(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An active link's slots for its booking page; a valid reschedule token frees its booking's own time."""
+
+    link_id: str
+    from_: str | None = msgspec.field(default=None, name="from")
+    until: str | None = None
+    reschedule_token: str | None = None
+    min_position: Position | None = None
+
+
+class ManageBooking(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The booking a signed manage token names, for one action (`reschedule`, `cancel`, `view`)."""
+
+    token: str
+    action: str
+    min_position: Position | None = None
+
+
+class ProviderFeed(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A provider's upcoming bookings as an iCalendar feed, by the feed's secret token."""
+
+    token: str
+    min_position: Position | None = None
+
+
 class CalendlyQuery(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Base of every Calendly read: resource URIs are built from `base_url` (the caller's `…/calendly`)."""
 

@@ -329,6 +329,8 @@ class BookedEvent(Reply, frozen=True, kw_only=True):
     buffer_after: int
     is_group_session: bool
     maximum_group_size: int
+    reschedule_url: str  # signed: the invitee reschedules here without a token (DESIGN.md section 9)
+    cancel_url: str  # signed: the invitee cancels here, giving a reason
 
 
 class EventList(Reply, frozen=True, kw_only=True):
@@ -428,6 +430,41 @@ class Appointment(Reply, frozen=True, kw_only=True):
     created_at: str
     canceled_at: str | None
     cancel_reason: str | None
+    reschedule_url: str  # signed: the invitee reschedules here without a token (DESIGN.md section 9)
+    cancel_url: str  # signed: the invitee cancels here, giving a reason
+
+
+class CalendarFile(Reply, frozen=True, kw_only=True):
+    """An iCalendar file; over HTTP the body is `content` itself, as `text/calendar`."""
+
+    filename: str
+    method: Literal["REQUEST", "CANCEL", "PUBLISH"]
+    content: str
+
+
+class FeedUrl(Reply, frozen=True, kw_only=True):
+    """A provider's secret iCalendar feed URL (`…/ical/<token>.ics`): anyone holding it sees the bookings."""
+
+    provider_id: str
+    url: str
+
+
+class PublicLinkPage(Reply, frozen=True, kw_only=True):
+    """What a link's booking page shows: the link and the account it books in."""
+
+    account_id: str
+    link: Link
+
+
+class ManagedBooking(Reply, frozen=True, kw_only=True):
+    """The booking a manage token names: its kind, account and resource (with what its page needs)."""
+
+    kind: Literal["event", "appointment"]
+    account_id: str
+    event: BookedEvent | None = None
+    appointment: Appointment | None = None
+    link: Link | None = None
+    view_url: str
 
 
 # complete_hold answers an Appointment (service hold) or a BookedEvent (link hold). The two share no

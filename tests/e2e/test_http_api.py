@@ -20,7 +20,7 @@ EVENT_FIELDS = {
     "start_at", "end_at", "duration", "canceled_at", "cancel_reason", "rescheduled_at", "reschedule_reason",
     "original_start_at", "original_end_at", "link", "poll", "scope", "scheduler", "organizer", "attendees",
     "payment", "metadata", "url", "location_settings", "description_settings", "buffer_before", "buffer_after",
-    "is_group_session", "maximum_group_size",
+    "is_group_session", "maximum_group_size", "reschedule_url", "cancel_url",
 }
 
 

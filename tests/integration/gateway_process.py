@@ -15,9 +15,9 @@ from shared.servers import free_port, wait_for_port
 
 
 @asynccontextmanager
-async def gateway_client(env: dict[str, str], log_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
+async def gateway_client(env: dict[str, str], log_dir: Path, port: int = 0) -> AsyncIterator[httpx.AsyncClient]:
     """Start uvicorn with the gateway (configured by `env`), yield a client for it, stop it after."""
-    port = free_port()
+    port = port or free_port()
     log = log_dir / "gateway.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "services.gateway.app:app",

@@ -21,6 +21,7 @@ from shared.availability.model import AvailabilityRule
 from shared.domain import appointments, blocks, holds, link_bookings, links, providers, service_catalogue
 from shared.domain.core import Decision, Env, event_stream, hold_stream, link_stream, provider_stream
 from shared.errors import ValidationFailed
+from shared.manage import DEFAULT_SIGNING_SECRET
 from shared.messages.commands import CancelEvent, CreateEvent, HoldSlot, ReleaseHold, RescheduleEvent
 from shared.messages.events import (
     BusyInterval,
@@ -72,6 +73,7 @@ SEED_002_EVENT_FIELDS = {
     "original_start_at", "original_end_at", "conferencing", "link", "poll", "scope", "scheduler", "organizer",
     "attendees", "payment", "metadata", "url", "location_settings", "description_settings", "buffer_before",
     "buffer_after", "is_group_session", "maximum_group_size",
+    "reschedule_url", "cancel_url",  # DESIGN.md section 9: the invitee's signed manage links
 }
 
 
@@ -340,7 +342,8 @@ class TestCreateEvent:
 
         decision = create_event(world, mon("10:00"))
 
-        assert decision.result == link_bookings.event_resource(world.event(decision.result["id"]), PUBLIC_URL)
+        assert decision.result == link_bookings.event_resource(world.event(decision.result["id"]), PUBLIC_URL,
+                                                                     DEFAULT_SIGNING_SECRET)
 
     def test_start_and_end_may_carry_any_offset_and_are_stored_in_utc(self) -> None:
         world = world_with_link()

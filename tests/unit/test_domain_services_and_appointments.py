@@ -28,6 +28,7 @@ from shared.domain.core import (
     service_provider_stream,
     service_stream,
 )
+from shared.manage import DEFAULT_SIGNING_SECRET, manage_urls
 from shared.messages.commands import (
     AddServiceProvider,
     BusyTime,
@@ -80,6 +81,7 @@ from .domain_fixtures import (
 from .test_domain_link_bookings import (
     NOW,
     NOW_ISO,
+    PUBLIC_URL,
     World,
     after,
     create_event,
@@ -409,6 +411,7 @@ class TestCreateAppointment:
             "end_at": mon("10:30"), "duration": 30,
             "client": {"display_name": "Sam Doe", "email": "sam@example.com", "time_zone": "America/Chicago"},
             "booking_intent_id": None, "created_at": NOW_ISO, "canceled_at": None, "cancel_reason": None,
+            **manage_urls(PUBLIC_URL, DEFAULT_SIGNING_SECRET, appointment_id, mon("10:00")),
         }
 
     def test_the_service_stream_is_guarded(self) -> None:

@@ -1,0 +1,314 @@
+"""The notifier: SCHED_EVENTS -> a mail outbox in Postgres -> SMTP, the webhook dispatcher's pattern.
+
+Intake: a durable JetStream consumer; each batch becomes, in one transaction, one outbox row per
+(domain event, recipient) holding the exact message, plus the stream position read up to. Messages
+are acknowledged only after that commit, and the consumer restarts from the committed position, so
+a notifier killed at any moment loses nothing. Sender: sends pending rows in outbox order and
+records each outcome on the row; a failure is retried on the webhook schedule, then the mail is
+dead. A mail interrupted between sending and recording is sent again with the same Message-ID (at
+least once). One notifier leads (a Postgres advisory lock); the others stand by.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import smtplib
+import ssl
+from datetime import UTC, datetime, timedelta
+from email import policy
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import asyncpg
+import msgspec
+import nats
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from projections.calendars import queries as calendars
+from services.notifier.mails import KINDS, Booking, Recipient, build_message
+from shared.calendar_files import Person, appointment_entry, event_entry
+from shared.domain.registry import stream_kind
+from shared.feed import Envelope, ensure_events_stream
+from shared.lifecycle import sleep_unless_stopped
+from shared.manage import manage_urls, view_url
+from shared.messages.events import AppointmentCanceled, EventCanceled, EventRescheduled, decode_event
+from shared.settings import Settings
+
+log = logging.getLogger("sched.notifier")
+
+CONSUMER = "notifier"
+LEADER_LOCK = 7_310_012  # distinct from the webhook dispatcher's and the projectors' locks
+JITTER = 0.2
+_envelope = msgspec.json.Decoder(Envelope)
+# CRLF line ends; headers folded only past 200 characters (a subject stays on its line in most clients)
+SMTP_POLICY = policy.SMTP.clone(max_line_length=200)
+
+
+class SmtpTarget(msgspec.Struct, frozen=True):
+    """Where mail goes: host, port, TLS from the start (smtps) and optional credentials."""
+
+    host: str
+    port: int
+    tls: bool = False
+    username: str | None = None
+    password: str | None = None
+
+
+def smtp_target(url: str) -> SmtpTarget:
+    """`smtp://user:pass@host:port` or `smtps://…` (SCHED_SMTP_URL) as a target."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError("SCHED_SMTP_URL must be smtp://[user:password@]host[:port] or smtps://…")
+    tls = parts.scheme == "smtps"
+    return SmtpTarget(parts.hostname, parts.port or (465 if tls else 25), tls,
+                      unquote(parts.username) if parts.username else None,
+                      unquote(parts.password) if parts.password else None)
+
+
+def send_blocking(target: SmtpTarget, message: bytes, sender: str, recipient: str, timeout: float) -> None:
+    """Hand one message to the SMTP server (STARTTLS when offered and credentials are given)."""
+    client: smtplib.SMTP
+    if target.tls:
+        client = smtplib.SMTP_SSL(target.host, target.port, timeout=timeout, context=ssl.create_default_context())
+    else:
+        client = smtplib.SMTP(target.host, target.port, timeout=timeout)
+    with client:
+        client.ehlo()
+        if not target.tls and target.username and client.has_extn("starttls"):
+            client.starttls(context=ssl.create_default_context())
+            client.ehlo()
+        if target.username:
+            client.login(target.username, target.password or "")
+        client.sendmail(sender, [recipient], message)
+
+
+async def _fold(conn: asyncpg.Connection, stream_id: str, version: int) -> Any:
+    kind = stream_kind(stream_id)
+    rows = await conn.fetch("select data from events where stream_id = $1 and version <= $2 order by version",
+                            stream_id, version)
+    return kind.fold(kind.state_type(), [decode_event(r["data"]) for r in rows])
+
+
+class Notifier:
+    """One process's notifier: intake and sender while it holds the leader lock."""
+
+    def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, settings: Settings) -> None:
+        self.pool = pool
+        self.js = js
+        self.settings = settings
+        self.public_url = settings.public_url
+        self.target = smtp_target(settings.smtp_url) if settings.smtp_url else None
+        self.position = 0
+        self.leading = asyncio.Event()
+        self.wake = asyncio.Event()
+        self.rng = random.Random()
+        self._sub: JetStreamContext.PullSubscription | None = None
+
+    # --- intake -------------------------------------------------------------------------------------
+
+    async def start_intake(self) -> None:
+        """(Re)create the durable consumer right after the committed intake position."""
+        stream = self.settings.events_stream
+        await ensure_events_stream(self.js, self.settings)
+        self.position = int(await self.pool.fetchval("select sequence from mail_intake where stream = $1", stream)
+                            or 0)
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await self.js.delete_consumer(stream, CONSUMER)
+        await self.js.add_consumer(stream, ConsumerConfig(
+            durable_name=CONSUMER, deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.position + 1,
+            ack_policy=AckPolicy.ALL, ack_wait=60, max_ack_pending=100_000,
+            filter_subject=f"{self.settings.events_subject_prefix}.>"))
+        self._sub = await self.js.pull_subscribe_bind(durable=CONSUMER, stream=stream)
+
+    async def intake_step(self, wait: float = 1.0) -> int:
+        """Turn the next batch into outbox rows, commit, then acknowledge; return how many messages it held."""
+        assert self._sub is not None
+        try:
+            messages = await self._sub.fetch(1, timeout=wait)
+        except (TimeoutError, nats.errors.TimeoutError):
+            return 0
+        with contextlib.suppress(TimeoutError, nats.errors.TimeoutError):
+            messages += await self._sub.fetch(199, timeout=0.005)
+        last, queued = self.position, False
+        async with self.pool.acquire() as conn, conn.transaction():
+            for message in messages:
+                sequence = message.metadata.sequence.stream
+                if sequence <= last:
+                    continue  # a redelivery of what is already committed
+                envelope = _envelope.decode(message.data)
+                if envelope.type in KINDS:
+                    try:
+                        queued |= await self._enqueue(conn, envelope)
+                    except Exception:  # a bug must not stall every mail behind one event
+                        log.exception("cannot build the mails of event %s (%s); not sent", envelope.id,
+                                      envelope.type)
+                last = sequence
+            if last > self.position:
+                await conn.execute("insert into mail_intake values ($1, $2) on conflict (stream) do update"
+                                   " set sequence = excluded.sequence", self.settings.events_stream, last)
+        self.position = last
+        await messages[-1].ack()
+        if queued:
+            self.wake.set()
+        return len(messages)
+
+    async def _enqueue(self, conn: asyncpg.Connection, envelope: Envelope) -> bool:
+        event = decode_event(envelope.data)
+        state = await _fold(conn, envelope.stream_id, envelope.version)
+        if state.created is None:
+            return False
+        reason = (event.cancel_reason if isinstance(event, EventCanceled | AppointmentCanceled)
+                  else event.reschedule_reason if isinstance(event, EventRescheduled) else None)
+        secret = self.settings.signing_secret
+        if envelope.stream_id.startswith("event-"):
+            created = state.created
+            entry = event_entry(state, envelope.version, self.public_url, secret)
+            title = created.link.name
+            scheduler = created.scheduler
+            recipients = [Recipient(scheduler.display_name, scheduler.email or "", scheduler.time_zone, True)]
+            hosts = await calendars.providers(conn, created.provider_ids)
+            for provider_id in created.provider_ids:
+                row = hosts.get(provider_id)
+                email = row["email"] if row else (created.organizer.email if provider_id == created.provider_ids[0]
+                                                  else None)
+                zone = msgspec.json.decode(row["schedule"])["time_zone"] if row else created.organizer.time_zone
+                name = row["display_name"] if row else created.organizer.display_name
+                if email:
+                    recipients.append(Recipient(name, email, zone, False))
+            booking_id, start_at = created.event_id, state.start_at
+        else:
+            created = state.created
+            service = await _fold(conn, f"service-{created.service_id}", 1_000_000)
+            title = service.created.name if service.created else "Appointment"
+            row = (await calendars.providers(conn, [created.provider_id])).get(created.provider_id)
+            provider = Person(row["display_name"], row["email"]) if row else Person("", None)
+            entry = appointment_entry(state, envelope.version, title, provider, self.public_url, secret)
+            recipients = [Recipient(created.client.display_name, created.client.email, created.client.time_zone, True)]
+            if row and row["email"]:
+                recipients.append(Recipient(row["display_name"], row["email"],
+                                            msgspec.json.decode(row["schedule"])["time_zone"], False))
+            booking_id, start_at = created.appointment_id, created.start_at
+        links = manage_urls(self.public_url, secret, booking_id, start_at)
+        booking = Booking(title, entry, links["reschedule_url"], links["cancel_url"],
+                          view_url(self.public_url, secret, booking_id, start_at), reason)
+        kind = KINDS[envelope.type]
+        rows = []
+        for recipient in {r.email.lower(): r for r in recipients if r.email}.values():
+            message = build_message(kind, booking, recipient, self.settings.mail_from, envelope.id,
+                                    envelope.occurred_at)
+            rows.append((envelope.id, recipient.email, kind, message.as_bytes(policy=SMTP_POLICY)))
+        await conn.executemany("insert into mail_outbox (event_id, recipient, kind, message) values ($1, $2, $3, $4)"
+                               " on conflict (event_id, recipient) do nothing", rows)
+        return bool(rows)
+
+    async def run_intake(self, stop: asyncio.Event) -> None:
+        """Follow the stream until `stop`; after an error, resume from the committed position."""
+        while not stop.is_set():
+            try:
+                await self.intake_step()
+            except Exception:
+                log.exception("notifier intake failed; resuming from the committed position")
+                await sleep_unless_stopped(stop, 0.5)
+                with contextlib.suppress(Exception):
+                    await self.start_intake()
+
+    # --- sender -------------------------------------------------------------------------------------
+
+    async def send_pending(self, stop: asyncio.Event) -> None:
+        """Send every due pending mail in outbox order; each outcome is recorded on its row."""
+        rows = await self.pool.fetch("select seq, recipient, message, attempt_count from mail_outbox where"
+                                     " state = 'pending' and next_attempt_at <= now() order by seq limit 100")
+        for row in rows:
+            if stop.is_set():
+                return
+            if self.target is None:
+                return  # no SMTP server configured: the mail waits in the outbox
+            try:
+                await asyncio.to_thread(send_blocking, self.target, row["message"], _address(self.settings.mail_from),
+                                        row["recipient"], self.settings.webhook_timeout * 2)
+            except (OSError, smtplib.SMTPException) as exc:
+                attempt = row["attempt_count"] + 1
+                schedule = self.settings.webhook_retry_schedule
+                if attempt > len(schedule):
+                    await self.pool.execute("update mail_outbox set state = 'dead', attempt_count = $2,"
+                                            " last_error = $3 where seq = $1", row["seq"], attempt, str(exc)[:500])
+                    log.warning("mail %d to %s is dead after %d attempts: %s", row["seq"], row["recipient"],
+                                attempt, exc)
+                    continue
+                delay = schedule[attempt - 1] * self.rng.uniform(1 - JITTER, 1 + JITTER)
+                await self.pool.execute("update mail_outbox set attempt_count = $2, last_error = $3,"
+                                        " next_attempt_at = $4 where seq = $1", row["seq"], attempt, str(exc)[:500],
+                                        datetime.now(UTC) + timedelta(seconds=delay))
+                continue
+            await self.pool.execute("update mail_outbox set state = 'sent', attempt_count = attempt_count + 1,"
+                                    " sent_at = now(), last_error = null where seq = $1", row["seq"])
+
+    async def run_sender(self, stop: asyncio.Event) -> None:
+        """Send what is due now, then whenever the intake queues more, and at least every second."""
+        while not stop.is_set():
+            try:
+                await self.send_pending(stop)
+            except Exception:
+                log.exception("sending mail failed; trying again shortly")
+            waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
+            try:
+                await asyncio.wait(waits, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in waits:
+                    waiter.cancel()
+            self.wake.clear()
+
+    # --- leadership ---------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work while leading, until `stop`; after losing the database, try to lead again."""
+        while not stop.is_set():
+            try:
+                async with self.pool.acquire() as lock_conn:
+                    await self._lead(lock_conn, stop)
+            except Exception:
+                log.exception("notifier lost its database connection; retrying")
+                await sleep_unless_stopped(stop, 1.0)
+
+    async def _lead(self, lock_conn: asyncpg.Connection, stop: asyncio.Event) -> None:
+        while not await lock_conn.fetchval("select pg_try_advisory_lock($1)", LEADER_LOCK):
+            await sleep_unless_stopped(stop, 0.5)
+            if stop.is_set():
+                return
+        work_stop = asyncio.Event()
+
+        async def watch() -> None:
+            try:
+                while not stop.is_set():
+                    await sleep_unless_stopped(stop, 2.0)
+                    if not stop.is_set():
+                        await lock_conn.fetchval("select 1", timeout=2.0)
+            except Exception:
+                log.exception("the notifier's lock connection failed; stepping down")
+            finally:
+                work_stop.set()
+
+        try:
+            await self.start_intake()
+            self.leading.set()
+            log.info("notifier leading from stream sequence %d", self.position)
+            await asyncio.gather(self.run_intake(work_stop), self.run_sender(work_stop), watch())
+        finally:
+            work_stop.set()
+            self.leading.clear()
+            if self._sub is not None:
+                await self._sub.unsubscribe()
+                self._sub = None
+            if not lock_conn.is_closed():
+                await lock_conn.execute("select pg_advisory_unlock($1)", LEADER_LOCK)
+
+
+def _address(mail_from: str) -> str:
+    """The bare address of `Name <address>`."""
+    return mail_from.rsplit("<", 1)[-1].rstrip(">").strip() if "<" in mail_from else mail_from.strip()

@@ -1,0 +1,129 @@
+"""The invitee's side over real HTTP: booking pages, signed manage links, calendar files and feeds."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from urllib.parse import urlencode, urlsplit
+
+import icalendar
+import nats
+import pytest
+
+from tests.e2e.conftest import Site
+from tests.integration.booking_setup import bookable_account, iso, weekday_at
+from tests.integration.messaging import send
+from tests.integration.webhook_receiver import eventually
+
+pytestmark = pytest.mark.integration
+
+
+def path_of(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def calendar_of(text: str) -> icalendar.Calendar:
+    return icalendar.Calendar.from_ical(text)
+
+
+async def test_a_booking_through_the_page_its_manage_links_and_calendar_files(site: Site, nc: nats.NATS):
+    bookable = await bookable_account(nc, site.settings)
+    link = (await send(nc, site.settings, "create_link", {**bookable.ids, "name": "Page Call", "durations": [30],
+                                                          "time_zone": "Etc/UTC", "description": "Hello"}))["result"]
+    page = await site.http.get(path_of(link["url"]), params={"tz": "Asia/Kolkata"})
+    assert page.status_code == 200 and "Page Call" in page.text and "Hello" in page.text
+    assert "https://" not in page.text.replace(site.base_url, "")  # every asset is local
+    start = weekday_at(3, 9)
+    booked = await site.http.post(path_of(link["url"]), data={
+        "display_name": "Ines Invitee", "email": "ines@example.com", "notes": "About the roadmap",
+        "start": iso(start), "end": iso(start + timedelta(minutes=30)), "tz": "Asia/Kolkata"})
+    assert booked.status_code == 303, booked.text
+    confirmation = await site.http.get(booked.headers["location"])
+    assert confirmation.status_code == 200
+    assert "14:30" in confirmation.text and "Asia/Kolkata" in confirmation.text  # 09:00 UTC in India
+
+    events = (await send(nc, site.settings, "create_event", {**bookable.event_body(start)}))
+    assert not events["ok"]  # the slot is taken
+
+    ics_link = re.search(r'href="(/book/booked/[^"]+/ics)"', confirmation.text)
+    assert ics_link is not None
+    downloaded = await site.http.get(ics_link.group(1))
+    assert downloaded.headers["content-type"].startswith("text/calendar; method=REQUEST")
+    cal = calendar_of(downloaded.text)
+    event = cal.walk("VEVENT")[0]
+    assert str(cal["METHOD"]) == "REQUEST" and int(event["SEQUENCE"]) == 0
+    assert event.decoded("DTSTART") == start and str(event["ORGANIZER"]) == "mailto:ada@example.com"
+    assert {str(a) for a in event.get("ATTENDEE")} == {"mailto:ines@example.com", "mailto:ada@example.com"}
+    uid = str(event["UID"])
+
+    reschedule_url = re.search(r'href="([^"]+/book/reschedule/[^"]+)"', confirmation.text).group(1)
+    cancel_url = re.search(r'href="([^"]+/book/cancel/[^"]+)"', confirmation.text).group(1)
+    forged = cancel_url[:-4] + ("0000" if not cancel_url.endswith("0000") else "1111")
+    assert (await site.http.get(path_of(forged))).status_code == 404
+    assert "Ines" not in (await site.http.get(path_of(forged))).text
+
+    # reschedule: the page offers the booking's own time too; move it one hour later
+    resched = await site.http.get(path_of(reschedule_url), params={"tz": "Asia/Kolkata",
+                                                                   "date": start.date().isoformat()})
+    assert resched.status_code == 200 and "Rescheduling your booking" in resched.text
+    assert urlencode({"start": iso(start)}) in resched.text  # its own time is not busy for itself
+    later = start + timedelta(hours=1)
+    moved = await site.http.post(path_of(reschedule_url), data={
+        "start": iso(later), "end": iso(later + timedelta(minutes=30)), "tz": "Asia/Kolkata",
+        "reschedule_reason": "clash"})
+    assert moved.status_code == 303, moved.text
+    assert (await site.http.get(path_of(reschedule_url))).status_code == 404  # used: the old link is gone
+    moved_page = await site.http.get(moved.headers["location"])
+    assert "15:30" in moved_page.text
+
+    event_id = uid.split("@")[0]
+    token = {"Authorization": f"Bearer {(await send(nc, site.settings, 'issue_api_token', bookable.ids))['result']['token']}"}
+    api_ics = await site.http.get(f"/v1/events/{event_id}/ics", headers=token)
+    assert api_ics.status_code == 200, api_ics.text
+    moved_event = calendar_of(api_ics.text).walk("VEVENT")[0]
+    assert str(moved_event["UID"]) == uid and int(moved_event["SEQUENCE"]) == 1
+    assert moved_event.decoded("DTSTART") == later
+
+    feed_url = (await site.http.get(f"/v1/providers/{bookable.provider_id}/ical_url", headers=token)).json()["url"]
+    feed = await site.http.get(path_of(feed_url))
+    assert feed.status_code == 200 and uid in feed.text
+    assert (await site.http.get("/ical/prov_0000.0123456789abcdef0123456789abcdef.ics")).status_code == 404
+
+    new_cancel = re.search(r'href="([^"]+/book/cancel/[^"]+)"', moved_page.text).group(1)
+    asked = await site.http.get(path_of(new_cancel))
+    assert asked.status_code == 200 and "Reason for canceling" in asked.text
+    refused = await site.http.post(path_of(new_cancel), data={"cancel_reason": ""})
+    assert refused.status_code == 422 and 'id="cancel_reason-error"' in refused.text
+    done = await site.http.post(path_of(new_cancel), data={"cancel_reason": "No longer needed"})
+    assert done.status_code == 200 and "canceled" in done.text
+    used = await site.http.get(path_of(new_cancel))
+    assert used.status_code == 403 and "Ines" not in used.text
+
+    canceled = calendar_of((await site.http.get(f"/v1/events/{event_id}/ics", headers=token)).text)
+    assert str(canceled["METHOD"]) == "CANCEL" and int(canceled.walk("VEVENT")[0]["SEQUENCE"]) == 2
+    assert str(canceled.walk("VEVENT")[0]["UID"]) == uid
+
+
+async def test_a_service_page_books_an_appointment(site: Site, nc: nats.NATS):
+    bookable = await bookable_account(nc, site.settings)
+    path = f"/book/{bookable.ids['account_id']}/services/{bookable.service_id}"
+
+    async def shown() -> bool:  # the service was created over NATS a moment ago: wait for the read model
+        return (await site.http.get(path, params={"tz": "Europe/Paris"})).status_code == 200
+
+    await eventually(shown, what="the service's page")
+    page = await site.http.get(path, params={"tz": "Europe/Paris"})
+    assert page.status_code == 200 and "Consult" in page.text
+    start = weekday_at(3, 10)
+    booked = await site.http.post(path, data={"display_name": "Sam", "email": "sam@example.com",
+                                              "start": iso(start), "end": iso(start + timedelta(minutes=30)),
+                                              "tz": "Europe/Paris"})
+    assert booked.status_code == 303, booked.text
+    again = await site.http.post(path, data={"display_name": "Kim", "email": "kim@example.com",
+                                             "start": iso(start), "tz": "Europe/Paris"})
+    assert again.status_code == 409 and "just taken" in again.text
+    bad = await site.http.post(path, data={"display_name": "", "email": "nope", "start": iso(start + timedelta(hours=1)),
+                                           "tz": "Europe/Paris"})
+    assert bad.status_code == 422 and 'id="display_name-error"' in bad.text and 'id="email-error"' in bad.text
+    assert (await site.http.get("/book/acct_nope/services/srv_nope")).status_code == 404

@@ -1,0 +1,210 @@
+"""Booking emails end to end: commands -> log -> relay -> SCHED_EVENTS -> notifier -> a real SMTP server.
+
+The SMTP server is aiosmtpd on a loopback port; every message is parsed, its .ics attachment read with
+the `icalendar` library, and its manage links followed on the real gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import icalendar
+import msgspec
+import nats
+import pytest
+from aiosmtpd.controller import Controller
+
+from services.notifier.app import bootstrap as notifier_bootstrap
+from services.relay.relay import Relay
+from shared.eventstore import EventStore
+from shared.servers import free_port
+from shared.settings import Settings
+from tests.e2e.conftest import Site
+from tests.integration.booking_setup import bookable_account, iso, weekday_at
+from tests.integration.messaging import send
+from tests.integration.webhook_receiver import eventually
+
+pytestmark = pytest.mark.integration
+
+
+class Mailbox:
+    """An aiosmtpd handler keeping every message; `hold_at` makes the n-th DATA wait for `release`."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.lock = threading.Lock()
+        self.hold_at: int | None = None
+        self.release = threading.Event()
+        self.port = free_port()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            self.messages.append(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[arg-type]
+            count = len(self.messages)
+        if count == self.hold_at:
+            await asyncio.to_thread(self.release.wait, 30)
+        return "250 OK"
+
+    def snapshot(self) -> list[EmailMessage]:
+        with self.lock:
+            return list(self.messages)
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=box.port)
+    controller.start()
+    yield box
+    box.release.set()
+    controller.stop()
+
+
+@pytest.fixture
+def settings(settings: Settings, mailbox: Mailbox) -> Settings:
+    return msgspec.structs.replace(settings, smtp_url=f"smtp://127.0.0.1:{mailbox.port}",
+                                   mail_from="Sched <bookings@sched.test>", webhook_retry_schedule=(0.2, 0.5, 1.0))
+
+
+@pytest.fixture
+async def relay(store: EventStore, nc: nats.NATS, settings: Settings) -> AsyncIterator[Relay]:
+    relay = Relay(store, nc.jetstream(), settings)
+    await relay.start()
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    yield relay
+    stop.set()
+    await task
+
+
+def ics_of(message: EmailMessage) -> tuple[str, icalendar.Calendar]:
+    parts = [p for p in message.iter_attachments() if p.get_content_type() == "text/calendar"]
+    assert len(parts) == 1, message
+    return parts[0]["content-type"], icalendar.Calendar.from_ical(parts[0].get_content())
+
+
+def plain(message: EmailMessage) -> str:
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    return body.get_content()
+
+
+def html(message: EmailMessage) -> str:
+    body = message.get_body(preferencelist=("html",))
+    assert body is not None
+    return body.get_content()
+
+
+async def test_confirmation_reschedule_and_cancellation_mails(site: Site, nc: nats.NATS, relay: Relay,
+                                                              mailbox: Mailbox):
+    bookable = await bookable_account(nc, site.settings)
+    start = weekday_at(3, 15)
+    async with notifier_bootstrap(site.settings) as notifier:
+        await eventually(notifier.leading.is_set, what="the notifier to lead")
+        body = {**bookable.event_body(start), "time_zone": "Asia/Tokyo"}
+        created = await send(nc, site.settings, "create_event", body)
+        assert created["ok"], created
+        await eventually(lambda: len(mailbox.snapshot()) >= 2, timeout=30, what="the confirmation mails")
+        confirmations = mailbox.snapshot()
+        assert sorted(str(m["To"]) for m in confirmations) == ["Ada Lovelace <ada@example.com>",
+                                                               "Sally Scheduler <sally@example.com>"]
+        invitee = next(m for m in confirmations if "sally" in str(m["To"]))
+        assert str(invitee["Subject"]).strip().startswith("Confirmed: Race on")
+        assert "(Asia/Tokyo)" in str(invitee["Subject"])  # 15:00 UTC, shown in the invitee's zone: 00:00 next day
+        content_type, cal = ics_of(invitee)
+        assert "method=REQUEST" in content_type.replace('"', "")
+        vevent = cal.walk("VEVENT")[0]
+        assert str(cal["METHOD"]) == "REQUEST" and int(vevent["SEQUENCE"]) == 0
+        assert vevent.decoded("DTSTART") == start
+        uid = str(vevent["UID"])
+        assert uid == f"{created['result']['id']}@sched"
+        reschedule_url = created["result"]["reschedule_url"]
+        cancel_url = created["result"]["cancel_url"]
+        assert reschedule_url in plain(invitee) and cancel_url in plain(invitee)
+        assert reschedule_url in html(invitee) and cancel_url in html(invitee)
+        assert (await site.http.get(urlsplit(cancel_url).path)).status_code == 200  # the mail's link works
+
+        later = start + timedelta(hours=2)
+        moved = await send(nc, site.settings, "reschedule_event", {
+            **bookable.ids, "event_id": created["result"]["id"], "start_at": iso(later),
+            "end_at": iso(later + timedelta(minutes=30)), "reschedule_reason": "conflict"})
+        assert moved["ok"], moved
+        await eventually(lambda: len(mailbox.snapshot()) >= 4, timeout=30, what="the reschedule mails")
+        rescheduled = next(m for m in mailbox.snapshot()[2:] if "sally" in str(m["To"]))
+        assert str(rescheduled["Subject"]).strip().startswith("Rescheduled:") and "conflict" in plain(rescheduled)
+        _, cal = ics_of(rescheduled)
+        assert str(cal.walk("VEVENT")[0]["UID"]) == uid and int(cal.walk("VEVENT")[0]["SEQUENCE"]) == 1
+        new_cancel = moved["result"]["cancel_url"]
+        assert new_cancel in plain(rescheduled)
+
+        done = await site.http.post(urlsplit(new_cancel).path, data={"cancel_reason": "Cannot make it"})
+        assert done.status_code == 200, done.text
+        await eventually(lambda: len(mailbox.snapshot()) >= 6, timeout=30, what="the cancellation mails")
+        canceled = next(m for m in mailbox.snapshot()[4:] if "ada" in str(m["To"]))
+        content_type, cal = ics_of(canceled)
+        assert "method=CANCEL" in content_type.replace('"', "") and str(cal["METHOD"]) == "CANCEL"
+        assert str(cal.walk("VEVENT")[0]["UID"]) == uid and int(cal.walk("VEVENT")[0]["SEQUENCE"]) == 2
+        assert "Cannot make it" in plain(canceled)
+        await asyncio.sleep(0.3)  # time for a stray duplicate to show up
+    assert len(mailbox.snapshot()) == 6
+    assert len({m["Message-ID"] for m in mailbox.snapshot()}) == 6
+
+
+def start_notifier(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "services.notifier"], env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+
+
+async def test_a_notifier_killed_mid_send_sends_one_mail_per_change(
+    site: Site, nc: nats.NATS, relay: Relay, mailbox: Mailbox, settings_env: dict[str, str], tmp_path: Path
+):
+    bookable = await bookable_account(nc, site.settings)
+    env = {**settings_env, "SCHED_SMTP_URL": site.settings.smtp_url, "SCHED_HTTP_PORT": str(site.settings.http_port),
+           "SCHED_WEBHOOK_RETRY_SCHEDULE": "0.2,0.5,1"}
+    mailbox.hold_at = 3  # the third message's DATA hangs until the notifier has been killed
+    event_ids = []
+    for day in range(4):
+        booked = await send(nc, site.settings, "create_event", bookable.event_body(weekday_at(2 + day, 10),
+                                                                                   name=f"Guest {day}"))
+        assert booked["ok"], booked
+        event_ids.append(booked["result"]["id"])
+    log = tmp_path / "notifier.log"
+    proc = start_notifier(env, log)
+    try:
+        await eventually(lambda: len(mailbox.snapshot()) >= 3, timeout=30, what="the held message")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        mailbox.release.set()
+        canceled = await send(nc, site.settings, "cancel_event", {**bookable.ids, "event_id": event_ids[0],
+                                                                  "cancel_reason": "while it was down"})
+        assert canceled["ok"], canceled
+        proc = start_notifier(env, log)
+        # 4 confirmations and 1 cancellation, each to the invitee and the host
+        await eventually(lambda: len({m["Message-ID"] for m in mailbox.snapshot()}) >= 10, timeout=30,
+                         what=f"every mail after the restart; log:\n{log.read_text()[-2000:]}")
+        await asyncio.sleep(0.5)  # time for a stray duplicate to show up
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10)
+    messages = mailbox.snapshot()
+    ids = [m["Message-ID"] for m in messages]
+    assert len(set(ids)) == 10  # one mail per (booking change, recipient)
+    # at least once: only the mail interrupted by the kill may arrive twice, and then as the same message
+    assert len(ids) <= 11 and all(ids.count(i) == 1 for i in ids if i != ids[2])
+    per_change = {(re.sub(r"\s+", " ", str(m["Subject"])).strip(), str(m["To"])) for m in messages}
+    assert len(per_change) == 10
+    assert "notifier ready" in log.read_text()
