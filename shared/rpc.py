@@ -6,10 +6,12 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
 from faststream.nats import NatsBroker, NatsMessage
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
+_encoder = msgspec.json.Encoder()
 Execute = Callable[[str, bytes], Awaitable[bytes]]
 
 
@@ -29,13 +31,31 @@ def answer_requests(broker: NatsBroker, prefix: str, queue: str, workers: int, e
         return await execute(subject[start:], body)
 
 
-async def answer_requests_lean(nc: NatsClient, prefix: str, queue: str, workers: int, execute: Execute) -> Any:
+class Answering:
+    """A running request/reply subscription and the answers still being computed."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.subscription: Any = None
+
+    async def finish(self, timeout: float = 10.0) -> None:
+        """Wait (at most `timeout` s) for the answers in flight, after the connection stopped taking requests."""
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=timeout)
+
+
+async def answer_requests_lean(nc: NatsClient, prefix: str, queue: str, workers: int, execute: Execute,
+                               backlog: int | None = None) -> Answering:
     """`answer_requests` on a plain nats-py connection: the same subjects, queue group and bodies, without
     faststream's per-message layers (decoder, middlewares, dependency injection, logging). At most `workers`
-    requests run at once; the subscription is returned (unsubscribe or drain the connection to stop)."""
+    requests run at once and `backlog` (default 8 x workers) wait; beyond that a request is refused at once
+    with a typed error (the gateway answers 503), so a burst never queues work whose caller gave up."""
     start = len(prefix) + 1
     running = asyncio.Semaphore(workers)
-    tasks: set[asyncio.Task[None]] = set()
+    limit = backlog if backlog is not None else 8 * workers
+    answering = Answering()
+    overloaded = _encoder.encode({"ok": False, "error": {"code": "internal", "message": "overloaded; try again",
+                                                         "fields": {}}})
 
     async def answer(message: Msg) -> None:
         async with running:
@@ -44,8 +64,13 @@ async def answer_requests_lean(nc: NatsClient, prefix: str, queue: str, workers:
             await message.respond(reply)
 
     async def on_message(message: Msg) -> None:
+        if len(answering.tasks) >= limit:
+            if message.reply:
+                await message.respond(overloaded)
+            return
         task = asyncio.create_task(answer(message))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        answering.tasks.add(task)
+        task.add_done_callback(answering.tasks.discard)
 
-    return await nc.subscribe(f"{prefix}.*", queue=queue, cb=on_message)
+    answering.subscription = await nc.subscribe(f"{prefix}.*", queue=queue, cb=on_message)
+    return answering

@@ -17,6 +17,7 @@ past booking moved into the future) finds its `TimeReserved` in the provider's s
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from shared.messages.events import (
 EVENT_TYPES = frozenset({"provider_created", "provider_schedule_set", "time_reserved", "time_released",
                          "reservation_moved", "external_busy_times_synced"})
 KEEP = 2 * PAST_MARGIN  # what `busy` and `booking_starts` can still look at, behind now
+log = logging.getLogger("sched.query.calendars")
 _schedule = msgspec.json.Decoder(ProviderSchedule)
 
 # The gap-safe read of runner._READ (see there), with only the columns needed here. Every event is read,
@@ -233,6 +235,10 @@ class LiveCalendars:
             except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
                 count = 0
                 await asyncio.sleep(0.2)
+            except Exception:  # a bug: say so loudly and keep following, never freeze the calendars silently
+                log.exception("the in-memory calendars failed to apply a batch; retrying")
+                count = 0
+                await asyncio.sleep(0.5)
             if time.monotonic() - pruned > prune_every:
                 self.prune(int(self.clock()))
                 pruned = time.monotonic()

@@ -55,14 +55,15 @@ async def bootstrap(settings: Settings, clock: Callable[[], float] | None = None
         else Reads(pool, settings.public_url, calendars=calendars, states=states, signing_secret=settings.signing_secret)
     service = QueryService(reads, check_replies=settings.check_replies)
     nc = await nats.connect(settings.nats_servers, max_reconnect_attempts=-1)
-    await answer_requests_lean(nc, subject_prefix(settings.nats_prefix, "query"), "sched-queries",
-                               settings.command_workers, service.execute)
+    answering = await answer_requests_lean(nc, subject_prefix(settings.nats_prefix, "query"), "sched-queries",
+                                           settings.command_workers, service.execute)
     await nc.flush()
     try:
         yield QueryApp(nc, pool, service, calendars)
     finally:
         with contextlib.suppress(Exception):  # a connection already gone has nothing left to drain
             await nc.drain()
+        await answering.finish()
         stop.set()
         await follower
         await pool.close()

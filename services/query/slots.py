@@ -26,6 +26,8 @@ from shared.messages.queries import EarliestSlot, LinkSlots, ServiceSlots
 
 MAX_LINK_WINDOW = 31 * 86400
 MAX_ANSWERS = 1024  # link slot answers kept (each valid for the second it was computed in)
+_SECOND = ("second",)  # the key under which the answers' second is noted
+_PER_SECOND = ("link", "earliest")  # first elements of the keys of answers valid for one second
 # Searching without `until`: a week, a month, then a year, so a free slot next week costs a week.
 SEARCH_SPANS = (7, 31, 366)
 
@@ -67,15 +69,15 @@ async def link_slots(reads: Reads, query: LinkSlots) -> list[dict[str, Any]]:
     live = reads.calendars
     # The engine is a pure function of the link, the hosts' calendars, now and the window: with the link
     # cached (serial) and the calendars' versions, an answer computed this second is the answer.
-    key = (serial, tuple(live.version(h) for h in link.settings.hosts), now, start, end) if serial and live \
-        else None
+    key = ("link", serial, tuple(live.version(h) for h in link.settings.hosts), now, start, end) \
+        if serial and live else None
     if key is not None and (answer := reads.answers.get(key)) is not None:
         return answer  # type: ignore[no-any-return]
     hosts = await reads.host_calendars(link.settings.hosts, now, start, end)
     answer = [{"start_at": iso_utc(s.start), "end_at": iso_utc(s.end), "duration": s.duration, "rank": s.rank}
               for s in engine_link_slots(link_rules(link), hosts, now, start, end)]
     if key is not None:
-        _keep(reads, key, answer)
+        _keep(reads, key, answer, now)
     return answer
 
 
@@ -271,12 +273,20 @@ async def earliest_slot(reads: Reads, query: EarliestSlot) -> dict[str, Any]:
             first = start
     answer = {"data": _slot(first, first + 60 * rules.duration, query.time_zone) if first is not None else None}
     if key is not None:
-        _keep(reads, key, answer)
+        _keep(reads, key, answer, now)
     return answer
 
 
-def _keep(reads: Reads, key: tuple[Any, ...], answer: Any) -> None:
-    """Keep an answer for its key (the oldest goes first when MAX_ANSWERS are kept)."""
+def _keep(reads: Reads, key: tuple[Any, ...], answer: Any, second: int | None = None) -> None:
+    """Keep an answer for its key (the oldest goes first when MAX_ANSWERS are kept).
+
+    Answers computed for one second (`second`) can never be hit once the clock moved on: they all go
+    the first time an answer of a later second is kept, so the cache holds at most one second's answers.
+    """
+    if second is not None and reads.answers.get(_SECOND) != second:
+        for stale in [k for k in reads.answers if k and k[0] in _PER_SECOND]:
+            del reads.answers[stale]
+        reads.answers[_SECOND] = second
     if len(reads.answers) >= MAX_ANSWERS:
         reads.answers.pop(next(iter(reads.answers)))
     reads.answers[key] = answer
