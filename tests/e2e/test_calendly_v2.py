@@ -4,10 +4,12 @@ walks both ways keeping filters, the Scheduling API books through the SavvyCal b
 from __future__ import annotations
 
 import asyncio
+import base64
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import msgspec
 import nats
 import pytest
 
@@ -147,3 +149,124 @@ async def test_calendly_and_savvycal_bookings_of_one_slot_race_and_exactly_one_w
     assert len(won) == 1, [(r.status_code, r.text[:120]) for r in replies]
     losers = [r for r in replies[:8] if r.status_code not in (200, 201)]
     assert all(r.status_code == 400 and r.json()["details"][0]["parameter"] == "start_time" for r in losers)
+
+
+async def book(http: httpx.AsyncClient, auth: dict[str, str], event_type: str, start: str,
+               email: str = "ada@example.com") -> ref.Invitee:
+    """POST /calendly/invitees, which must succeed."""
+    booked = await http.post("/calendly/invitees", headers=auth, json={
+        "event_type": event_type, "start_time": start,
+        "invitee": {"name": "Ada Lovelace", "email": email, "timezone": "Europe/London"}})
+    assert booked.status_code == 201, booked.text
+    return ref.decode(booked.content, ref.One[ref.Invitee]).resource
+
+
+async def test_event_types_carry_increment_and_buffers_and_leave_out_scheduling_links(
+        http: httpx.AsyncClient, nc: nats.NATS, settings: Settings) -> None:
+    account, auth = await calendly_account(nc, settings)
+    base = str(http.base_url).rstrip("/") + "/calendly"
+    updated = await send(nc, settings, "update_link", {**account.ids, "link_id": account.link_id, "increment": 15,
+                                                      "buffer_before": 10, "buffer_after": 5})
+    assert updated["ok"], updated
+    event_type = f"{base}/event_types/{account.link_id}"
+    link = await http.post("/calendly/scheduling_links", headers=auth, json={
+        "max_event_count": 1, "owner": event_type, "owner_type": "EventType"})
+    assert link.status_code == 201, link.text
+    headers = {**auth, "X-Sched-Position": link.headers["x-sched-position"]}
+    me = (await http.get("/calendly/users/me", headers=headers)).json()["resource"]
+    for params in ({"user": me["uri"]}, {"organization": me["current_organization"]}):
+        types = await get(http, headers, "/calendly/event_types", ref.Many[ref.EventType], **params)
+        assert [t.uri for t in types.collection] == [event_type]  # not the single-use copy
+        found = types.collection[0]
+        assert (found.start_time_increment, found.before_buffer, found.after_buffer) == (15, 10, 5)
+    schedule = f"{base}/user_availability_schedules/{account.provider_id}"
+    mine = await get(http, headers, "/calendly/event_types", ref.Many[ref.EventType],
+                     organization=me["current_organization"], user_availability_schedule=schedule)
+    assert [t.uri for t in mine.collection] == [event_type]
+    others = await get(http, headers, "/calendly/event_types", ref.Many[ref.EventType],
+                       organization=me["current_organization"],
+                       user_availability_schedule=f"{base}/user_availability_schedules/prov_01SOMEONEELSE")
+    assert others.collection == []
+
+
+async def test_an_invitees_cancel_and_reschedule_urls_are_the_events_manage_links(
+        http: httpx.AsyncClient, nc: nats.NATS, settings: Settings) -> None:
+    account, auth = await calendly_account(nc, settings)
+    base = str(http.base_url).rstrip("/") + "/calendly"
+    invitee = await book(http, auth, f"{base}/event_types/{account.link_id}", iso(weekday_at(2, 10)))
+    event_id = invitee.event.rsplit("/", 1)[1]
+    headers = {**auth, "X-Sched-Position": str((await send(nc, settings, "create_link", {
+        **account.ids, "name": "Later"}))["position"])}
+    savvycal = (await http.get(f"/v1/events/{event_id}", headers=headers)).json()
+    assert (invitee.cancel_url, invitee.reschedule_url) == (savvycal["cancel_url"], savvycal["reschedule_url"])
+    listed = await get(http, headers, f"{invitee.event}/invitees", ref.Many[ref.Invitee])
+    assert listed.collection[0].cancel_url == savvycal["cancel_url"]
+    # the links open real pages
+    for url in (invitee.cancel_url, invitee.reschedule_url):
+        page = await http.get(path_of(url))
+        assert page.status_code == 200, (url, page.status_code)
+
+
+async def test_errors_keep_their_status_with_calendlys_titles(http: httpx.AsyncClient, nc: nats.NATS,
+                                                              settings: Settings) -> None:
+    account, auth = await calendly_account(nc, settings)
+    base = str(http.base_url).rstrip("/") + "/calendly"
+    body = {"event_type": f"{base}/event_types/{account.link_id}", "start_time": iso(weekday_at(2, 10)),
+            "invitee": {"name": "Ada", "email": "ada@example.com", "timezone": "Etc/UTC"}}
+    keyed = {**auth, "Idempotency-Key": "calendly-409"}
+    booked = await http.post("/calendly/invitees", headers=keyed, json=body)
+    assert booked.status_code == 201, booked.text
+    # the same Idempotency-Key on another command
+    reused = await http.post(path_of(f"{booked.json()['resource']['event']}/cancellation"), headers=keyed,
+                             json={"reason": "again"})
+    assert reused.status_code == 409, reused.text
+    assert ref.decode(reused.content, ref.Error).title == "Conflict"
+    huge = await http.post("/calendly/invitees", headers={**auth, "Content-Type": "application/json"},
+                           content=b'{"x": "' + b"a" * 1_100_000 + b'"}')
+    assert huge.status_code == 413, huge.text
+    assert ref.decode(huge.content, ref.Error).title == "Payload Too Large"
+    invalid = await http.post("/calendly/invitees", headers=auth, json={**body, "start_time": "soon"})
+    assert invalid.status_code == 400 and invalid.json()["details"][0]["parameter"] == "start_time"
+
+
+async def test_crafted_page_tokens_are_400_and_scheduled_events_walk_back(
+        http: httpx.AsyncClient, nc: nats.NATS, settings: Settings) -> None:
+    account, auth = await calendly_account(nc, settings)
+    base = str(http.base_url).rstrip("/") + "/calendly"
+    event_type = f"{base}/event_types/{account.link_id}"
+    for hour in range(9, 14):
+        invitee = await book(http, auth, event_type, iso(weekday_at(2, hour)), email=f"e{hour}@example.com")
+    headers = {**auth, "X-Sched-Position": str((await send(nc, settings, "create_link", {
+        **account.ids, "name": "Later"}))["position"])}
+    me = (await http.get("/calendly/users/me", headers=headers)).json()["resource"]
+    filters = {"user": me["uri"], "status": "active", "sort": "start_time:desc", "count": "2"}
+    pages = [await get(http, headers, "/calendly/scheduled_events", ref.Many[ref.ScheduledEvent], **filters)]
+    while pages[-1].pagination.next_page:
+        pages.append(await get(http, headers, pages[-1].pagination.next_page, ref.Many[ref.ScheduledEvent]))
+    forward = [e.start_time for page in pages for e in page.collection]
+    assert len(forward) == 5 and forward == sorted(forward, reverse=True)
+    back = [pages[-1]]
+    while back[-1].pagination.previous_page:
+        query = parse_qs(urlsplit(back[-1].pagination.previous_page).query)
+        assert query["user"] == [me["uri"]] and query["sort"] == ["start_time:desc"]
+        back.append(await get(http, headers, back[-1].pagination.previous_page, ref.Many[ref.ScheduledEvent]))
+    assert [e.start_time for page in reversed(back) for e in page.collection] == forward
+    assert invitee.event in [e.uri for e in pages[0].collection]
+
+    def token(value: object) -> str:
+        return base64.urlsafe_b64encode(msgspec.msgpack.encode(value)).decode().rstrip("=")
+
+    crafted = ["!!", token(7), token(["next", 7]), token(["next", [7]]), token(["previous", ["x"]]),
+               token(["next", [None, None]]), token(["next", ["2020-01-01T00:00:00"]]), token({"next": 1, "a": 2})]
+    cursor_of_list = parse_qs(urlsplit(pages[0].pagination.next_page or "").query)["page_token"][0]
+    for bad in crafted:
+        for path, params in (("/calendly/scheduled_events", {"user": me["uri"]}),
+                             ("/calendly/event_types", {"user": me["uri"]}),
+                             ("/calendly/organization_memberships", {"user": me["uri"]})):
+            reply = await http.get(path, headers=headers, params={**params, "page_token": bad})
+            assert reply.status_code == 400, (path, bad, reply.status_code, reply.text)
+            assert [d["parameter"] for d in reply.json()["details"]] == ["page_token"]
+    # a real token of one list is not a token of another
+    reply = await http.get("/calendly/event_types", headers=headers,
+                           params={"user": me["uri"], "page_token": cursor_of_list})
+    assert reply.status_code == 400, reply.text
