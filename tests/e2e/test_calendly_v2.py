@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
+from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -13,11 +17,16 @@ import msgspec
 import nats
 import pytest
 
+from shared.calendly import calendly_iso
+from shared.servers import free_port
 from shared.settings import Settings
 from tests.e2e import calendly_reference as ref
+from tests.e2e.conftest import Site
 from tests.e2e.test_calendly_api import calendly_account
 from tests.integration.booking_setup import iso, weekday_at
+from tests.integration.gateway_process import gateway_client
 from tests.integration.messaging import send
+from tests.integration.webhook_receiver import Receiver, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -270,3 +279,91 @@ async def test_crafted_page_tokens_are_400_and_scheduled_events_walk_back(
     reply = await http.get("/calendly/event_types", headers=headers,
                            params={"user": me["uri"], "page_token": cursor_of_list})
     assert reply.status_code == 400, reply.text
+
+
+@pytest.fixture
+async def hooked_site(settings: Settings, settings_env: dict[str, str], tmp_path: Path) -> AsyncIterator[Site]:
+    """The whole system, webhook dispatcher included, behind a gateway whose address is its public URL."""
+    from projections.app import bootstrap as projections
+    from services.commands.app import bootstrap as commands
+    from services.query.app import bootstrap as queries
+    from services.relay.app import bootstrap as relay
+    from services.webhooks.app import bootstrap as dispatcher
+
+    port = free_port()
+    own = msgspec.structs.replace(settings, http_port=port, webhook_allow_loopback=True,
+                                  webhook_retry_schedule=(0.3, 0.3), webhook_timeout=2.0)
+    env = {**settings_env, "SCHED_HTTP_PORT": str(port)}
+    async with commands(own), queries(own), projections(own), relay(own), dispatcher(own) as hooks, \
+            gateway_client(env, tmp_path, port) as client:
+        await eventually(hooks.leading.is_set, what="the dispatcher to lead")
+        yield Site(own, f"http://127.0.0.1:{port}", client)
+
+
+async def test_webhook_subscriptions_over_http_deliver_calendlys_payload_reschedules_included(
+        hooked_site: Site, nc: nats.NATS) -> None:
+    http, settings = hooked_site.http, hooked_site.settings
+    account, auth = await calendly_account(nc, settings)
+    receiver = Receiver().start()
+    other = Receiver().start()
+    try:
+        me = (await http.get("/calendly/users/me", headers=auth)).json()["resource"]
+        organization = me["current_organization"]
+        created = await http.post("/calendly/webhook_subscriptions", headers=auth, json={
+            "url": receiver.url, "events": ["invitee.created", "invitee.canceled"], "organization": organization,
+            "user": me["uri"], "scope": "user", "signing_key": "calendly-key"})
+        assert created.status_code == 201, created.text
+        subscription = ref.decode(created.content, ref.One[ref.WebhookSubscription]).resource
+        assert subscription.uri.startswith(hooked_site.base_url + "/calendly/webhook_subscriptions/")
+        wide = await http.post("/calendly/webhook_subscriptions", headers=auth, json={
+            "url": other.url, "events": ["invitee.created"], "organization": organization, "scope": "organization"})
+        assert wide.status_code == 201, wide.text
+        headers = {**auth, "X-Sched-Position": wide.headers["x-sched-position"]}
+        users = await get(http, headers, "/calendly/webhook_subscriptions", ref.Many[ref.WebhookSubscription],
+                          organization=organization, scope="user", user=me["uri"])
+        assert [s.uri for s in users.collection] == [subscription.uri]
+        orgs = await get(http, headers, "/calendly/webhook_subscriptions", ref.Many[ref.WebhookSubscription],
+                         organization=organization, scope="organization")
+        assert [s.callback_url for s in orgs.collection] == [other.url]
+        assert (await get(http, headers, subscription.uri, ref.One[ref.WebhookSubscription])).resource == subscription
+
+        event_type = f"{hooked_site.base_url}/calendly/event_types/{account.link_id}"
+        invitee = await book(http, auth, event_type, iso(weekday_at(2, 10)))
+        event_id = invitee.event.rsplit("/", 1)[1]
+        later = weekday_at(2, 12)
+        moved = await http.post(f"/v1/events/{event_id}/reschedule", headers=auth, json={
+            "start_at": iso(later), "end_at": iso(later + timedelta(minutes=30)), "reschedule_reason": "clash"})
+        assert moved.status_code in (200, 201), moved.text
+        await eventually(lambda: len(receiver.delivered()) == 3, what="created, then the reschedule's two")
+        bodies = [ref.decode(r.body, ref.WebhookPayload) for r in receiver.delivered()]
+        for request in receiver.delivered():
+            fields = dict(part.split("=", 1) for part in request.headers["calendly-webhook-signature"].split(","))
+            expected = hmac.new(b"calendly-key", f"{fields['t']}.".encode() + request.body, hashlib.sha256)
+            assert hmac.compare_digest(expected.hexdigest(), fields["v1"])
+        assert [b.event for b in bodies] == ["invitee.created", "invitee.canceled", "invitee.created"]
+        first, away, back = (b.payload for b in bodies)
+        # every URI is the public one the HTTP API hands out, and resolves
+        assert first.uri == invitee.uri and first.scheduled_event.uri == invitee.event
+        assert (first.cancel_url, first.rescheduled, first.old_invitee) == (invitee.cancel_url, False, None)
+        assert (await get(http, auth, first.uri, ref.One[ref.Invitee])).resource.uri == invitee.uri
+        assert away.status == "canceled" and away.rescheduled and away.new_invitee == invitee.uri
+        assert away.cancellation is not None and away.cancellation.reason == "clash"
+        assert away.scheduled_event.status == "canceled" and away.scheduled_event.start_time == invitee_start(first)
+        assert back.status == "active" and not back.rescheduled and back.old_invitee == invitee.uri
+        assert back.scheduled_event.start_time == calendly_iso(iso(later)) and back.cancel_url != first.cancel_url
+        assert bodies[0].created_by == me["uri"]
+        await eventually(lambda: len(other.delivered()) == 2, what="the organization subscription's two")
+
+        gone = await http.delete(path_of(subscription.uri), headers=auth)
+        assert gone.status_code == 204, gone.text
+        after = {**auth, "X-Sched-Position": gone.headers["x-sched-position"]}
+        missing = await http.get(path_of(subscription.uri), headers=after)
+        assert missing.status_code == 404 and ref.decode(missing.content, ref.Error).title == "Resource Not Found"
+    finally:
+        receiver.stop()
+        other.stop()
+
+
+def invitee_start(payload: ref.InviteePayload) -> str:
+    """When the invitee's event started as that payload shows it."""
+    return payload.scheduled_event.start_time
