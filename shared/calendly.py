@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 from shared.domain.link_bookings import BookedEventState
 from shared.domain.webhooks import WebhookState
 from shared.errors import ValidationFailed
@@ -28,6 +30,11 @@ def calendly_iso(text: str | None) -> str | None:
     if not text:
         return None
     return calendly_time(datetime.fromisoformat(text).timestamp())
+
+
+def api_url(public_url: str) -> str:
+    """The Calendly API beside the booking site: `…/book` (Settings.public_url) -> `…/calendly`."""
+    return f"{public_url.removesuffix('/').removesuffix('/book')}/calendly"
 
 
 def site_url(base_url: str) -> str:
@@ -89,26 +96,33 @@ def scheduled_event(base_url: str, state: BookedEventState, owners: Owners) -> d
     return body
 
 
-def invitee(base_url: str, state: BookedEventState) -> dict[str, Any]:
-    """A link event's scheduler as Calendly's Invitee."""
+def invitee(base_url: str, state: BookedEventState, event: dict[str, Any],
+            rescheduled: bool = False) -> dict[str, Any]:
+    """A link event's scheduler as Calendly's Invitee; `event` is the event's SavvyCal resource.
+
+    `cancel_url` and `reschedule_url` are the event resource's signed manage links. A reschedule
+    keeps the domain's event and invitee, so the invitee Calendly would create is this same one:
+    once moved, `old_invitee` is its own URI; `rescheduled` (with `new_invitee`, again its own URI)
+    is true only on the `invitee.canceled` a reschedule delivers (`rescheduled=True`).
+    """
     created = state.created
     assert created is not None
     scheduler = created.scheduler
     active = state.state != "canceled"
-    site = site_url(base_url)
+    uri = invitee_uri(base_url, state)
     answers = [{"question": str(f.get("label", f.get("id", ""))), "answer": str(f.get("value", "")),
                 "position": index} for index, f in enumerate(scheduler.fields) if isinstance(f, dict)]
     body: dict[str, Any] = {
-        "uri": invitee_uri(base_url, state), "email": scheduler.email or "", "first_name": scheduler.first_name,
+        "uri": uri, "email": scheduler.email or "", "first_name": scheduler.first_name,
         "last_name": scheduler.last_name, "name": scheduler.display_name, "status": "active" if active else "canceled",
         "questions_and_answers": answers, "timezone": scheduler.time_zone,
         "event": event_uri(base_url, created.event_id), "created_at": calendly_iso(created.created_at),
         "updated_at": calendly_iso(state.canceled_at or state.rescheduled_at or created.created_at),
         "tracking": {"utm_campaign": None, "utm_source": None, "utm_medium": None, "utm_content": None,
                      "utm_term": None, "salesforce_uuid": None},
-        "text_reminder_number": scheduler.phone_number, "rescheduled": False, "old_invitee": None,
-        "new_invitee": None, "cancel_url": f"{site}/cancellations/{scheduler.id}",
-        "reschedule_url": f"{site}/reschedulings/{scheduler.id}", "routing_form_submission": None,
+        "text_reminder_number": scheduler.phone_number, "rescheduled": rescheduled,
+        "old_invitee": uri if state.rescheduled_at else None, "new_invitee": uri if rescheduled else None,
+        "cancel_url": event["cancel_url"], "reschedule_url": event["reschedule_url"], "routing_form_submission": None,
         "payment": None, "no_show": None, "reconfirmation": None, "scheduling_method": None,
         "invitee_scheduled_by": None,
     }
@@ -130,11 +144,18 @@ def webhook_subscription(base_url: str, state: WebhookState, failing: bool = Fal
     }
 
 
+def rescheduled_away(before: BookedEventState, rescheduled_at: str, reason: str | None) -> BookedEventState:
+    """The event as it was before a reschedule, canceled by it: what Calendly's `invitee.canceled` shows."""
+    return msgspec.structs.replace(before, state="canceled", canceled_at=rescheduled_at, cancel_reason=reason)
+
+
 def webhook_payload(event_type: str, base_url: str, state: BookedEventState, owners: Owners,
-                    created_at: str, creator: str | None) -> dict[str, Any]:
+                    created_at: str, creator: str | None, event: dict[str, Any],
+                    rescheduled: bool = False) -> dict[str, Any]:
     """Calendly's webhook body: `{event, created_at, created_by, payload}`, the payload an Invitee.
 
     As in Calendly's `invitee.*` payloads, the invitee carries its `scheduled_event` in full.
     """
     return {"event": event_type, "created_at": calendly_iso(created_at), "created_by": creator or "",
-            "payload": {**invitee(base_url, state), "scheduled_event": scheduled_event(base_url, state, owners)}}
+            "payload": {**invitee(base_url, state, event, rescheduled),
+                        "scheduled_event": scheduled_event(base_url, state, owners)}}

@@ -369,7 +369,8 @@ async def calendly_create_invitee(cmd: c.CalendlyCreateInvitee, uow: UnitOfWork,
     except ValidationFailed as error:
         raise _in_calendly_terms(error) from None
     state = _booked(decision, link_bookings.BookedEventState())
-    return decision._replace(result={"resource": calendly.invitee(cmd.base_url, state)})
+    event = link_bookings.event_resource(state, env.public_url, env.signing_secret)
+    return decision._replace(result={"resource": calendly.invitee(cmd.base_url, state, event)})
 
 
 def iso_z_seconds(seconds: int) -> str:

@@ -32,16 +32,38 @@ def from_reply(error: dict[str, Any]) -> HttpError:
     return HttpError(status, {"errors": {"detail": [error.get("message", code)]}})
 
 
+# Status -> Calendly's title and message for errors that name no parameter (400 carries `details`).
+CALENDLY_ERRORS: dict[int, tuple[str, str]] = {
+    401: ("Unauthenticated", "The access token is invalid"),
+    403: ("Permission Denied", "You do not have permission to access this resource."),
+    404: ("Resource Not Found", "The server could not find the requested resource."),
+    409: ("Conflict", "The request conflicts with the current state of the resource."),
+    413: ("Payload Too Large", "The request body is too large."),
+    429: ("Too Many Requests", "The rate limit has been exceeded. Try again later."),
+    500: ("Internal Server Error", "The server encountered an unexpected condition. Try again later."),
+}
+
+
+def _detail(error: HttpError) -> str | None:
+    """The one message of a SavvyCal-shaped error, when it says more than its status."""
+    messages = [m if name == "detail" else f"{name} {m}" for name, ms in error.body.get("errors", {}).items()
+                for m in ms]
+    return messages[0] if len(messages) == 1 else None
+
+
 def calendly_error(error: HttpError) -> HttpError:
-    """The same error in Calendly's format: {title, message, details: [{parameter, message}]}."""
-    if error.status == 404:
-        return HttpError(404, {"title": "Resource Not Found",
-                               "message": "The server could not find the requested resource."})
-    if error.status == 401:
-        return HttpError(401, {"title": "Unauthenticated", "message": "The access token is invalid"})
-    if error.status >= 500:
-        return HttpError(error.status, {"title": "Internal Server Error", "message": "Try again later."})
-    fields = error.body.get("errors", {})
-    return HttpError(400, {"title": "Invalid Argument", "message": "The supplied parameters are invalid.",
-                           "details": [{"parameter": name, "message": message}
-                                       for name, messages in fields.items() for message in messages]})
+    """The same error in Calendly's format: {title, message} and, on a 400, details: [{parameter, message}].
+
+    Each status keeps its code and gets Calendly's title (403 Permission Denied, 409 Conflict, 429
+    Too Many Requests, 5xx Internal Server Error); only a refused parameter (422 here) becomes a 400.
+    """
+    status = error.status
+    if status in (400, 422):
+        fields = error.body.get("errors", {})
+        return HttpError(400, {"title": "Invalid Argument", "message": "The supplied parameters are invalid.",
+                               "details": [{"parameter": name, "message": message}
+                                           for name, messages in fields.items() for message in messages]})
+    title, message = CALENDLY_ERRORS.get(status, CALENDLY_ERRORS[500] if status >= 500 else ("Error", "Error"))
+    if status in (403, 409, 413):  # the domain's reason says more than the title
+        message = _detail(error) or message
+    return HttpError(status, {"title": title, "message": message})

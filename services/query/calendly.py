@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 import msgspec
 
 from projections.calendars import queries as calendars
+from projections.pagination import decode_cursor
 from projections.resources import queries as resources
 from projections.webhooks import queries as deliveries
 from services.query.reads import Reads
@@ -26,6 +27,7 @@ from shared import calendly as shapes
 from shared.availability import ProviderSchedule, link_slots, parse_instant
 from shared.availability.occupancy import EXTERNAL
 from shared.calendly import calendly_iso, calendly_time
+from shared.domain.link_bookings import event_resource
 from shared.domain.links import link_rules
 from shared.domain.validation import Problems
 from shared.errors import NotFound, ValidationFailed
@@ -141,6 +143,10 @@ def _count(query: CalendlyPageQuery) -> int:
     return query.count
 
 
+def _bad_token() -> ValidationFailed:
+    return ValidationFailed.on("page_token", "is not a valid page token")
+
+
 def _token(direction: str, cursor: Any) -> str:
     raw = msgspec.msgpack.encode([direction, cursor])
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -157,7 +163,23 @@ def _read_token(query: CalendlyPageQuery) -> tuple[str, Any] | None:
             raise ValueError(direction)
         return direction, cursor
     except (binascii.Error, ValueError, TypeError, msgspec.DecodeError):
-        raise ValidationFailed.on("page_token", "is not a valid page token") from None
+        raise _bad_token() from None
+
+
+def _db_cursor(token: tuple[str, Any] | None) -> str | None:
+    """The keyset cursor a scheduled_events page_token carries (checked now: a 400 on page_token)."""
+    if token is None:
+        return None
+    cursor = token[1]
+    if not (isinstance(cursor, list) and len(cursor) == 1 and isinstance(cursor[0], str)):
+        raise _bad_token()
+    try:
+        sort_at, _ = decode_cursor("page_token", cursor[0])
+    except ValidationFailed:
+        raise _bad_token() from None
+    if sort_at.tzinfo is None:
+        raise _bad_token()
+    return cursor[0]
 
 
 def _pagination(query: CalendlyPageQuery, path: str, next_cursor: Any, previous_cursor: Any) -> dict[str, Any]:
@@ -194,14 +216,20 @@ def _page(query: CalendlyPageQuery, path: str, items: list[Any], key: Callable[[
     def beyond(item: Any, cursor: list[Any]) -> bool:
         return (key(item) < cursor) if descending else (key(item) > cursor)
 
-    if token is None:
-        page, more_before, more_after = ordered[:count], False, len(ordered) > count
-    elif token[0] == "next":
-        rest = [i for i in ordered if beyond(i, token[1])]
-        page, more_before, more_after = rest[:count], True, len(rest) > count
-    else:
-        head = [i for i in ordered if (key(i) > token[1] if descending else key(i) < token[1])]
-        page, more_before, more_after = head[-count:], len(head) > count, True
+    if token is not None and not (isinstance(token[1], list) and all(isinstance(c, str | int) for c in token[1])
+                                  and all(len(key(i)) == len(token[1]) for i in ordered[:1])):
+        raise _bad_token()
+    try:
+        if token is None:
+            page, more_before, more_after = ordered[:count], False, len(ordered) > count
+        elif token[0] == "next":
+            rest = [i for i in ordered if beyond(i, token[1])]
+            page, more_before, more_after = rest[:count], True, len(rest) > count
+        else:
+            head = [i for i in ordered if (key(i) > token[1] if descending else key(i) < token[1])]
+            page, more_before, more_after = head[-count:], len(head) > count, True
+    except TypeError:  # a cursor of other types than the keys: not a token of this list
+        raise _bad_token() from None
     next_cursor = key(page[-1]) if page and more_after else None
     previous_cursor = key(page[0]) if page and more_before else None
     return page, _pagination(query, path, next_cursor, previous_cursor)
@@ -308,7 +336,8 @@ def _event_type(query: CalendlyQuery, link: Any, owners: shapes.Owners) -> dict[
         "profile": profile, "secret": False, "deleted_at": None, "admin_managed": False, "locations": None,
         "position": 0, "custom_questions": [],
         "kind_description": "One-on-One" if solo else ("Round Robin" if pooling == "round_robin" else "Collective"),
-        "locale": LOCALE,
+        "locale": LOCALE, "start_time_increment": settings.increment,
+        "before_buffer": settings.buffer_before, "after_buffer": settings.buffer_after,
     }
 
 
@@ -339,12 +368,16 @@ async def event_types(reads: Reads, query: CalendlyEventTypesQuery) -> dict[str,
                 raise NotFound("organization")
         except ValidationFailed as error:
             problems.add("organization", error.fields["organization"][0])
-    problems.raise_if_any()
+    schedule_of: str | None = None  # a schedule's uuid is its user's provider id
     if query.user_availability_schedule is not None:
-        _id_from_uri(query, "user_availability_schedule", "user_availability_schedules")
+        schedule_of = _uri_id(problems, query, "user_availability_schedule", "user_availability_schedules")
+    problems.raise_if_any()
     owners = _owners(account)
+    # Single-use scheduling links (POST /scheduling_links) are not event types: Calendly never lists them.
     links = [link for link in await resources.all_states(reads.pool, "link", query.account_id)
-             if link.settings is not None and (provider_id is None or provider_id in link.settings.hosts)]
+             if link.settings is not None and link.settings.type != "single"
+             and (provider_id is None or provider_id in link.settings.hosts)
+             and (schedule_of is None or schedule_of in link.settings.hosts)]
     types = [_event_type(query, link, owners) for link in links]
     types = [t for t in types if (query.active is None or t["active"] == query.active)
              and (query.admin_managed is None or t["admin_managed"] == query.admin_managed)]
@@ -480,7 +513,7 @@ async def scheduled_events(reads: Reads, query: CalendlyScheduledEventsQuery) ->
     if query.user:
         provider_id = (await _user(reads, query))[1].provider_id
     token = _read_token(query)
-    cursor = f"{token[1][0]}" if token else None
+    cursor = _db_cursor(token)
     status = {"active": "confirmed", "canceled": "canceled"}.get(query.status or "")
     states, metadata = await resources.scheduled_events_page(
         reads.pool, query.account_id, provider_id=provider_id, status=status, min_start=min_start,
@@ -500,6 +533,11 @@ async def _event(reads: Reads, query: CalendlyQuery, event_id: str) -> tuple[Any
     if state is None or state.created is None:
         raise NotFound("scheduled_event")
     return account, state
+
+
+def _invitee(reads: Reads, query: CalendlyQuery, state: Any) -> dict[str, Any]:
+    """The event's invitee, its manage links those of the event's SavvyCal resource."""
+    return shapes.invitee(query.base_url, state, event_resource(state, reads.public_url, reads.signing_secret))
 
 
 async def scheduled_event_get(reads: Reads, query: CalendlyGetQuery) -> dict[str, Any]:
@@ -522,7 +560,7 @@ async def event_invitees(reads: Reads, query: CalendlyInviteesQuery) -> dict[str
         problems.add("sort", error.fields["sort"][0])
     problems.raise_if_any()
     _, state = await _event(reads, query, query.uuid)
-    invitees = [shapes.invitee(query.base_url, state)]
+    invitees = [_invitee(reads, query, state)]
     invitees = [i for i in invitees if (query.status is None or i["status"] == query.status)
                 and (query.email is None or i["email"].lower() == query.email.lower())]
     page, pagination = _page(query, f"scheduled_events/{query.uuid}/invitees", invitees,
@@ -535,7 +573,7 @@ async def event_invitee_get(reads: Reads, query: CalendlyInviteeGetQuery) -> dic
     _, state = await _event(reads, query, query.event_uuid)
     if state.created.scheduler.id != query.invitee_uuid:
         raise NotFound("invitee")
-    return {"resource": shapes.invitee(query.base_url, state)}
+    return {"resource": _invitee(reads, query, state)}
 
 
 # --- webhook subscriptions ---------------------------------------------------------------------------

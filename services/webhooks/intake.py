@@ -31,10 +31,17 @@ from services.webhooks import outbox
 from services.webhooks.payloads import resource_payload, webhook_body, webhook_type
 from shared import calendly
 from shared.domain.core import account_stream
+from shared.domain.link_bookings import event_resource
 from shared.domain.registry import stream_kind
 from shared.domain.webhooks import CALENDLY_TYPE_OF
 from shared.feed import Envelope, ensure_events_stream
-from shared.messages.events import WebhookCreated, WebhookDeleted, WebhookSecretRotated, decode_event
+from shared.messages.events import (
+    EventRescheduled,
+    WebhookCreated,
+    WebhookDeleted,
+    WebhookSecretRotated,
+    decode_event,
+)
 from shared.settings import Settings
 
 log = logging.getLogger("sched.webhooks.intake")
@@ -85,8 +92,9 @@ class Intake:
         self.settings = settings
         self.on_enqueued = on_enqueued
         self.batch = batch
-        self.public_url = f"http://{settings.http_host}:{settings.http_port}/book"
-        self.calendly_url = f"http://{settings.http_host}:{settings.http_port}/calendly"
+        # Payload URIs use the configured public base (the gateway's), never a bind address of its own.
+        self.public_url = settings.public_url
+        self.calendly_url = calendly.api_url(settings.public_url)
         self._scopes: dict[str, WebhookCreated] = {}
         self.position = 0
         self.states = StreamStates()
@@ -185,10 +193,14 @@ class Intake:
         return self._scopes[webhook_id]
 
     async def _calendly(self, conn: asyncpg.Connection, envelope: Envelope) -> set[str]:
-        """Deliveries of Calendly webhook subscriptions: `invitee.*` with Calendly's payload, per scope."""
-        kind = CALENDLY_TYPE_OF[envelope.type]
-        webhook_ids = await outbox.subscribers(conn, envelope.account_id, kind)
-        if not webhook_ids:
+        """Deliveries of Calendly webhook subscriptions: `invitee.*` with Calendly's payload, per scope.
+
+        A reschedule is delivered as Calendly delivers one: `invitee.canceled` of the event as it was
+        (`rescheduled: true`), then `invitee.created` of the event as it is now.
+        """
+        kinds = CALENDLY_TYPE_OF[envelope.type]
+        subscribed = {kind: await outbox.subscribers(conn, envelope.account_id, kind) for kind in kinds}
+        if not any(subscribed.values()):
             return set()
         event = decode_event(envelope.data)
         before = await self.states.before(conn, envelope.stream_id, envelope.version)
@@ -201,15 +213,24 @@ class Intake:
         account = account_kind.fold(account_kind.state_type(), [decode_event(r["data"]) for r in rows])
         owners = {u.provider_id: (u.user_id, u.name, u.email) for u in account.users.values()}
         woken: set[str] = set()
-        for webhook_id in webhook_ids:
-            created = await self._subscription(conn, webhook_id)
-            if created is None or (created.scope == "user"
-                                   and created.scope_provider_id not in state.created.provider_ids):
-                continue
-            creator = f"{self.calendly_url}/users/{created.creator_user_id}" if created.creator_user_id else None
-            payload = calendly.webhook_payload(kind, self.calendly_url, state, owners, envelope.occurred_at, creator)
-            await outbox.enqueue(conn, [webhook_id], envelope.id, kind, msgspec.json.encode(payload))
-            woken.add(webhook_id)
+        for kind, webhook_ids in subscribed.items():
+            shown, rescheduled = state, False
+            if isinstance(event, EventRescheduled) and kind == "invitee.canceled":
+                shown = calendly.rescheduled_away(before, event.rescheduled_at, event.reschedule_reason)
+                rescheduled = True
+            resource = event_resource(shown, self.public_url, self.settings.signing_secret)
+            # one delivery per (webhook, event id): the two of a reschedule are told apart by their type
+            delivery_id = f"{envelope.id}:{kind}" if len(kinds) > 1 else envelope.id
+            for webhook_id in webhook_ids:
+                created = await self._subscription(conn, webhook_id)
+                if created is None or (created.scope == "user"
+                                       and created.scope_provider_id not in state.created.provider_ids):
+                    continue
+                creator = f"{self.calendly_url}/users/{created.creator_user_id}" if created.creator_user_id else None
+                payload = calendly.webhook_payload(kind, self.calendly_url, shown, owners, envelope.occurred_at,
+                                                   creator, resource, rescheduled)
+                await outbox.enqueue(conn, [webhook_id], delivery_id, kind, msgspec.json.encode(payload))
+                woken.add(webhook_id)
         return woken
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -36,9 +36,12 @@ WEBHOOK_EVENT_TYPES = (
     "booking_intent.expired",
 )
 
-# The event types of a Calendly webhook subscription, and the domain events delivered as each.
+# The event types of a Calendly webhook subscription, and the domain events delivered as each, in order:
+# a reschedule is, as in Calendly, the old invitee's `invitee.canceled` (rescheduled) then `invitee.created`.
 CALENDLY_EVENT_TYPES = ("invitee.created", "invitee.canceled")
-CALENDLY_TYPE_OF: dict[str, str] = {"event_created": "invitee.created", "event_canceled": "invitee.canceled"}
+CALENDLY_TYPE_OF: dict[str, tuple[str, ...]] = {"event_created": ("invitee.created",),
+                                                "event_canceled": ("invitee.canceled",),
+                                                "event_rescheduled": ("invitee.canceled", "invitee.created")}
 
 # Domain event type -> the webhook event type it is delivered as; other events are not delivered.
 WEBHOOK_TYPE_OF: dict[str, str] = {

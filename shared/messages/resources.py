@@ -731,6 +731,9 @@ class CalendlyEventType(Reply, frozen=True, kw_only=True):
     custom_questions: list[dict[str, Any]]  # the domain has no booking questions
     kind_description: Literal["Collective", "Group", "One-on-One", "Round Robin"]
     locale: Literal["en", "fr", "es", "de", "nl", "pt", "it", "uk"]
+    start_time_increment: int | None  # minutes between possible start times: the link's increment
+    before_buffer: int  # minutes kept free before and after each meeting: the link's buffers
+    after_buffer: int
 
 
 class CalendlyEventTypeReply(Reply, frozen=True, kw_only=True):

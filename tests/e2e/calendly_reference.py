@@ -96,6 +96,9 @@ class EventType(Ref, kw_only=True):
     custom_questions: list[dict[str, Any]]
     kind_description: Literal["Collective", "Group", "One-on-One", "Round Robin"]
     locale: str
+    start_time_increment: int | None
+    before_buffer: int
+    after_buffer: int
 
 
 class AvailableTime(Ref, kw_only=True):
@@ -218,6 +221,21 @@ class WebhookSubscription(Ref, kw_only=True):
     organization: str
     user: str | None
     creator: str | None
+
+
+class InviteePayload(Invitee, kw_only=True):
+    """An `invitee.*` webhook's payload: the Invitee with its scheduled event in full."""
+
+    scheduled_event: ScheduledEvent
+
+
+class WebhookPayload(Ref, kw_only=True):
+    """The body Calendly POSTs to a webhook subscription's callback URL."""
+
+    event: Literal["invitee.created", "invitee.canceled"]
+    created_at: str
+    created_by: str
+    payload: InviteePayload
 
 
 class Error(Ref, kw_only=True):
