@@ -28,7 +28,7 @@ from shared.domain.core import (
     service_provider_stream,
     service_stream,
 )
-from shared.manage import DEFAULT_SIGNING_SECRET, manage_urls
+from shared.manage import manage_urls
 from shared.messages.commands import (
     AddServiceProvider,
     BusyTime,
@@ -82,6 +82,7 @@ from .test_domain_link_bookings import (
     NOW,
     NOW_ISO,
     PUBLIC_URL,
+    SIGNING_SECRET,
     World,
     after,
     create_event,
@@ -411,7 +412,7 @@ class TestCreateAppointment:
             "end_at": mon("10:30"), "duration": 30,
             "client": {"display_name": "Sam Doe", "email": "sam@example.com", "time_zone": "America/Chicago"},
             "booking_intent_id": None, "created_at": NOW_ISO, "canceled_at": None, "cancel_reason": None,
-            **manage_urls(PUBLIC_URL, DEFAULT_SIGNING_SECRET, appointment_id, mon("10:00")),
+            **manage_urls(PUBLIC_URL, SIGNING_SECRET, appointment_id, mon("10:00")),
         }
 
     def test_the_service_stream_is_guarded(self) -> None:
