@@ -100,6 +100,15 @@ def link_stream(link_id: str) -> str:
     return f"link-{link_id}"
 
 
+def scope_slug_stream(slug: str) -> str:
+    """The reservation stream that keeps a scope slug (personal or team) unique across every account.
+
+    The booking page is `…/book/<scope slug>/<link slug>`, so a scope slug names one scope system-wide.
+    It holds the reservation stream's event (`LinkSlugClaimed`, its `link_id` the scope's id).
+    """
+    return f"scopeslug-{slug}"
+
+
 def link_slug_stream(account_id: str, slug: str) -> str:
     """The reservation stream that keeps a link slug unique in its account."""
     return f"linkslug-{account_id}-{slug}"
