@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from shared.availability.model import SlotRule
+from shared.availability.model import ProviderSchedule, PublicBookings, SlotRule
 from shared.domain import appointments, blocks, busy_times, holds, service_catalogue
 from shared.domain.core import (
     Decision,
@@ -54,6 +54,7 @@ from shared.messages.events import (
     HoldCompleted,
     LocationReferenced,
     ProviderCreated,
+    ProviderScheduleSet,
     ServiceCreated,
     ServiceProviderAdded,
     ServiceProviderRemoved,
@@ -514,6 +515,32 @@ class TestCreateAppointment:
             ANN_PROVIDER, "bi_old", "hold", mon("10:00"), mon("10:30"), expires_at=mon("07:59")))
 
         assert create_appointment(world, mon("10:00")).result["start_at"] == mon("10:00")
+
+
+class TestPublicBookings:
+    """The public service page books with `public: true`: only providers whose schedule takes public bookings."""
+
+    @staticmethod
+    def public(world: World, provider_id: str) -> World:
+        schedule = ProviderSchedule(time_zone="Etc/UTC", public_bookings=PublicBookings(enabled=True))
+        return world.given(provider_stream(provider_id), ProviderScheduleSet(provider_id=provider_id,
+                                                                             schedule=schedule))
+
+    def test_a_private_provider_cannot_be_booked_through_the_public_page(self) -> None:
+        world = consultation()  # neither Ann nor Bob takes public bookings
+
+        with rejected("start_at"):
+            create_appointment(world, mon("10:00"), public=True)
+        with rejected("provider_id"):
+            create_appointment(world, mon("10:00"), public=True, provider_id=ANN_PROVIDER)
+
+    def test_the_public_page_books_only_the_public_provider(self) -> None:
+        world = self.public(consultation(), BOB_PROVIDER)
+
+        assert booked_provider(create_appointment(world, mon("10:00"), public=True)) == BOB_PROVIDER
+        with rejected("start_at"):  # Ann is free at 10:00 but private
+            create_appointment(world, mon("10:00"), public=True)
+        assert booked_provider(create_appointment(world, mon("10:00"))) == ANN_PROVIDER  # the API books anyone
 
 
 class TestCancelAppointment:
