@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from typing import Any, Self
 
 STATE_DIR = Path(".sched")
 URLS_FILE = STATE_DIR / "urls.env"
+SECRET_FILE = STATE_DIR / "signing_secret"  # the HMAC key of the manage links, made once by `sched run`
 RUN_PG_PORT = 55432
 RUN_NATS_PORT = 54222
 RUN_MAIL_PORT = 54025  # make run's local mail catcher, when SCHED_SMTP_URL is not set
@@ -32,8 +34,27 @@ SERVICES = {
 }
 
 
+def project_signing_secret(create: bool = False) -> str | None:
+    """The project's signing secret in .sched/signing_secret (mode 0600), made on first use when `create`."""
+    if SECRET_FILE.exists():
+        secret = SECRET_FILE.read_text().strip()
+        if secret:
+            return secret
+    if not create:
+        return None
+    STATE_DIR.mkdir(exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    fd = os.open(SECRET_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(secret + "\n")
+    os.chmod(SECRET_FILE, 0o600)  # also when the file was there (empty) with a wider mode
+    return secret
+
+
 def load_urls_file() -> None:
-    """Adopt the URLs `make run` wrote, unless the environment already says where the servers are."""
+    """Adopt the URLs and the signing secret `make run` wrote, unless the environment already sets them."""
+    if not os.environ.get("SCHED_SIGNING_SECRET") and (secret := project_signing_secret()):
+        os.environ["SCHED_SIGNING_SECRET"] = secret
     if not URLS_FILE.exists():
         return
     for line in URLS_FILE.read_text().splitlines():
@@ -176,6 +197,8 @@ def run(args: argparse.Namespace) -> int:
     from shared.servers import EmbeddedNats, EmbeddedPostgres, ServerStartError
 
     STATE_DIR.mkdir(exist_ok=True)
+    if not os.environ.get("SCHED_SIGNING_SECRET"):  # every child signs or checks links with the project's secret
+        os.environ["SCHED_SIGNING_SECRET"] = project_signing_secret(create=True) or ""
     started: list[Any] = []
     children: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False

@@ -8,6 +8,7 @@ of one booking updates the same calendar entry; `SEQUENCE` is the booking's stre
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any, NamedTuple
 
 from shared.domain.appointments import AppointmentState
@@ -46,15 +47,28 @@ def _stamp(iso: str) -> str:
     return iso.replace("-", "").replace(":", "").split(".")[0].rstrip("Z") + "Z"
 
 
+def _no_controls(value: str, keep: str = "") -> str:
+    """`value` with every control character (but those in `keep`) replaced by a space."""
+    return "".join(" " if (unicodedata.category(ch) == "Cc" and ch not in keep) or ch in "\u2028\u2029" else ch
+                   for ch in value)
+
+
 def _text(value: str) -> str:
-    return (value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-            .replace("\r\n", "\\n").replace("\n", "\\n"))
+    """A TEXT value: escaped, every line break (CRLF, LF or a lone CR) as `\\n`, no other control character."""
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    return (_no_controls(value, keep="\n\t").replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+            .replace("\n", "\\n"))
 
 
 def _param(value: str) -> str:
-    """A parameter value (CN): quoted when it holds a separator; quotes themselves cannot appear."""
-    value = value.replace('"', "'")
+    """A parameter value (CN): no control character, quoted when it holds a separator; quotes cannot appear."""
+    value = _no_controls(value).replace('"', "'")
     return f'"{value}"' if any(ch in value for ch in ";:,") else value
+
+
+def _address(email: str) -> str:
+    """An address for `mailto:`, with nothing that could end the line or start a parameter."""
+    return "".join(ch for ch in _no_controls(email) if ch not in " ;:,\"")
 
 
 def _fold(line: str) -> str:
@@ -82,12 +96,12 @@ def _vevent(entry: CalendarEntry, stamp: str, with_people: bool = True) -> list[
     if with_people:
         organizer = entry.organizer
         if organizer.email:
-            lines.append(f"ORGANIZER;CN={_param(organizer.name)}:mailto:{organizer.email}")
+            lines.append(f"ORGANIZER;CN={_param(organizer.name)}:mailto:{_address(organizer.email)}")
         for person in entry.attendees:
             if person.email:
                 status = "DECLINED" if entry.canceled else "ACCEPTED"
                 lines.append(f"ATTENDEE;CN={_param(person.name)};ROLE=REQ-PARTICIPANT;PARTSTAT={status}"
-                             f":mailto:{person.email}")
+                             f":mailto:{_address(person.email)}")
     lines.append("END:VEVENT")
     return lines
 

@@ -13,15 +13,46 @@ import hmac
 import re
 from typing import Literal
 
-# A stable default so `make run` and the tests need no configuration; set SCHED_SIGNING_SECRET in production.
-DEFAULT_SIGNING_SECRET = "sched-development-signing-secret"
 MAC_CHARS = 32  # 128 bits of HMAC-SHA256: unguessable
 
 Action = Literal["reschedule", "cancel", "view"]
 _TOKEN = re.compile(r"^(?P<id>(?:event|appt|prov)_[0-9A-Za-z]{1,64})\.(?P<mac>[0-9a-f]{32})$")
 
 
+MIN_SECRET_CHARS = 32
+# Secrets that were ever public (an old built-in default): a server refuses them like a missing one.
+_PUBLIC_SECRETS = frozenset({"sched-development-signing-secret"})
+
+
+class SigningSecretMissing(SystemExit):
+    """A process that signs or verifies links was started without a usable SCHED_SIGNING_SECRET."""
+
+
+def signing_secret_problem(secret: str) -> str | None:
+    """Why `secret` must not sign links (missing, public or too short), or None when it will do."""
+    if not secret:
+        return "SCHED_SIGNING_SECRET is not set"
+    if secret in _PUBLIC_SECRETS:
+        return "SCHED_SIGNING_SECRET is a published value"
+    if len(secret) < MIN_SECRET_CHARS:
+        return f"SCHED_SIGNING_SECRET is shorter than {MIN_SECRET_CHARS} characters"
+    return None
+
+
+def require_signing_secret(secret: str, service: str) -> str:
+    """`secret`, or a clear refusal to start (SigningSecretMissing) when it is missing or guessable."""
+    problem = signing_secret_problem(secret)
+    if problem is not None:
+        raise SigningSecretMissing(
+            f"{service} refuses to start: {problem}. It signs the invitees' manage links and the feed URLs; set it "
+            f"to a long random value shared by every service (e.g. `python -c 'import secrets; "
+            f"print(secrets.token_urlsafe(32))'`); `make run` generates one in .sched/signing_secret.")
+    return secret
+
+
 def _mac(secret: str, *parts: str) -> str:
+    if not secret:  # an empty key would make every link forgeable
+        raise ValueError("no signing secret: links cannot be signed")
     message = "\x1f".join(parts).encode()
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()[:MAC_CHARS]
 

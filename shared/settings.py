@@ -7,7 +7,6 @@ import os
 import msgspec
 
 from shared.catalogue.model import subject_prefix
-from shared.manage import DEFAULT_SIGNING_SECRET
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -30,8 +29,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     webhook_timeout: float = 5.0
     # Check every command and query reply against the catalogue's response type (the test suite does).
     check_replies: bool = False
-    # HMAC key of the invitees' manage links and the providers' feed URLs (SCHED_SIGNING_SECRET).
-    signing_secret: str = DEFAULT_SIGNING_SECRET
+    # HMAC key of the invitees' manage links and the providers' feed URLs (SCHED_SIGNING_SECRET). No default:
+    # the services that sign or verify refuse to start without it (shared.manage.require_signing_secret).
+    signing_secret: str = ""
     # Outgoing mail: smtp:// or smtps://user:password@host:port (SCHED_SMTP_URL); empty: no mail is sent.
     smtp_url: str = ""
     mail_from: str = "sched <no-reply@sched.localhost>"

@@ -8,6 +8,7 @@ nothing but the installed wheels. Unit tests request none of these and run witho
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 import uuid
@@ -107,12 +108,17 @@ async def database_url(servers: ServerUrls, template_database: str) -> AsyncIter
     await admin.close()
 
 
+# Every service refuses to start without a signing secret: the test session makes up its own.
+SESSION_SIGNING_SECRET = secrets.token_urlsafe(48)
+
+
 @pytest.fixture
 def settings(servers: ServerUrls, database_url: str) -> Settings:
     """Settings of one test's system: its own database and its own NATS subjects and stream."""
     tag = uuid.uuid4().hex[:10]
     return load_settings(database_url=database_url, nats_url=servers.nats_url, nats_prefix=f"t{tag}",
-                         events_stream=f"T{tag.upper()}_EVENTS", check_replies=True)
+                         events_stream=f"T{tag.upper()}_EVENTS", check_replies=True,
+                         signing_secret=SESSION_SIGNING_SECRET)
 
 
 @pytest.fixture
@@ -120,7 +126,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that points a subprocess at this test's system."""
     return {**os.environ, "SCHED_DATABASE_URL": settings.database_url, "SCHED_NATS_URL": settings.nats_url,
             "SCHED_NATS_PREFIX": settings.nats_prefix, "SCHED_EVENTS_STREAM": settings.events_stream,
-            "SCHED_CHECK_REPLIES": "1"}
+            "SCHED_CHECK_REPLIES": "1", "SCHED_SIGNING_SECRET": settings.signing_secret}
 
 
 @pytest.fixture

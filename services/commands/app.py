@@ -15,6 +15,7 @@ from services.commands.service import CommandService
 from services.commands.sweeper import HoldSweeper
 from shared.catalogue import subject_prefix
 from shared.eventstore import EventStore, create_pool
+from shared.manage import require_signing_secret
 from shared.rpc import answer_requests
 from shared.settings import Settings
 
@@ -52,6 +53,7 @@ async def bootstrap(settings: Settings, clock: Callable[[], datetime] | None = N
 
     `clock` replaces the wall clock (tests move time forward to expire holds).
     """
+    require_signing_secret(settings.signing_secret, "the command service")
     pool = await create_pool(settings.database_url, min_size=2, max_size=12)
     service = command_service(EventStore(pool), settings, clock)
     broker = build_broker(settings, service)

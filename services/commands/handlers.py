@@ -37,6 +37,7 @@ from shared.domain.core import (
     link_stream,
     location_stream,
     provider_stream,
+    scope_slug_stream,
     service_provider_stream,
     service_stream,
     webhook_stream,
@@ -54,14 +55,29 @@ def _booking_key(cmd: Any) -> str:
     return f"link-{cmd.link_id}" if getattr(cmd, "link_id", None) else f"service-{getattr(cmd, 'service_id', '')}"
 
 
+async def _taken_scope_slugs(uow: UnitOfWork, *slugs: object) -> frozenset[str]:
+    """Which of these scope slugs some scope holds already (their reservation streams are loaded, so guarded)."""
+    taken = set()
+    for slug in dict.fromkeys(s for s in slugs if isinstance(s, str) and s):
+        if (await uow.load(scope_slug_stream(slug))).link_id is not None:
+            taken.add(slug)
+    return frozenset(taken)
+
+
 async def create_account(cmd: c.CreateAccount, uow: UnitOfWork, env: Env) -> Decision:
-    """A new tenant: nothing to load, every stream it writes is new."""
-    return accounts.create_account(cmd, env)
+    """A new tenant, decided on the reservations of its scope slugs (unique across accounts)."""
+    name = cmd.name if isinstance(cmd.name, str) else ""
+    team = cmd.team_slug if isinstance(cmd.team_slug, str) else None
+    personal = accounts.personal_slug_candidate(accounts.AccountState(), name, (team,) if team else ())
+    return accounts.create_account(cmd, env, await _taken_scope_slugs(uow, personal, team))
 
 
 async def create_user(cmd: c.CreateUser, uow: UnitOfWork, env: Env) -> Decision:
-    """Another user, decided on the account directory."""
-    return accounts.create_user(cmd, await uow.load(account_stream(cmd.account_id or "")), env)
+    """Another user, decided on the account directory and the reservation of its personal scope slug."""
+    account = await uow.load(account_stream(cmd.account_id or ""))
+    name = cmd.name if isinstance(cmd.name, str) else ""
+    personal = accounts.personal_slug_candidate(account, name)
+    return accounts.create_user(cmd, account, env, await _taken_scope_slugs(uow, personal))
 
 
 async def issue_api_token(cmd: c.IssueApiToken, uow: UnitOfWork, env: Env) -> Decision:
@@ -70,8 +86,9 @@ async def issue_api_token(cmd: c.IssueApiToken, uow: UnitOfWork, env: Env) -> De
 
 
 async def create_team_scope(cmd: c.CreateTeamScope, uow: UnitOfWork, env: Env) -> Decision:
-    """A team scope, decided on the account directory (slugs and members)."""
-    return accounts.create_team_scope(cmd, await uow.load(account_stream(cmd.account_id or "")), env)
+    """A team scope, decided on the account directory (slugs and members) and the slug's reservation."""
+    account = await uow.load(account_stream(cmd.account_id or ""))
+    return accounts.create_team_scope(cmd, account, env, await _taken_scope_slugs(uow, cmd.slug))
 
 
 async def create_provider(cmd: c.CreateProvider, uow: UnitOfWork, env: Env) -> Decision:

@@ -14,6 +14,7 @@ import msgspec
 
 from services.commands.app import command_service
 from shared.eventstore import EventStore, create_pool
+from shared.manage import require_signing_secret
 from shared.settings import load_settings
 
 
@@ -27,6 +28,7 @@ class Request(msgspec.Struct, frozen=True):
 async def main() -> None:
     """Answer every line of stdin until it closes."""
     settings = load_settings()
+    require_signing_secret(settings.signing_secret, "the command runner")
     pool = await create_pool(settings.database_url, min_size=1, max_size=2)
     decoder = msgspec.json.Decoder(Request)
     try:

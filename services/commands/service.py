@@ -20,7 +20,6 @@ from shared.envelope import decode_request, internal_error_reply, ok_reply
 from shared.errors import Conflict, DomainError, ValidationFailed, VersionConflict
 from shared.eventstore import DuplicateCommand, EventStore
 from shared.ids import new_id
-from shared.manage import DEFAULT_SIGNING_SECRET
 
 log = logging.getLogger("sched.commands")
 
@@ -34,7 +33,7 @@ class CommandService:
     def __init__(self, store: EventStore, public_url: str = "http://127.0.0.1:8000/book",
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  webhook_allow_loopback: bool = False, check_replies: bool = False,
-                 signing_secret: str = DEFAULT_SIGNING_SECRET) -> None:
+                 signing_secret: str = "") -> None:
         self.store = store
         self.check_replies = check_replies
         self.repository = Repository(store)

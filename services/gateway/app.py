@@ -26,6 +26,7 @@ from shared.catalogue import FILLED_IN, HttpRoute, Operation, routes
 from shared.catalogue.asyncapi import asyncapi_document
 from shared.catalogue.openapi import openapi_document
 from shared.catalogue.schemas import takes_body
+from shared.manage import require_signing_secret
 from shared.settings import Settings, load_settings
 
 MAX_BODY = 1024 * 1024
@@ -179,6 +180,7 @@ def _litestar_path(path: str) -> str:
 
 def bootstrap(settings: Settings) -> Litestar:
     """The gateway's composition root: the ASGI app over NATS (and Postgres, for /health)."""
+    require_signing_secret(settings.signing_secret, "the gateway")  # its pages sign confirmation links
     backend = Backend(settings)
     metrics = Metrics()
 

@@ -402,7 +402,7 @@ class BookingPages:
         zone = _zone(form.get("tz"), "UTC")
         try:
             appointment = await self.command("create_appointment", {
-                "account_id": account_id, "service_id": service_id, "start_at": form.get("start", ""),
+                "account_id": account_id, "service_id": service_id, "public": True, "start_at": form.get("start", ""),
                 "display_name": form.get("display_name", "").strip(), "email": form.get("email", "").strip(),
                 "time_zone": zone})
         except HttpError as exc:

@@ -11,12 +11,14 @@ import nats
 
 from services.notifier.notifier import Notifier
 from shared.eventstore import init_connection
+from shared.manage import require_signing_secret
 from shared.settings import Settings
 
 
 @asynccontextmanager
 async def bootstrap(settings: Settings) -> AsyncIterator[Notifier]:
     """Send the booking emails (once this instance leads) until the context exits."""
+    require_signing_secret(settings.signing_secret, "the notifier")
     pool = await asyncpg.create_pool(settings.database_url, min_size=2, max_size=6, init=init_connection)
     assert pool is not None
     nc = await nats.connect(settings.nats_servers, max_reconnect_attempts=-1)

@@ -9,6 +9,8 @@ message, which mail clients show once.
 from __future__ import annotations
 
 import hashlib
+import logging
+import unicodedata
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
@@ -18,6 +20,8 @@ from zoneinfo import ZoneInfo
 
 from shared.availability import parse_instant
 from shared.calendar_files import CalendarEntry, booking_ics, ics_method
+
+log = logging.getLogger("sched.notifier")
 
 KINDS = {"event_created": "confirmation", "appointment_created": "confirmation",
          "event_rescheduled": "reschedule", "event_canceled": "cancellation", "appointment_canceled": "cancellation"}
@@ -43,6 +47,12 @@ class Booking(NamedTuple):
     reason: str | None
 
 
+def header_text(value: str) -> str:
+    """Text fit for a mail header: every control character (CR and LF above all) becomes a space."""
+    return " ".join("".join(" " if unicodedata.category(ch) == "Cc" or ch in "\u2028\u2029" else ch
+                            for ch in value).split())
+
+
 def _when(iso: str, zone: str) -> str:
     moment = datetime.fromtimestamp(parse_instant(iso), UTC).astimezone(ZoneInfo(zone))
     return f"{moment:%A}, {moment.day} {moment:%B %Y}, {moment:%H:%M} ({zone})"
@@ -51,9 +61,10 @@ def _when(iso: str, zone: str) -> str:
 def subject(kind: str, booking: Booking, recipient: Recipient) -> str:
     """The subject line of one message."""
     when = _when(booking.entry.start_at, recipient.time_zone)
-    return {"confirmation": f"Confirmed: {booking.title} on {when}",
-            "reschedule": f"Rescheduled: {booking.title} now on {when}",
-            "cancellation": f"Canceled: {booking.title} on {when}"}[kind]
+    title = header_text(booking.title)
+    return header_text({"confirmation": f"Confirmed: {title} on {when}",
+                        "reschedule": f"Rescheduled: {title} now on {when}",
+                        "cancellation": f"Canceled: {title} on {when}"}[kind])
 
 
 def build_message(kind: str, booking: Booking, recipient: Recipient, sender: str, event_id: str,
@@ -78,11 +89,11 @@ def build_message(kind: str, booking: Booking, recipient: Recipient, sender: str
     message = EmailMessage()
     message["Subject"] = subject(kind, booking, recipient)
     message["From"] = sender
-    message["To"] = formataddr((recipient.name, recipient.email))
+    message["To"] = formataddr((header_text(recipient.name), header_text(recipient.email).replace(" ", "")))
     message["Date"] = format_datetime(_utc(occurred_at))
     digest = hashlib.sha256(f"{event_id}\x1f{recipient.email.lower()}".encode()).hexdigest()[:24]
     message["Message-ID"] = f"<{event_id}.{digest}@sched>"
-    message["X-Sched-Booking"] = booking.entry.booking_id
+    message["X-Sched-Booking"] = header_text(booking.entry.booking_id)
     message.set_content(text, cte="quoted-printable")  # no line over SMTP's 998 octets, whatever the links
     message.add_alternative(html, subtype="html", cte="quoted-printable")
     ics = booking_ics(booking.entry, occurred_at)
@@ -95,3 +106,16 @@ def build_message(kind: str, booking: Booking, recipient: Recipient, sender: str
 
 def _utc(iso: str) -> datetime:
     return datetime.fromtimestamp(parse_instant(iso), UTC)
+
+
+def outbox_messages(kind: str, booking: Booking, recipients: list[Recipient], sender: str, event_id: str,
+                    occurred_at: str) -> list[tuple[str, EmailMessage]]:
+    """(recipient email, message) of each recipient, once per address; one that cannot be built is logged and
+    left out, and never costs the other recipients their mail."""
+    built = []
+    for recipient in {r.email.lower(): r for r in recipients if r.email}.values():
+        try:
+            built.append((recipient.email, build_message(kind, booking, recipient, sender, event_id, occurred_at)))
+        except Exception:  # whatever is wrong with one recipient, the others get their mail
+            log.exception("cannot build the %s mail of event %s to %s; not sent", kind, event_id, recipient.email)
+    return built

@@ -29,7 +29,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from projections.calendars import queries as calendars
-from services.notifier.mails import KINDS, Booking, Recipient, build_message
+from services.notifier.mails import KINDS, Booking, Recipient, outbox_messages
 from shared.calendar_files import Person, appointment_entry, event_entry
 from shared.domain.registry import stream_kind
 from shared.feed import Envelope, ensure_events_stream
@@ -199,10 +199,12 @@ class Notifier:
                           view_url(self.public_url, secret, booking_id, start_at), reason)
         kind = KINDS[envelope.type]
         rows = []
-        for recipient in {r.email.lower(): r for r in recipients if r.email}.values():
-            message = build_message(kind, booking, recipient, self.settings.mail_from, envelope.id,
-                                    envelope.occurred_at)
-            rows.append((envelope.id, recipient.email, kind, message.as_bytes(policy=SMTP_POLICY)))
+        for email, message in outbox_messages(kind, booking, recipients, self.settings.mail_from, envelope.id,
+                                              envelope.occurred_at):
+            try:
+                rows.append((envelope.id, email, kind, message.as_bytes(policy=SMTP_POLICY)))
+            except Exception:  # one recipient's bad message never drops the others'
+                log.exception("cannot encode the %s mail of event %s to %s; not sent", kind, envelope.id, email)
         await conn.executemany("insert into mail_outbox (event_id, recipient, kind, message) values ($1, $2, $3, $4)"
                                " on conflict (event_id, recipient) do nothing", rows)
         return bool(rows)

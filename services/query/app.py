@@ -18,6 +18,7 @@ from services.query.reads import Reads, StateCache
 from services.query.service import QueryService
 from shared.catalogue import subject_prefix
 from shared.eventstore import create_pool
+from shared.manage import require_signing_secret
 from shared.rpc import answer_requests_lean
 from shared.settings import Settings
 
@@ -40,6 +41,7 @@ async def bootstrap(settings: Settings, clock: Callable[[], float] | None = None
     the log before the first request is answered; requests arrive on a plain nats-py subscription in the
     queue group `sched-queries` (faststream's per-message layers cost more than most queries).
     """
+    require_signing_secret(settings.signing_secret, "the query service")
     pool = await create_pool(settings.database_url, min_size=2, max_size=12)
     calendars = LiveCalendars(clock=clock) if clock else LiveCalendars()
     await calendars.load(pool)

@@ -18,7 +18,6 @@ from projections.runner import Projection, applied_everywhere, log_head, tx_of
 from shared.availability import Busy, HostCalendar
 from shared.domain.registry import STREAM_KINDS
 from shared.errors import DomainError, ValidationFailed
-from shared.manage import DEFAULT_SIGNING_SECRET
 
 _CACHED_PREFIXES = {k.prefix: k.kind for k in STREAM_KINDS if k.kind in ("link", "service", "location")}
 _CACHED_STARTS = tuple(_CACHED_PREFIXES)
@@ -101,7 +100,7 @@ class Reads:
         if self.calendars is not None:
             return self.calendars.host_calendars(provider_ids, now, extra_busy)
         return await calendar_rows.host_calendars(self.pool, provider_ids, now, start, end, extra_busy)
-    signing_secret: str = DEFAULT_SIGNING_SECRET
+    signing_secret: str = ""
 
     def now(self) -> int:
         """The current instant in whole epoch seconds."""

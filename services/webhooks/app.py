@@ -11,6 +11,7 @@ import nats
 
 from services.webhooks.dispatcher import Dispatcher
 from shared.eventstore import init_connection
+from shared.manage import require_signing_secret
 from shared.settings import Settings
 
 
@@ -20,6 +21,7 @@ async def bootstrap(settings: Settings) -> AsyncIterator[Dispatcher]:
     # The dispatcher's commits need not wait for the WAL flush: its intake position commits with the outbox
     # rows it implies and the consumer restarts from it, so a Postgres crash costs re-reads and re-sends
     # (at least once still holds), never a lost delivery.
+    require_signing_secret(settings.signing_secret, "the webhook dispatcher")  # payloads carry manage links
     pool = await asyncpg.create_pool(settings.database_url, min_size=2, max_size=16, init=init_connection,
                                      server_settings={"synchronous_commit": "off"})
     assert pool is not None

@@ -20,7 +20,6 @@ from shared.domain.link_bookings import event_resource
 from shared.domain.links import link_resource
 from shared.domain.registry import stream_kind
 from shared.domain.webhooks import WEBHOOK_TYPE_OF
-from shared.manage import DEFAULT_SIGNING_SECRET
 from shared.messages.events import Event, LinkDeleted
 
 _encoder = msgspec.json.Encoder()
@@ -32,7 +31,7 @@ def webhook_type(event_type: str) -> str | None:
 
 
 def resource_payload(stream_id: str, before: Any, event: Event, occurred_at: str, public_url: str,
-                     signing_secret: str = DEFAULT_SIGNING_SECRET) -> dict[str, Any]:
+                     signing_secret: str = "") -> dict[str, Any]:
     """The resource of `stream_id` as `event` left it, given the aggregate's state `before` that event.
 
     A deleted link is shown as it was when deleted, as DELETE /v1/links/:id answers.

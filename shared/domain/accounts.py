@@ -6,7 +6,15 @@ import hashlib
 
 import msgspec
 
-from shared.domain.core import Decision, Env, EventTypes, account_stream, provider_stream, unchanged
+from shared.domain.core import (
+    Decision,
+    Env,
+    EventTypes,
+    account_stream,
+    provider_stream,
+    scope_slug_stream,
+    unchanged,
+)
 from shared.domain.validation import Problems, check_email, check_slug, check_text, check_zone, slugify
 from shared.errors import NotFound, ValidationFailed
 from shared.messages.commands import CreateAccount, CreateTeamScope, CreateUser, IssueApiToken
@@ -14,6 +22,7 @@ from shared.messages.events import (
     AccountCreated,
     ApiTokenIssued,
     Event,
+    LinkSlugClaimed,
     ProviderCreated,
     TeamScopeCreated,
     UserCreated,
@@ -116,11 +125,33 @@ def _unique_scope_slug(state: AccountState, base: str, reserved: tuple[str, ...]
     return slug
 
 
+def personal_slug_candidate(state: AccountState, name: str, reserved: tuple[str, ...] = ()) -> str:
+    """The personal scope slug a new user named `name` gets unless another account holds it already."""
+    return _unique_scope_slug(state, slugify(name), reserved)
+
+
+def _id_suffix(user_id: str) -> str:
+    """A short, slug-safe tail of a user id (the random end of its ULID)."""
+    return user_id.rsplit("_", 1)[-1][-6:].lower()
+
+
+def claim_scope_slug(scope_id: str, slug: str) -> tuple[str, list[Event]]:
+    """The change that reserves a scope slug system-wide (a new stream: a second claim conflicts)."""
+    return scope_slug_stream(slug), [LinkSlugClaimed(link_id=scope_id, slug=slug)]
+
+
 def _new_user(state: AccountState, account_id: str, name: str, email: str, time_zone: str,
-              env: Env, reserved_slugs: tuple[str, ...] = ()) -> tuple[list[Event], list[Event], UserInfo]:
-    """Events of a user (account stream) and its provider (provider stream)."""
+              env: Env, reserved_slugs: tuple[str, ...] = (),
+              taken: frozenset[str] = frozenset()) -> tuple[list[Event], list[Event], UserInfo]:
+    """Events of a user (account stream) and its provider (provider stream).
+
+    `taken` are the scope slugs other accounts hold: page URLs must name one scope system-wide, so a
+    personal slug another account holds gets a suffix from the user's id.
+    """
     user_id, provider_id, scope_id = env.new_id("user"), env.new_id("prov"), env.new_id("scope")
-    scope_slug = _unique_scope_slug(state, slugify(name), reserved_slugs)
+    scope_slug = personal_slug_candidate(state, name, reserved_slugs)
+    if scope_slug in taken:
+        scope_slug = f"{scope_slug}-{_id_suffix(user_id)}"
     user = UserCreated(user_id=user_id, name=name, email=email, provider_id=provider_id,
                        personal_scope_id=scope_id, personal_scope_slug=scope_slug, created_at=env.now_iso)
     provider = ProviderCreated(provider_id=provider_id, account_id=account_id, display_name=name, email=email,
@@ -142,12 +173,16 @@ def _check_person(problems: Problems, name: str, email: str, time_zone: str) -> 
     check_zone(problems, "time_zone", time_zone)
 
 
-def create_account(command: CreateAccount, env: Env) -> Decision:
-    """A new tenant with its first user, that user's provider and personal scope, and an API token."""
+def create_account(command: CreateAccount, env: Env, taken: frozenset[str] = frozenset()) -> Decision:
+    """A new tenant with its first user, that user's provider and personal scope, and an API token.
+
+    `taken`: the scope slugs (among the personal candidate and `team_slug`) that other accounts hold.
+    """
     problems = Problems()
     _check_person(problems, command.name, command.email, command.time_zone)
     if command.team_slug is not None:
         check_slug(problems, "team_slug", command.team_slug)
+        problems.check(command.team_slug not in taken, "team_slug", "is already taken")
     problems.raise_if_any()
     account_id = env.new_id("acct")
     created = AccountCreated(account_id=account_id, name=command.name, created_at=env.now_iso)
@@ -155,7 +190,7 @@ def create_account(command: CreateAccount, env: Env) -> Decision:
     # The team slug is the one the caller chose: the personal scope gives way to it.
     reserved = (command.team_slug,) if command.team_slug else ()
     user_events, provider_events, user = _new_user(state, account_id, command.name, command.email,
-                                                   command.time_zone, env, reserved)
+                                                   command.time_zone, env, reserved, taken)
     for event in user_events:
         state = evolve(state, event)
     token_event, token = _token_events(user.user_id, env)
@@ -169,22 +204,28 @@ def create_account(command: CreateAccount, env: Env) -> Decision:
                                 slug=command.team_slug, member_user_ids=[user.user_id], created_at=env.now_iso)
         account_events.append(team)
         result["team_scope_id"] = team.scope_id
+    claims = [claim_scope_slug(scope.scope_id, scope.slug) for scope in state.scopes.values()]
+    if command.team_slug is not None:
+        claims.append(claim_scope_slug(result["team_scope_id"], command.team_slug))
     return Decision(
-        [(account_stream(account_id), account_events), (provider_stream(user.provider_id), provider_events)],
+        [(account_stream(account_id), account_events), (provider_stream(user.provider_id), provider_events),
+         *claims],
         result, stored_result={**result, "token": None},
     )
 
 
-def create_user(command: CreateUser, state: AccountState, env: Env) -> Decision:
-    """Another user of the account; every user is also a provider with a calendar."""
+def create_user(command: CreateUser, state: AccountState, env: Env, taken: frozenset[str] = frozenset()) -> Decision:
+    """Another user of the account; every user is also a provider with a calendar (`taken`: as create_account)."""
     require_account(state, command.account_id)
     problems = Problems()
     _check_person(problems, command.name, command.email, command.time_zone)
     problems.raise_if_any()
     user_events, provider_events, user = _new_user(state, state.account_id, command.name, command.email,
-                                                   command.time_zone, env)
+                                                   command.time_zone, env, taken=taken)
+    scope_slug = next(e.personal_scope_slug for e in user_events if isinstance(e, UserCreated))
     return Decision(
-        [(account_stream(state.account_id), list(user_events)), (provider_stream(user.provider_id), provider_events)],
+        [(account_stream(state.account_id), list(user_events)), (provider_stream(user.provider_id), provider_events),
+         claim_scope_slug(user.personal_scope_id, scope_slug)],
         {"id": user.user_id, "name": user.name, "email": user.email, "provider_id": user.provider_id,
          "personal_scope_id": user.personal_scope_id},
     )
@@ -202,8 +243,9 @@ def issue_api_token(command: IssueApiToken, state: AccountState, env: Env) -> De
     return Decision([(account_stream(state.account_id), [event])], result, stored_result={**result, "token": None})
 
 
-def create_team_scope(command: CreateTeamScope, state: AccountState, env: Env) -> Decision:
-    """A team scope with a slug unique in the account; the acting user is always a member."""
+def create_team_scope(command: CreateTeamScope, state: AccountState, env: Env,
+                      taken: frozenset[str] = frozenset()) -> Decision:
+    """A team scope with a slug unique system-wide (`taken`: held by other accounts); the acting user is a member."""
     require_account(state, command.account_id)
     acting = require_user(state, command.user_id)
     problems = Problems()
@@ -211,11 +253,13 @@ def create_team_scope(command: CreateTeamScope, state: AccountState, env: Env) -
     check_slug(problems, "slug", command.slug)
     if state.scope_by_slug(command.slug):
         problems.add("slug", "is already taken in this account")
+    elif command.slug in taken:
+        problems.add("slug", "is already taken")
     unknown = [u for u in command.member_user_ids if u not in state.users]
     problems.check(not unknown, "member_user_ids", f"unknown users: {', '.join(unknown)}")
     problems.raise_if_any()
     members = list(dict.fromkeys([acting.user_id, *command.member_user_ids]))
     event = TeamScopeCreated(scope_id=env.new_id("scope"), name=command.name, slug=command.slug,
                              member_user_ids=members, created_at=env.now_iso)
-    return Decision([(account_stream(state.account_id), [event])],
+    return Decision([(account_stream(state.account_id), [event]), claim_scope_slug(event.scope_id, event.slug)],
                     {"id": event.scope_id, "name": event.name, "slug": event.slug, "member_user_ids": members})

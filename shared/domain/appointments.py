@@ -77,16 +77,28 @@ def service_guards(service: ServiceState, location_id: str | None, account_id: s
     return tuple(guards)
 
 
+def _takes_public_bookings(providers: dict[str, ProviderState], provider_id: str) -> bool:
+    provider = providers.get(provider_id)
+    return provider is not None and provider.schedule.public_bookings.enabled
+
+
 def providers_for_slot(service: ServiceState, providers: dict[str, ProviderState], location: LocationState,
                        now: int, start: int, provider_id: str | None,
-                       exclude: tuple[str, ...] = ()) -> ServiceProviderInfo:
-    """The service_provider that takes a booking at `start`: the one asked for, or the least busy that day."""
+                       exclude: tuple[str, ...] = (), public: bool = False) -> ServiceProviderInfo:
+    """The service_provider that takes a booking at `start`: the one asked for, or the least busy that day.
+
+    `public` (the public service page): only providers whose schedule has public bookings enabled.
+    """
     candidates = service.ordered_providers()
     if provider_id is not None:
         chosen = service.by_provider(provider_id)
         if chosen is None:
             raise ValidationFailed.on("provider_id", "does not offer this service")
+        if public and not _takes_public_bookings(providers, provider_id):
+            raise ValidationFailed.on("provider_id", "does not take public bookings")
         candidates = [chosen]
+    if public:
+        candidates = [sp for sp in candidates if _takes_public_bookings(providers, sp.provider_id)]
     calendars = [
         providers[sp.provider_id].host_calendar(now, exclude, service.blocked_for(sp.service_provider_id)
                                                 + location.busy())
@@ -106,12 +118,13 @@ def providers_for_slot(service: ServiceState, providers: dict[str, ProviderState
 def book_appointment(service: ServiceState, providers: dict[str, ProviderState], location: LocationState,
                      env: Env, *, start: int, provider_id: str | None, client: Client,
                      booking_intent_id: str | None = None, exclude: tuple[str, ...] = (),
-                     decided_at: int | None = None) -> tuple[list[tuple[str, list[Event]]], AppointmentState]:
+                     decided_at: int | None = None,
+                     public: bool = False) -> tuple[list[tuple[str, list[Event]]], AppointmentState]:
     """The events of a new appointment at `start`: the provider's reservation and the appointment."""
     created_service = service.created
     assert created_service is not None
     now = decided_at if decided_at is not None else int(env.now.timestamp())
-    sp = providers_for_slot(service, providers, location, now, start, provider_id, exclude)
+    sp = providers_for_slot(service, providers, location, now, start, provider_id, exclude, public)
     end = start + created_service.duration * 60
     created = AppointmentCreated(
         appointment_id=env.new_id("appt"), account_id=created_service.account_id,
@@ -136,7 +149,7 @@ def create_appointment(command: CreateAppointment, service: ServiceState, provid
     assert start is not None
     client = Client(display_name=command.display_name, email=command.email, time_zone=command.time_zone)
     changes, booked = book_appointment(service, providers, location, env, start=start,
-                                       provider_id=command.provider_id, client=client)
+                                       provider_id=command.provider_id, client=client, public=command.public)
     return Decision(changes, appointment_resource(booked, env.public_url, env.signing_secret),
                     guards=service_guards(service, service.created.location_id, service.created.account_id))
 

@@ -62,7 +62,7 @@ def create_block(command: CreateBlock, target: ProviderState | ServiceState | Lo
     end = instant(problems, "end_at", command.end_at)
     if start is not None and end is not None:
         problems.check(end > start, "end_at", "must be after start_at")
-    check_text(problems, "reason", command.reason, required=False, max_length=1000)
+    check_text(problems, "reason", command.reason, required=False, max_length=1000, multiline=True)
     problems.raise_if_any()
     assert start is not None and end is not None
     account_id = command.account_id or ""

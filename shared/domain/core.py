@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypeVar
 
 from shared.ids import new_id
-from shared.manage import DEFAULT_SIGNING_SECRET
 from shared.messages.events import Event
 
 
@@ -30,7 +29,7 @@ class Env:
     new_secret: Callable[[], str] = field(default=lambda: "sched_" + secrets.token_urlsafe(32))
     public_url: str = "http://127.0.0.1:8000/book"
     webhook_allow_loopback: bool = False  # Settings.webhook_allow_loopback: loopback webhook URLs allowed
-    signing_secret: str = DEFAULT_SIGNING_SECRET  # Settings.signing_secret: signs the manage links
+    signing_secret: str = ""  # Settings.signing_secret: signs the manage links
 
     @property
     def now_iso(self) -> str:
@@ -99,6 +98,15 @@ def provider_stream(provider_id: str) -> str:
 def link_stream(link_id: str) -> str:
     """A link's stream: its settings and lifecycle."""
     return f"link-{link_id}"
+
+
+def scope_slug_stream(slug: str) -> str:
+    """The reservation stream that keeps a scope slug (personal or team) unique across every account.
+
+    The booking page is `…/book/<scope slug>/<link slug>`, so a scope slug names one scope system-wide.
+    It holds the reservation stream's event (`LinkSlugClaimed`, its `link_id` the scope's id).
+    """
+    return f"scopeslug-{slug}"
 
 
 def link_slug_stream(account_id: str, slug: str) -> str:

@@ -148,7 +148,8 @@ def validate_settings(settings: LinkSettings, hosts: dict[str, ProviderState], a
     problems = Problems()
     check_text(problems, "name", settings.name, required=True)
     check_text(problems, "private_name", settings.private_name, required=False)
-    check_text(problems, "description", settings.description, required=False, max_length=5000)
+    check_text(problems, "description", settings.description, required=False, max_length=5000,
+               multiline=True)
     problems.check(settings.type in LINK_TYPES, "type", "must be one of: recurring, single")
     problems.check(settings.state in LINK_STATES, "state", "must be one of: active, disabled")
     problems.check(settings.host_mode in HOST_MODES, "host_mode", "must be one of: any, all")

@@ -46,6 +46,8 @@ STREAM_KINDS: list[StreamKind] = [
                providers.fold, providers.PROVIDER_STREAM_EVENTS),
     StreamKind("linkslug-", "link_slug", links.SlugState,
                folding(links.evolve_slug), links.SLUG_STREAM_EVENTS),
+    StreamKind("scopeslug-", "scope_slug", links.SlugState,
+               folding(links.evolve_slug), links.SLUG_STREAM_EVENTS),
     StreamKind("link-", "link", links.LinkState,
                folding(links.evolve), links.LINK_STREAM_EVENTS),
     StreamKind("event-", "event", link_bookings.BookedEventState,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -96,13 +97,26 @@ def check_email(problems: Problems, field: str, email: str | None) -> None:
         problems.check(bool(_EMAIL.fullmatch(email)) and len(email) <= 320, field, "is not a valid email address")
 
 
-def check_text(problems: Problems, field: str, value: str | None, required: bool, max_length: int = 255) -> None:
-    """`value` fits `max_length` and, when `required`, is not blank."""
+def has_control_characters(value: str, multiline: bool = False) -> bool:
+    """Whether `value` holds a control character (line breaks and tabs allowed only when `multiline`)."""
+    allowed = "\r\n\t" if multiline else ""
+    return any((unicodedata.category(ch) == "Cc" and ch not in allowed) or ch in "\u2028\u2029" for ch in value)
+
+
+def check_text(problems: Problems, field: str, value: str | None, required: bool, max_length: int = 255,
+               multiline: bool = False) -> None:
+    """`value` fits `max_length`, holds no control character (but line breaks if `multiline`), is not blank if `required`.
+
+    Names end up in calendar files and mail headers, where a line break would start a property or header.
+    """
     if value is None or value.strip() == "":
         if required:
             problems.add(field, "is required")
         return
     problems.check(len(value) <= max_length, field, f"must be at most {max_length} characters")
+    problems.check(not has_control_characters(value, multiline), field,
+                   "must not contain line breaks or other control characters" if not multiline
+                   else "must not contain control characters")
 
 
 def check_slug(problems: Problems, field: str, slug: str) -> None:

@@ -278,6 +278,8 @@ class CreateAppointment(Command, frozen=True, kw_only=True):
     display_name: str
     email: str
     time_zone: str
+    # Booked through the public service page: only providers whose schedule has public bookings enabled.
+    public: bool = False
 
 
 class CancelAppointment(Command, frozen=True, kw_only=True):

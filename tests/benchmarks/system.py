@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import os
 import random
+import secrets
 import signal
 import subprocess
 import sys
@@ -141,7 +142,8 @@ class System:
         self.database_url = servers.database(self.db)
         self.env = {**os.environ, "SCHED_DATABASE_URL": self.database_url, "SCHED_NATS_URL": servers.nats.url,
                     "SCHED_NATS_PREFIX": self.prefix, "SCHED_EVENTS_STREAM": f"{self.prefix.upper()}_EVENTS",
-                    "PYTHONUNBUFFERED": "1"}
+                    "PYTHONUNBUFFERED": "1",
+                    "SCHED_SIGNING_SECRET": os.environ.get("SCHED_SIGNING_SECRET") or secrets.token_urlsafe(48)}
         self.logdir = servers.root / f"{label}-{tag}"
         self.logdir.mkdir(parents=True, exist_ok=True)
         self.procs: list[Proc] = []

@@ -127,3 +127,55 @@ async def test_a_service_page_books_an_appointment(site: Site, nc: nats.NATS):
                                            "tz": "Europe/Paris"})
     assert bad.status_code == 422 and 'id="display_name-error"' in bad.text and 'id="email-error"' in bad.text
     assert (await site.http.get("/book/acct_nope/services/srv_nope")).status_code == 404
+
+
+async def test_two_accounts_with_the_same_user_and_link_names_both_get_their_own_page(site: Site, nc: nats.NATS):
+    # scope slugs name the page system-wide: one account can never take down (or stand in for) another's page
+    urls = []
+    for owner in ("first", "second"):
+        bookable = await bookable_account(nc, site.settings)  # both users are called the same
+        link = await send(nc, site.settings, "create_link", {**bookable.ids, "name": "Page Call", "durations": [30],
+                                                             "time_zone": "Etc/UTC", "description": f"{owner} owner"})
+        assert link["ok"], link
+        urls.append((owner, link["result"]["url"]))
+    assert urls[0][1] != urls[1][1]
+    for owner, url in urls:
+        async def shown(url: str = url) -> bool:
+            return (await site.http.get(path_of(url))).status_code == 200
+
+        await eventually(shown, what=f"the {owner} account's page")
+        page = await site.http.get(path_of(url))
+        assert f"{owner} owner" in page.text
+
+
+async def test_a_team_slug_another_account_holds_is_refused(site: Site, nc: nats.NATS):
+    body = {"name": "Ada Lovelace", "email": "ada@example.com", "time_zone": "Etc/UTC", "team_slug": "sales"}
+    first = await send(nc, site.settings, "create_account", body)
+    assert first["ok"], first
+    second = await send(nc, site.settings, "create_account", body)
+    assert not second["ok"] and second["error"]["fields"] == {"team_slug": ["is already taken"]}
+
+
+async def test_the_service_page_cannot_book_a_private_provider(site: Site, nc: nats.NATS):
+    bookable = await bookable_account(nc, site.settings)
+    private = await send(nc, site.settings, "set_provider_schedule", {
+        **bookable.ids, "provider_id": bookable.provider_id, "time_zone": "Etc/UTC",
+        "public_bookings": {"enabled": False},
+        "weekly_rules": [{"day_of_week": d, "start_time": "00:00", "end_time": "24:00"}
+                         for d in ("monday", "tuesday", "wednesday", "thursday", "friday")]})
+    assert private["ok"], private
+    path = f"/book/{bookable.ids['account_id']}/services/{bookable.service_id}"
+    await eventually(lambda: _status_is(site, path, 200), what="the service's page")
+    start = weekday_at(3, 10)
+    refused = await site.http.post(path, data={"display_name": "Sam", "email": "sam@example.com",
+                                               "start": iso(start), "tz": "Etc/UTC"})
+    assert refused.status_code == 409, refused.text  # no public provider takes that time
+    # the time is still free: the account's own API (not public) books it
+    booked = await send(nc, site.settings, "create_appointment", {
+        **bookable.ids, "service_id": bookable.service_id, "start_at": iso(start), "display_name": "Sam",
+        "email": "sam@example.com", "time_zone": "Etc/UTC"})
+    assert booked["ok"], booked
+
+
+async def _status_is(site: Site, path: str, status: int) -> bool:
+    return (await site.http.get(path)).status_code == status

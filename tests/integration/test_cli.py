@@ -52,3 +52,24 @@ async def test_docs_prints_the_asyncapi_and_openapi_documents(settings_env: dict
     assert document["channels"]["create_event"]["address"] == f"{prefix}.cmd.create_event"
     code, text = await _sched("docs", "openapi", env=settings_env)
     assert code == 0 and "/v1/links/{link_id}/events" in json.loads(text)["paths"]
+
+
+@pytest.mark.parametrize("module", ["services.commands", "services.query", "services.webhooks", "services.notifier"])
+async def test_a_service_without_a_signing_secret_refuses_to_start(module: str,
+                                                                   settings_env: dict[str, str]) -> None:
+    env = {k: v for k, v in settings_env.items() if k != "SCHED_SIGNING_SECRET"}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", module, env=env, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.STDOUT)
+    output, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode != 0
+    assert "refuses to start: SCHED_SIGNING_SECRET is not set" in output.decode()
+
+
+async def test_the_gateway_without_a_signing_secret_refuses_to_start(settings_env: dict[str, str]) -> None:
+    env = {k: v for k, v in settings_env.items() if k != "SCHED_SIGNING_SECRET"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "uvicorn", "--factory", "services.gateway.app:app", "--port", "0", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    output, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode != 0
+    assert "the gateway refuses to start" in output.decode()

@@ -59,6 +59,7 @@ TEAM_SLUG = "sales"
 
 LINK_ID = "link_intro"
 LINK_SLUG = "intro-call"
+SIGNING_SECRET = "unit-test-signing-secret-0123456789abcdef"
 
 
 # --- environment ---------------------------------------------------------------------------------
@@ -72,6 +73,7 @@ def fixed_env(now: datetime = NOW) -> Env:
         new_id=lambda prefix: f"{prefix}_{next(ids):026d}",
         new_secret=lambda: f"sched_test_secret_{next(secrets)}",
         public_url=PUBLIC_URL,
+        signing_secret=SIGNING_SECRET,
     )
 
 

@@ -7,13 +7,14 @@ import hashlib
 import pytest
 
 from shared.domain import accounts
-from shared.domain.core import account_stream, provider_stream
+from shared.domain.core import account_stream, provider_stream, scope_slug_stream
 from shared.errors import ValidationFailed
 from shared.ids import has_prefix
 from shared.messages.commands import CreateAccount, CreateTeamScope, CreateUser, IssueApiToken
 from shared.messages.events import (
     AccountCreated,
     ApiTokenIssued,
+    LinkSlugClaimed,
     ProviderCreated,
     TeamScopeCreated,
     UserCreated,
@@ -58,7 +59,10 @@ class TestCreateAccount:
 
         # then
         result = decision.result
-        assert streams_of(decision) == [account_stream(result["account_id"]), provider_stream(result["provider_id"])]
+        assert streams_of(decision) == [account_stream(result["account_id"]), provider_stream(result["provider_id"]),
+                                        scope_slug_stream("ann-lee")]
+        assert events_on(decision, scope_slug_stream("ann-lee")) == [
+            LinkSlugClaimed(link_id=result["personal_scope_id"], slug="ann-lee")]
         account_events = events_on(decision, account_stream(result["account_id"]))
         assert [type(e) for e in account_events] == [AccountCreated, UserCreated, ApiTokenIssued]
         created, user, token = account_events
@@ -193,7 +197,8 @@ class TestCreateUser:
         assert result == {"id": result["id"], "name": "Bob Stone", "email": "bob@example.com",
                           "provider_id": result["provider_id"], "personal_scope_id": result["personal_scope_id"]}
         assert has_prefix(result["id"], "user") and has_prefix(result["provider_id"], "prov")
-        assert streams_of(decision) == [account_stream(ACCOUNT_ID), provider_stream(result["provider_id"])]
+        assert streams_of(decision) == [account_stream(ACCOUNT_ID), provider_stream(result["provider_id"]),
+                                        scope_slug_stream("bob-stone")]
         assert events_on(decision, account_stream(ACCOUNT_ID)) == [
             UserCreated(user_id=result["id"], name="Bob Stone", email="bob@example.com",
                         provider_id=result["provider_id"], personal_scope_id=result["personal_scope_id"],
@@ -375,3 +380,41 @@ def test_events_of_another_kind_leave_the_directory_unchanged() -> None:
 
     account = account_given()
     assert accounts.evolve(account, LinkToggled(link_id="link_x", state="active", updated_at=NOW_ISO)) is account
+
+
+# --- scope slugs are unique across accounts (they name the booking page) -----------------------
+
+class TestScopeSlugsAcrossAccounts:
+    def test_a_personal_slug_another_account_holds_gets_a_suffix_from_the_user_id(self) -> None:
+        decision = accounts.create_account(new_account(), fixed_env(), taken=frozenset({"ann-lee"}))
+
+        user = next(e for e in events_on(decision, account_stream(decision.result["account_id"]))
+                    if isinstance(e, UserCreated))
+        assert user.personal_scope_slug == f"ann-lee-{user.user_id[-6:].lower()}"
+        assert events_on(decision, scope_slug_stream(user.personal_scope_slug)) == [
+            LinkSlugClaimed(link_id=user.personal_scope_id, slug=user.personal_scope_slug)]
+
+    def test_a_team_slug_another_account_holds_is_refused_on_team_slug(self) -> None:
+        with pytest.raises(ValidationFailed) as refused:
+            accounts.create_account(new_account(team_slug="sales"), fixed_env(), taken=frozenset({"sales"}))
+        assert refused.value.fields == {"team_slug": ["is already taken"]}
+
+    def test_a_team_slug_is_reserved_with_the_account(self) -> None:
+        decision = accounts.create_account(new_account(team_slug="sales"), fixed_env())
+        assert events_on(decision, scope_slug_stream("sales")) == [
+            LinkSlugClaimed(link_id=decision.result["team_scope_id"], slug="sales")]
+
+    def test_a_team_scope_slug_another_account_holds_is_refused(self) -> None:
+        with pytest.raises(ValidationFailed) as refused:
+            accounts.create_team_scope(CreateTeamScope(command_id="c", account_id=ACCOUNT_ID, user_id=ANN,
+                                                       name="Sales", slug="sales"),
+                                       acme_with_ann(), fixed_env(), taken=frozenset({"sales"}))
+        assert refused.value.fields == {"slug": ["is already taken"]}
+
+    def test_a_new_users_personal_slug_another_account_holds_gets_a_suffix(self) -> None:
+        decision = accounts.create_user(
+            CreateUser(command_id="c", account_id=ACCOUNT_ID, user_id=ANN, name="Bob Stone", email="b@example.com"),
+            acme_with_ann(), fixed_env(), taken=frozenset({"bob-stone"}))
+        (user,) = events_on(decision, account_stream(ACCOUNT_ID))
+        assert isinstance(user, UserCreated) and user.personal_scope_slug.startswith("bob-stone-")
+        assert streams_of(decision)[-1] == scope_slug_stream(user.personal_scope_slug)

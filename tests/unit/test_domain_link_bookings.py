@@ -21,7 +21,6 @@ from shared.availability.model import AvailabilityRule
 from shared.domain import appointments, blocks, holds, link_bookings, links, providers, service_catalogue
 from shared.domain.core import Decision, Env, event_stream, hold_stream, link_stream, provider_stream
 from shared.errors import ValidationFailed
-from shared.manage import DEFAULT_SIGNING_SECRET
 from shared.messages.commands import CancelEvent, CreateEvent, HoldSlot, ReleaseHold, RescheduleEvent
 from shared.messages.events import (
     BusyInterval,
@@ -51,6 +50,7 @@ from .domain_fixtures import (
     LINK_SLUG,
     OTHER_ACCOUNT_ID,
     PUBLIC_URL,
+    SIGNING_SECRET,
     events_on,
     fixed_env,
     fold,
@@ -343,7 +343,7 @@ class TestCreateEvent:
         decision = create_event(world, mon("10:00"))
 
         assert decision.result == link_bookings.event_resource(world.event(decision.result["id"]), PUBLIC_URL,
-                                                                     DEFAULT_SIGNING_SECRET)
+                                                                     SIGNING_SECRET)
 
     def test_start_and_end_may_carry_any_offset_and_are_stored_in_utc(self) -> None:
         world = world_with_link()

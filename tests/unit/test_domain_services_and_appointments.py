@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from shared.availability.model import SlotRule
+from shared.availability.model import ProviderSchedule, PublicBookings, SlotRule
 from shared.domain import appointments, blocks, busy_times, holds, service_catalogue
 from shared.domain.core import (
     Decision,
@@ -28,7 +28,7 @@ from shared.domain.core import (
     service_provider_stream,
     service_stream,
 )
-from shared.manage import DEFAULT_SIGNING_SECRET, manage_urls
+from shared.manage import manage_urls
 from shared.messages.commands import (
     AddServiceProvider,
     BusyTime,
@@ -54,6 +54,7 @@ from shared.messages.events import (
     HoldCompleted,
     LocationReferenced,
     ProviderCreated,
+    ProviderScheduleSet,
     ServiceCreated,
     ServiceProviderAdded,
     ServiceProviderRemoved,
@@ -82,6 +83,7 @@ from .test_domain_link_bookings import (
     NOW,
     NOW_ISO,
     PUBLIC_URL,
+    SIGNING_SECRET,
     World,
     after,
     create_event,
@@ -411,7 +413,7 @@ class TestCreateAppointment:
             "end_at": mon("10:30"), "duration": 30,
             "client": {"display_name": "Sam Doe", "email": "sam@example.com", "time_zone": "America/Chicago"},
             "booking_intent_id": None, "created_at": NOW_ISO, "canceled_at": None, "cancel_reason": None,
-            **manage_urls(PUBLIC_URL, DEFAULT_SIGNING_SECRET, appointment_id, mon("10:00")),
+            **manage_urls(PUBLIC_URL, SIGNING_SECRET, appointment_id, mon("10:00")),
         }
 
     def test_the_service_stream_is_guarded(self) -> None:
@@ -513,6 +515,32 @@ class TestCreateAppointment:
             ANN_PROVIDER, "bi_old", "hold", mon("10:00"), mon("10:30"), expires_at=mon("07:59")))
 
         assert create_appointment(world, mon("10:00")).result["start_at"] == mon("10:00")
+
+
+class TestPublicBookings:
+    """The public service page books with `public: true`: only providers whose schedule takes public bookings."""
+
+    @staticmethod
+    def public(world: World, provider_id: str) -> World:
+        schedule = ProviderSchedule(time_zone="Etc/UTC", public_bookings=PublicBookings(enabled=True))
+        return world.given(provider_stream(provider_id), ProviderScheduleSet(provider_id=provider_id,
+                                                                             schedule=schedule))
+
+    def test_a_private_provider_cannot_be_booked_through_the_public_page(self) -> None:
+        world = consultation()  # neither Ann nor Bob takes public bookings
+
+        with rejected("start_at"):
+            create_appointment(world, mon("10:00"), public=True)
+        with rejected("provider_id"):
+            create_appointment(world, mon("10:00"), public=True, provider_id=ANN_PROVIDER)
+
+    def test_the_public_page_books_only_the_public_provider(self) -> None:
+        world = self.public(consultation(), BOB_PROVIDER)
+
+        assert booked_provider(create_appointment(world, mon("10:00"), public=True)) == BOB_PROVIDER
+        with rejected("start_at"):  # Ann is free at 10:00 but private
+            create_appointment(world, mon("10:00"), public=True)
+        assert booked_provider(create_appointment(world, mon("10:00"))) == ANN_PROVIDER  # the API books anyone
 
 
 class TestCancelAppointment:

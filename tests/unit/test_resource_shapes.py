@@ -345,7 +345,7 @@ def read_model(monkeypatch: pytest.MonkeyPatch) -> FakeReadModel:
 @pytest.fixture
 def queries(read_model: FakeReadModel) -> Reads:
     return Reads(FakePool(read_model), public_url="https://book.example.test",  # type: ignore[arg-type]
-                 clock=lambda: NOW.timestamp())
+                 clock=lambda: NOW.timestamp(), signing_secret="unit-test-signing-secret-0123456789abcdef")
 
 
 def public_world() -> World:

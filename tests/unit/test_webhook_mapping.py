@@ -11,7 +11,6 @@ from services.webhooks.payloads import resource_payload, webhook_body, webhook_t
 from shared.domain import appointments, link_bookings, links
 from shared.domain.registry import stream_kind
 from shared.domain.webhooks import WEBHOOK_EVENT_TYPES, WEBHOOK_TYPE_OF
-from shared.manage import DEFAULT_SIGNING_SECRET
 from shared.messages.events import (
     AppointmentCanceled,
     AppointmentCreated,
@@ -34,6 +33,7 @@ from .domain_fixtures import (
     LINK_ID,
     NOW_ISO,
     PUBLIC_URL,
+    SIGNING_SECRET,
     intro_settings,
     link_created,
     link_deleted,
@@ -46,7 +46,8 @@ OCCURRED = "2026-05-04T09:30:15.123456Z"
 def payload_after(stream_id: str, events: list[Event]) -> dict[str, Any]:
     """The webhook payload of the last of `events`, the stream's history up to it."""
     kind = stream_kind(stream_id)
-    return resource_payload(stream_id, kind.fold(kind.state_type(), events[:-1]), events[-1], OCCURRED, PUBLIC_URL)
+    return resource_payload(stream_id, kind.fold(kind.state_type(), events[:-1]), events[-1], OCCURRED, PUBLIC_URL,
+                            SIGNING_SECRET)
 
 
 def booked_event() -> EventCreated:
@@ -109,7 +110,7 @@ def test_event_payloads_follow_cancel_and_reschedule():
     payload = payload_after("event-event_1", [created, moved, canceled])
     expected = link_bookings.event_resource(
         link_bookings.evolve_event(link_bookings.evolve_event(link_bookings.evolve_event(link_bookings.BookedEventState(), created),
-                                                    moved), canceled), PUBLIC_URL, DEFAULT_SIGNING_SECRET)
+                                                    moved), canceled), PUBLIC_URL, SIGNING_SECRET)
     assert payload == expected
     assert (payload["state"], payload["start_at"], payload["original_start_at"]) == (
         "canceled", "2026-05-07T10:00:00Z", "2026-05-06T10:00:00Z")
@@ -122,7 +123,7 @@ def test_appointment_and_expired_hold_payloads():
     assert payload == appointments.appointment_resource(appointments.AppointmentState(created=created, state="canceled",
                                                                               canceled_at=NOW_ISO,
                                                                               cancel_reason="moved away"),
-                                                       PUBLIC_URL, DEFAULT_SIGNING_SECRET)
+                                                       PUBLIC_URL, SIGNING_SECRET)
     expired = payload_after("bi-bi_1", [hold(), HoldExpired(booking_intent_id="bi_1", expired_at=NOW_ISO)])
     assert expired["object"] == "booking_intent" and expired["state"] == "expired" and expired["id"] == "bi_1"
 
