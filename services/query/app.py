@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import asyncpg
 from faststream.nats import NatsBroker
 
+from projections import runnable
 from services.query.reads import Reads
 from services.query.service import QueryService
 from shared.catalogue import subject_prefix
@@ -30,7 +31,9 @@ class QueryApp:
 async def bootstrap(settings: Settings, clock: Callable[[], float] | None = None) -> AsyncIterator[QueryApp]:
     """Answer `<prefix>.query.<name>` requests until the context exits; `clock` replaces the wall clock."""
     pool = await create_pool(settings.database_url, min_size=2, max_size=12)
-    reads = Reads(pool, settings.public_url, clock) if clock else Reads(pool, settings.public_url)
+    units = runnable(settings.calendar_partitions)
+    reads = (Reads(pool, settings.public_url, clock, projections=units) if clock
+             else Reads(pool, settings.public_url, projections=units))
     service = QueryService(reads)
     broker = NatsBroker(settings.nats_servers, logger=None)
     answer_requests(broker, subject_prefix(settings.nats_prefix, "query"), "sched-queries", settings.command_workers,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from projections import PROJECTIONS
+from projections import runnable
 from projections.runner import Projection, applied_everywhere, log_head, tx_of
 from shared.errors import DomainError, ValidationFailed
 
@@ -22,7 +22,8 @@ class Reads:
     public_url: str = "http://127.0.0.1:8000/book"
     clock: Callable[[], float] = time.time
     max_wait: float = 5.0
-    projections: Sequence[Projection] = field(default_factory=lambda: list(PROJECTIONS.values()))
+    # the checkpoints a read waits for: every unit the runners follow (each calendars partition too)
+    projections: Sequence[Projection] = field(default_factory=runnable)
 
     def now(self) -> int:
         """The current instant in whole epoch seconds."""
