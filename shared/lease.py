@@ -9,7 +9,10 @@ lease from acting on it when it resumes:
   clock, so it errs towards "lost"); callers check it before each side effect (a publish, a send).
 - `fence(conn)` in the caller's transaction re-reads the row `for share` with the holder's token:
   a new holder's token, or an expiry in the past, raises `LeaseLost`, so a stale checkpoint never
-  commits; and while the row is share-locked no standby can take it over mid-transaction.
+  commits; and while the row is share-locked no standby can take it over mid-transaction. So that a
+  holder paused *inside* such a transaction cannot block its standby for ever, the transaction gets
+  `idle_in_transaction_session_timeout` of one lease length: Postgres ends the paused session, its
+  locks go, and the standby takes over.
 """
 
 from __future__ import annotations
@@ -56,13 +59,20 @@ class Lease:
     async def try_acquire(self) -> bool:
         """Take the lease if it is free or expired (or renew it if ours); True when we hold it."""
         sent = time.monotonic()
-        token = await self.pool.fetchval(
-            "insert into leases (name, holder, token, expires_at)"
-            " values ($1, $2, 1, clock_timestamp() + make_interval(secs => $3))"
-            " on conflict (name) do update set holder = excluded.holder, token = leases.token + 1,"
-            "  expires_at = excluded.expires_at"
-            " where leases.expires_at < clock_timestamp()"
-            " returning token", self.name, self.holder, self.ttl)
+        if await self.pool.fetchval("select expires_at > clock_timestamp() from leases where name = $1", self.name):
+            return False  # held by someone: no need to queue behind a holder's fenced transaction
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute("set local lock_timeout = 500")  # a holder mid-transaction: try again later
+                token = await conn.fetchval(
+                    "insert into leases (name, holder, token, expires_at)"
+                    " values ($1, $2, 1, clock_timestamp() + make_interval(secs => $3))"
+                    " on conflict (name) do update set holder = excluded.holder, token = leases.token + 1,"
+                    "  expires_at = excluded.expires_at"
+                    " where leases.expires_at < clock_timestamp()"
+                    " returning token", self.name, self.holder, self.ttl)
+        except asyncpg.LockNotAvailableError:
+            return False
         if token is None:
             return False
         self.token, self.valid_until = int(token), sent + self.ttl * 0.8
@@ -96,6 +106,7 @@ class Lease:
         if self.token is None or not self.held():
             self.lose()
             raise LeaseLost(self.name)
+        await conn.execute(f"set local idle_in_transaction_session_timeout = {int(self.ttl * 1000)}")
         ok = await conn.fetchval(
             "select true from leases where name = $1 and token = $2 and expires_at > clock_timestamp() for share",
             self.name, self.token)
