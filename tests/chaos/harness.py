@@ -182,6 +182,7 @@ class Load:
         self.unresolved: dict[str, tuple[str, str, dict[str, Any], str]] = {}  # key -> (method, path, body, op)
         self.acknowledged: dict[str, str | None] = {}  # key -> result id, for every 2xx
         self.ops: dict[str, str] = {}  # key -> the operation it asked for
+        self.refusals: dict[str, str] = {}  # op -> the first refusal's body, to say why in the table
         self.stop = asyncio.Event()
 
     async def request(self, client: httpx.AsyncClient, tenant: Tenant, op: str, method: str, path: str,
@@ -212,6 +213,8 @@ class Load:
             self.unresolved[key] = (method, path, body, op)
         else:
             self.unresolved.pop(key, None)  # a definite refusal (409, 422): also its one result
+            if response is not None:
+                self.refusals.setdefault(op, f"{status} {response.text[:160]}")
         return response
 
     async def worker(self, number: int) -> None:
@@ -247,7 +250,7 @@ class Load:
         slot = tenant.free_slots.pop(0)
         response = await self.request(client, tenant, "book", "POST", f"/v1/links/{tenant.link_id}/events",
                                       _booking(slot), _key(), gateway)
-        if response is not None and response.status_code == 201:
+        if response is not None and 200 <= response.status_code < 300:
             tenant.booked[response.json()["id"]] = slot
         elif response is None or response.status_code >= 500:
             pass  # its key is retried later; the slot stays out of the pool
@@ -262,7 +265,7 @@ class Load:
         responses = await asyncio.gather(*[
             self.request(client, tenant, "book_contended", "POST", f"/v1/links/{tenant.link_id}/events",
                          _booking(slot), _key(), gateway) for gateway in range(2)])
-        won = [r for r in responses if r is not None and r.status_code == 201]
+        won = [r for r in responses if r is not None and 200 <= r.status_code < 300]
         for response in won:
             tenant.booked[response.json()["id"]] = slot
         if not won and all(r is not None and r.status_code < 500 for r in responses):
@@ -273,8 +276,8 @@ class Load:
         event_id = rng.choice(list(tenant.booked))
         slot = tenant.booked.pop(event_id)
         response = await self.request(client, tenant, "cancel", "POST", f"/v1/events/{event_id}/cancel",
-                                      {"reason": "chaos"}, _key(), gateway)
-        if response is not None and response.status_code == 200:
+                                      {"cancel_reason": "chaos"}, _key(), gateway)
+        if response is not None and 200 <= response.status_code < 300:
             tenant.free_slots.append(slot)
 
     async def reschedule(self, client: httpx.AsyncClient, tenant: Tenant, gateway: int, rng: random.Random) -> None:
@@ -286,7 +289,7 @@ class Load:
         body = {"start_at": new[0], "end_at": new[1]}
         response = await self.request(client, tenant, "reschedule", "POST", f"/v1/events/{event_id}/reschedule",
                                       body, _key(), gateway)
-        if response is not None and response.status_code == 200:
+        if response is not None and 200 <= response.status_code < 300:
             tenant.booked[event_id] = new
             tenant.free_slots.append(old)
 
@@ -369,9 +372,12 @@ async def make_tenants(cluster: Cluster, count: int) -> list[Tenant]:
             async with httpx.AsyncClient(timeout=30) as client:
                 slots = (await client.get(f"{cluster.gateways()[0]}/v1/links/{link['id']}/slots",
                                           headers={"authorization": f"Bearer {account['token']}"})).json()
+            apart: list[tuple[str, str]] = []  # slots overlap (a 15-minute increment): keep disjoint ones
+            for slot in sorted((s["start_at"], s["end_at"]) for s in slots):
+                if not apart or slot[0] >= apart[-1][1]:
+                    apart.append(slot)
             tenants.append(Tenant(account["account_id"], account["user_id"], account["provider_id"],
-                                  account["token"], link["id"], [(s["start_at"], s["end_at"]) for s in slots
-                                                                 if s["end_at"] > s["start_at"]],
+                                  account["token"], link["id"], apart[4:],  # the soonest may pass meanwhile
                                   webhook_id=hook["id"], receiver=receiver))
     finally:
         await nc.close()
@@ -533,7 +539,9 @@ class Report:
         answers: dict[str, int] = defaultdict(int)
         for outcome in load.outcomes:
             answers[f"{outcome.op} {outcome.status or 'no answer'}"] += 1
-        lines += ["", f"requests: {self.requests} ({', '.join(f'{k}: {v}' for k, v in sorted(answers.items()))})", "",
+        lines += ["", f"requests: {self.requests} ({', '.join(f'{k}: {v}' for k, v in sorted(answers.items()))})"]
+        lines += [f"  first refusal of {op}: {body}" for op, body in sorted(load.refusals.items())]
+        lines += ["",
                   "fault                           requests  errors  500s  longest unavailable  failover",
                   "------------------------------  --------  ------  ----  -------------------  --------"]
         for fault in self.faults:
