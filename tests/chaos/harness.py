@@ -428,7 +428,14 @@ async def events_leader_pid(cluster: Cluster) -> int:
     """The pid of the NATS node leading SCHED_EVENTS."""
     nc = await nats.connect(cluster.urls["SCHED_NATS_URL"].split(","))
     try:
-        info = await nc.jetstream().stream_info("SCHED_EVENTS")
+        deadline = time.monotonic() + PATIENCE
+        while True:
+            try:
+                info = await nc.jetstream().stream_info("SCHED_EVENTS")
+                break
+            except (nats.errors.Error, TimeoutError):  # a moment without a stream leader
+                assert time.monotonic() < deadline, "SCHED_EVENTS never answered"
+                await asyncio.sleep(0.5)
     finally:
         await nc.close()
     leader = info.cluster.leader if info.cluster else "sched-1"
@@ -631,8 +638,16 @@ async def check_all(cluster: Cluster, load: Load, tenants: list[Tenant], report:
             js = nc.jetstream()
             want = [e.id for e in logged]
             deadline = time.monotonic() + PATIENCE
-            while (got := await stream_ids(js, settings)) != want and time.monotonic() < deadline:
+            got: list[str] | None = None
+            while time.monotonic() < deadline:
+                try:  # a replicated stream just after a leader change may answer 503 for a moment
+                    got = await stream_ids(js, settings)
+                except (nats.errors.Error, TimeoutError):
+                    got = None
+                if got == want:
+                    break
                 await asyncio.sleep(1)
+            got = got or []
             if got != want:
                 missing, extra = len(set(want) - set(got)), len(got) - len(set(got))
                 report.violations["d"].append(f"{missing} missing, {extra} duplicated, order equal: "
