@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: run test unit bench lint install clean
+.PHONY: run cluster chaos test unit bench lint install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -17,6 +17,14 @@ install: $(STAMP)
 ## make run: start Postgres, NATS and every service; seed a demo account; print its token
 run: $(STAMP)
 	$(BIN)/sched run
+
+## make cluster: the same as a cluster on one machine: 3 NATS nodes, 2 instances of every service
+cluster: $(STAMP)
+	$(BIN)/sched run --cluster
+
+## make chaos: the fault run against cluster mode (about 5 minutes); prints the table of checks (a)-(g)
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos.run
 
 ## make test: every test tier against real Postgres and NATS (started by the fixtures)
 test: $(STAMP)

@@ -6,9 +6,14 @@ import importlib.resources as package_files
 
 from projections.calendars.projector import PROJECTION as CALENDARS
 from projections.resources.projector import PROJECTION as RESOURCES
-from projections.runner import Projection
+from projections.runner import Projection, partitioned
 
 PROJECTIONS: dict[str, Projection] = {p.name: p for p in (CALENDARS, RESOURCES)}
+
+
+def runnable(calendar_partitions: int = 1) -> list[Projection]:
+    """What the runners follow, each with its own checkpoint: the calendars split by provider, the rest whole."""
+    return [*partitioned(CALENDARS, calendar_partitions), RESOURCES]
 
 
 def migrations() -> list[tuple[int, str, str]]:

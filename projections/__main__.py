@@ -6,4 +6,4 @@ from projections.app import bootstrap
 from shared.lifecycle import serve
 
 if __name__ == "__main__":
-    serve(bootstrap, "projections ready")
+    serve(bootstrap, "projections ready", role="projections")

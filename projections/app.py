@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from projections import PROJECTIONS
+from projections import runnable
 from projections.runner import ProjectionRunner
 from shared.eventstore import create_pool
 from shared.settings import Settings
@@ -14,9 +14,13 @@ from shared.settings import Settings
 
 @asynccontextmanager
 async def bootstrap(settings: Settings) -> AsyncIterator[ProjectionRunner]:
-    """Follow the log with every projection in the background until the context exits."""
-    pool = await create_pool(settings.database_url, min_size=2, max_size=len(PROJECTIONS) + 2)
-    runner = ProjectionRunner(pool, list(PROJECTIONS.values()))
+    """Follow the log with every projection (partition) in the background until the context exits.
+
+    Runners share the units by leases, so any number of them may run (cluster mode runs two).
+    """
+    units = runnable(settings.calendar_partitions)
+    pool = await create_pool(settings.database_url, min_size=2, max_size=len(units) + 3)
+    runner = ProjectionRunner(pool, units, shared=True)
     task = asyncio.create_task(runner.run())
     try:
         yield runner

@@ -9,13 +9,17 @@ Apply functions are upserts too, so even a replayed event changes nothing.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import math
+import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
 
 from shared.eventstore import EventStore, LogCursor, RecordedEvent
+from shared.lease import Lease, LeaseLost, holder_name
 from shared.lifecycle import sleep_unless_stopped
 from shared.messages.events import Event, decode_event
 
@@ -47,11 +51,34 @@ class Projection:
     apply: ApplyBatch
     kinds: frozenset[str] = frozenset()
     ignores: frozenset[str] = frozenset()
+    # A partition applies only the events of the streams that hash to it (`partition_of`), with its own
+    # checkpoint; `partitions` 1 is the whole projection. Only read models whose rows never mix streams
+    # (calendars: each provider's own rows) may be split.
+    partitions: int = 1
+    partition: int = 0
 
     @property
     def checkpoint(self) -> str:
-        """The name of this projection's row in `checkpoints`."""
-        return f"projection:{self.name}"
+        """The name of this projection's (or partition's) row in `checkpoints`."""
+        if self.partitions == 1:
+            return f"projection:{self.name}"
+        return f"projection:{self.name}#{self.partition}/{self.partitions}"
+
+    def owns(self, stream_id: str) -> bool:
+        """Whether events of `stream_id` are this partition's to apply."""
+        return self.partitions == 1 or partition_of(stream_id, self.partitions) == self.partition
+
+
+def partition_of(stream_id: str, partitions: int) -> int:
+    """The partition of a stream: a hash that is the same in every process (unlike hash())."""
+    return zlib.crc32(stream_id.encode()) % partitions
+
+
+def partitioned(projection: Projection, partitions: int) -> list[Projection]:
+    """The projection as `partitions` units, each following the log with its own checkpoint."""
+    if partitions <= 1:
+        return [projection]
+    return [dataclasses.replace(projection, partitions=partitions, partition=i) for i in range(partitions)]
 
 
 # ORDER BY names events.tx_id: a bare tx_id would mean the selected text->bigint cast, which the
@@ -73,7 +100,7 @@ async def _locked_cursor(conn: asyncpg.Connection, projection: Projection) -> Lo
 async def _apply_batch(conn: asyncpg.Connection, projection: Projection, cursor: LogCursor,
                        limit: int) -> tuple[int, LogCursor]:
     rows = await conn.fetch(_READ, str(cursor.tx_id), cursor.position, limit)
-    wanted = [RecordedEvent(*row) for row in rows if row[4] in projection.event_types]
+    wanted = [RecordedEvent(*row) for row in rows if row[4] in projection.event_types and projection.owns(row[2])]
     if wanted:
         await projection.apply(conn, [(recorded, decode_event(recorded.data)) for recorded in wanted])
     if rows:
@@ -84,9 +111,11 @@ async def _apply_batch(conn: asyncpg.Connection, projection: Projection, cursor:
     return len(rows), cursor
 
 
-async def step(pool: asyncpg.Pool, projection: Projection, limit: int = 1000) -> int:
-    """Apply the next batch of events to one projection; return how many events were read."""
+async def step(pool: asyncpg.Pool, projection: Projection, limit: int = 1000, lease: Lease | None = None) -> int:
+    """Apply the next batch of events to one projection; return how many events were read (fenced by `lease`)."""
     async with pool.acquire() as conn, conn.transaction():
+        if lease is not None:
+            await lease.fence(conn)
         cursor = await _locked_cursor(conn, projection)
         count, _ = await _apply_batch(conn, projection, cursor, limit)
         return count
@@ -96,6 +125,7 @@ async def rebuild(pool: asyncpg.Pool, projection: Projection, batch: int = 5000)
     """Rebuild from position 0 in one transaction: readers keep the old rows until it commits."""
     async with pool.acquire() as conn, conn.transaction():
         await _locked_cursor(conn, projection)  # the live runner waits on this lock meanwhile
+        await conn.execute("select 1 from checkpoints where name like $1 for update", f"{projection.checkpoint}#%")
         for table in projection.tables:
             await conn.execute(f"delete from {table}")
         cursor, total = LogCursor(), 0
@@ -106,18 +136,31 @@ async def rebuild(pool: asyncpg.Pool, projection: Projection, batch: int = 5000)
                 break
         await conn.execute("update checkpoints set tx_id = $2::text::xid8, position = $3, updated_at = now()"
                            " where name = $1", projection.checkpoint, str(cursor.tx_id), cursor.position)
+        # Its partitions (when it runs split) resume from the rebuilt state too.
+        await conn.execute("update checkpoints set tx_id = $2::text::xid8, position = $3, updated_at = now()"
+                           " where name like $1", f"{projection.checkpoint}#%", str(cursor.tx_id), cursor.position)
         return total
 
 
 @dataclass
 class ProjectionRunner:
-    """Keeps every projection caught up with the log."""
+    """Keeps every projection (or partition) caught up with the log.
+
+    With `shared` (several runners, `python -m projections` in cluster mode) each unit is a
+    single-active role: a runner follows only the units whose lease it holds, and takes at most its
+    fair share (the units divided by the runners alive, rounded up), so runners that join or die
+    rebalance within a lease's length. Each step is fenced by its unit's lease.
+    """
 
     pool: asyncpg.Pool
     projections: Sequence[Projection]
     idle_sleep: float = 0.01
     batch: int = 1000
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    shared: bool = False
+    lease_ttl: float = 5.0
+    holder: str = field(default_factory=holder_name)
+    leases: dict[str, Lease] = field(default_factory=dict)
 
     async def catch_up(self) -> int:
         """Apply every projection up to the end of the visible log; return how many events were applied."""
@@ -129,12 +172,53 @@ class ProjectionRunner:
 
     async def run(self) -> None:
         """Follow the log with every projection until `stop` is set (a failed batch is logged and retried)."""
-        await asyncio.gather(*[self._follow(p) for p in self.projections])
+        if self.shared:
+            self.leases = {p.checkpoint: Lease(self.pool, p.checkpoint, self.lease_ttl, self.holder)
+                           for p in self.projections}
+            await asyncio.gather(self._balance(self.holder), *[self._follow(p) for p in self.projections])
+        else:
+            await asyncio.gather(*[self._follow(p) for p in self.projections])
 
-    async def _follow(self, projection: Projection) -> None:
+    async def _balance(self, holder: str) -> None:
+        """Keep our membership alive, renew what we hold, take or hand back units towards a fair share."""
+        member = Lease(self.pool, f"projection-runner:{holder}", self.lease_ttl, holder)
         while not self.stop.is_set():
             try:
-                count = await step(self.pool, projection, self.batch)
+                if not (await member.renew() if member.token is not None else await member.try_acquire()):
+                    await member.try_acquire()
+                runners = await self.pool.fetchval(
+                    "select count(*) from leases where name like 'projection-runner:%'"
+                    " and expires_at > clock_timestamp()")
+                share = math.ceil(len(self.leases) / max(1, int(runners)))
+                for lease in self.leases.values():
+                    if lease.token is not None and not (lease.held() and await lease.renew()):
+                        lease.lose()
+                held = [lease for lease in self.leases.values() if lease.held()]
+                if len(held) > share:
+                    await held[-1].release()  # another runner picks it up
+                for lease in self.leases.values():
+                    if len(held) >= share:
+                        break
+                    if lease.token is None and await lease.try_acquire():
+                        held.append(lease)
+            except Exception as exc:  # noqa: BLE001 - the database away, or anything else: keep balancing
+                log.warning("projection leases: %s: %s", type(exc).__name__, exc)
+            await sleep_unless_stopped(self.stop, self.lease_ttl / 5)
+        for lease in self.leases.values():
+            await lease.release()
+        await member.release()
+
+    async def _follow(self, projection: Projection) -> None:
+        lease = self.leases.get(projection.checkpoint)
+        while not self.stop.is_set():
+            if lease is not None and not lease.held():
+                await sleep_unless_stopped(self.stop, 0.2)
+                continue
+            try:
+                count = await step(self.pool, projection, self.batch, lease)
+            except LeaseLost:
+                log.warning("projection %s: lease lost; standing by", projection.checkpoint)
+                count = 0
             except Exception:
                 log.exception("projection %s failed; retrying", projection.name)
                 count = 0
@@ -153,7 +237,7 @@ async def status(pool: asyncpg.Pool, projections: Sequence[Projection]) -> list[
         tx_id, position = (row[0], row[1]) if row else (0, 0)
         lag = await pool.fetchval("select count(*) from events where (tx_id, position) > ($1::text::xid8, $2)",
                                   str(tx_id), position)
-        rows.append({"name": projection.name, "position": position, "head": head, "lag": lag,
+        rows.append({"name": projection.checkpoint.removeprefix("projection:"), "position": position, "head": head, "lag": lag,
                      "updated_at": row[2].isoformat() if row else None})
     return rows
 

@@ -192,15 +192,60 @@ def _wait_http(url: str, timeout: float) -> bool:
     return False
 
 
+def _server_component(role: str, instance: int, server: Any) -> Any:
+    """A supervised embedded server: started (and restarted) by its `start()`, stopped by its `stop()`."""
+    from shared.supervisor import Component
+
+    def start() -> subprocess.Popen[bytes]:
+        proc: subprocess.Popen[bytes] = server.start().proc
+        return proc
+
+    return Component(role=role, instance=instance, port=server.port, start=start, stop=lambda _proc: server.stop())
+
+
+def _service_component(role: str, instance: int, command: list[str], env: dict[str, str],
+                       port: int | None = None) -> Any:
+    """A supervised service process with its own environment (its instance number in SCHED_INSTANCE)."""
+    from shared.supervisor import Component, terminate
+
+    return Component(role=role, instance=instance, port=port, stop=terminate,
+                     start=lambda: subprocess.Popen(command, env=env))
+
+
+async def _wait_for_jetstream(urls: list[str], timeout: float) -> None:
+    """Wait until JetStream answers (a cluster first elects its meta leader)."""
+    import nats
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            nc = await nats.connect(urls, connect_timeout=2, max_reconnect_attempts=1)
+            try:
+                await nc.jetstream().account_info()
+                return
+            finally:
+                await nc.close()
+        except Exception:  # not ready yet, whatever the reason
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
 def run(args: argparse.Namespace) -> int:
-    """`sched run` (`make run`): servers, migrations, every service, the demo account; Ctrl-C stops it all."""
+    """`sched run` (`make run`): servers, migrations, every service, the demo account, all supervised.
+
+    With `--cluster` (`make cluster`): three NATS nodes, SCHED_EVENTS with 3 replicas and
+    `--instances` (default 2) of every service, gateways on consecutive ports from 8000.
+    """
     from shared.servers import EmbeddedNats, EmbeddedPostgres, ServerStartError
+    from shared.supervisor import Supervisor
 
     STATE_DIR.mkdir(exist_ok=True)
     if not os.environ.get("SCHED_SIGNING_SECRET"):  # every child signs or checks links with the project's secret
         os.environ["SCHED_SIGNING_SECRET"] = project_signing_secret(create=True) or ""
-    started: list[Any] = []
-    children: dict[str, subprocess.Popen[bytes]] = {}
+    cluster = bool(getattr(args, "cluster", False))
+    instances = max(1, int(getattr(args, "instances", 2))) if cluster else 1
+    supervisor = Supervisor(state_file=STATE_DIR / ("cluster.json" if cluster else "processes.json"))
     stopping = False
 
     def stop(*_: object) -> None:
@@ -212,74 +257,78 @@ def run(args: argparse.Namespace) -> int:
     try:
         if not os.environ.get("SCHED_DATABASE_URL"):
             pg = EmbeddedPostgres(STATE_DIR / "postgres",
-                                  port=int(os.environ.get("SCHED_EMBEDDED_PG_PORT", RUN_PG_PORT))).start()
-            started.append(pg)
+                                  port=int(os.environ.get("SCHED_EMBEDDED_PG_PORT", RUN_PG_PORT)))
+            supervisor.add(_server_component("postgres", 0, pg))
             os.environ["SCHED_DATABASE_URL"] = pg.url
         if not os.environ.get("SCHED_NATS_URL"):
-            nats_server = EmbeddedNats(STATE_DIR / "nats",
-                                       port=int(os.environ.get("SCHED_EMBEDDED_NATS_PORT", RUN_NATS_PORT))).start()
-            started.append(nats_server)
-            os.environ["SCHED_NATS_URL"] = nats_server.url
+            base = int(os.environ.get("SCHED_EMBEDDED_NATS_PORT", RUN_NATS_PORT))
+            if cluster:
+                routes = [base + 100 + i for i in range(3)]
+                nodes = [EmbeddedNats(STATE_DIR / "nats" / f"node{i + 1}", port=base + i, name=f"sched-{i + 1}",
+                                      cluster_port=routes[i], routes=routes) for i in range(3)]
+            else:
+                nodes = [EmbeddedNats(STATE_DIR / "nats", port=base)]
+            for i, node in enumerate(nodes):
+                supervisor.add(_server_component("nats", i + 1 if cluster else 0, node))
+            os.environ["SCHED_NATS_URL"] = ",".join(node.url for node in nodes)
+        if cluster:
+            os.environ.setdefault("SCHED_EVENTS_REPLICAS", "3")
+            os.environ.setdefault("SCHED_CALENDAR_PARTITIONS", "4")
         os.environ.setdefault("SCHED_WEBHOOK_ALLOW_LOOPBACK", "1")
         if not os.environ.get("SCHED_SMTP_URL"):  # a real SMTP server on loopback; /dev/mail lists what it caught
             mail_port = os.environ.get("SCHED_MAIL_CATCHER_PORT", str(RUN_MAIL_PORT))
             mail_dir = str((STATE_DIR / "mail").resolve())
-            children["mailcatcher"] = subprocess.Popen(
-                [sys.executable, "-m", "services.notifier.catcher", "--dir", mail_dir, "--port", mail_port],
-                env=os.environ.copy())
+            supervisor.add(_service_component(
+                "mailcatcher", 0, [sys.executable, "-m", "services.notifier.catcher", "--dir", mail_dir, "--port",
+                                   mail_port], dict(os.environ), int(mail_port)))
             os.environ["SCHED_SMTP_URL"] = f"smtp://127.0.0.1:{mail_port}"
             os.environ["SCHED_MAIL_CATCHER_DIR"] = mail_dir
-        http_url = f"http://{os.environ.get('SCHED_HTTP_HOST', '127.0.0.1')}:{os.environ.get('SCHED_HTTP_PORT', '8000')}"
+        host = os.environ.get("SCHED_HTTP_HOST", "127.0.0.1")
+        first_port = int(os.environ.get("SCHED_HTTP_PORT", "8000"))
+        http_urls = [f"http://{host}:{first_port + i}" for i in range(instances)]
         URLS_FILE.write_text(f"SCHED_DATABASE_URL={os.environ['SCHED_DATABASE_URL']}\n"
-                             f"SCHED_NATS_URL={os.environ['SCHED_NATS_URL']}\nSCHED_HTTP_URL={http_url}\n")
+                             f"SCHED_NATS_URL={os.environ['SCHED_NATS_URL']}\nSCHED_HTTP_URL={http_urls[0]}\n")
         asyncio.run(migrate_all(os.environ["SCHED_DATABASE_URL"]))
+        asyncio.run(_wait_for_jetstream(os.environ["SCHED_NATS_URL"].split(","), timeout=60))
         with Commands() as commands:
             demo = seed_demo(commands)
-        host, port = http_url.removeprefix("http://").split(":")
         for name, command in SERVICES.items():
-            extra = ["--host", host, "--port", port] if name == "gateway" else []
-            children[name] = subprocess.Popen(command + extra, env=os.environ.copy())
-        if not _wait_http(f"{http_url}/health", timeout=30):
-            print("the gateway did not answer /health within 30 s; see the output above", file=sys.stderr)
-            return 1
+            for i in range(instances):
+                env = {**os.environ, "SCHED_INSTANCE": str(i + 1)}
+                port = first_port + i if name == "gateway" else None
+                extra = ["--host", host, "--port", str(port)] if port else []
+                supervisor.add(_service_component(name, i + 1 if cluster else 0, command + extra, env, port))
+        for url in http_urls:
+            if not _wait_http(f"{url}/health", timeout=120 if cluster else 30):
+                print(f"the gateway {url} did not answer /health in time; see the output above", file=sys.stderr)
+                return 1
+        gateways = "\n".join(f"  HTTP gateway     {url}   (health: {url}/health)" for url in http_urls)
         print(f"""
-sched is running.
-  HTTP gateway     {http_url}   (health: {http_url}/health)
+sched is running{f" as a cluster ({instances} instances of every service)" if cluster else ""}.
+{gateways}
   Postgres         {os.environ['SCHED_DATABASE_URL']}
   NATS             {os.environ['SCHED_NATS_URL']}   (commands: sched.cmd.<name>, events: SCHED_EVENTS)
-  URLs written to  {URLS_FILE}
+  URLs written to  {URLS_FILE}{f"; processes in {STATE_DIR / 'cluster.json'}" if cluster else ""}
 
 Demo account {demo['account_id']}  (user {demo['user_id']}, provider {demo['provider_id']}, link {demo['link_id']})
 Demo token:  {demo['token']}
-Booking page {demo['link_url']}   (the demo link's page; caught mail at {http_url}/dev/mail)
+Booking page {demo['link_url']}   (the demo link's page; caught mail at {http_urls[0]}/dev/mail)
 
-Ctrl-C stops everything.""", flush=True)
+A process that exits is restarted. Ctrl-C stops everything.""", flush=True)
         while not stopping:
-            for name, child in children.items():
-                if child.poll() is not None:
-                    print(f"service {name} exited with code {child.returncode}; stopping", file=sys.stderr)
-                    return 1
-            time.sleep(0.3)
+            supervisor.tick()
+            time.sleep(0.2)
         return 0
     except ServerStartError as exc:
         print(f"could not start: {exc}", file=sys.stderr)
         return 1
     finally:
-        for child in children.values():
-            if child.poll() is None:
-                child.terminate()
-        for child in children.values():
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        for server in reversed(started):
-            server.stop()
+        supervisor.stop_all()
 
 
 def projections_command(args: argparse.Namespace) -> int:
     """`sched projections status` / `sched projections rebuild [NAME]`, against the running system."""
-    from projections import PROJECTIONS
+    from projections import PROJECTIONS, runnable
     from projections.runner import rebuild, status
     from shared.eventstore import create_pool
     from shared.settings import load_settings
@@ -301,7 +350,7 @@ def projections_command(args: argparse.Namespace) -> int:
                     started = time.monotonic()
                     count = await rebuild(pool, PROJECTIONS[name])
                     print(f"rebuilt {name}: {count} events in {time.monotonic() - started:.2f}s")
-            for row in await status(pool, list(PROJECTIONS.values())):
+            for row in await status(pool, runnable(load_settings().calendar_partitions)):
                 print(f"{row['name']:<12} position {row['position']:>10}  head {row['head']:>10}  lag {row['lag']:>8}")
             return 0
         finally:
@@ -328,8 +377,11 @@ def main(argv: list[str] | None = None) -> int:
     """The `sched` command line."""
     parser = argparse.ArgumentParser(prog="sched", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="start Postgres, NATS and every service; seed a demo account").set_defaults(
-        func=run)
+    run_parser = commands.add_parser("run", help="start Postgres, NATS and every service; seed a demo account")
+    run_parser.add_argument("--cluster", action="store_true",
+                            help="three NATS nodes, SCHED_EVENTS with 3 replicas, several instances of every service")
+    run_parser.add_argument("--instances", type=int, default=2, help="instances of every service with --cluster")
+    run_parser.set_defaults(func=run)
     account = commands.add_parser("account", help="manage accounts").add_subparsers(dest="action", required=True)
     create = account.add_parser("create", help="create an account, its first user, provider and token")
     create.add_argument("--name", required=True)

@@ -52,7 +52,7 @@ async def ensure_events_stream(js: JetStreamContext, settings: Settings) -> None
     """Create SCHED_EVENTS (or the configured name) if it does not exist yet."""
     config = StreamConfig(
         name=settings.events_stream, subjects=[f"{settings.events_subject_prefix}.>"],
-        duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        duplicate_window=DUPLICATE_WINDOW_SECONDS, num_replicas=settings.events_replicas,
     )
     try:
         await js.stream_info(settings.events_stream)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
 import signal
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -28,12 +30,41 @@ async def sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
-def serve(running: Callable[[Settings], AbstractAsyncContextManager[Any]], ready: str) -> None:
-    """Run `running(settings)` until a stop signal; print `ready` (supervisors and tests wait for it)."""
+def health_subject(settings: Settings) -> str:
+    """Where every service process answers "who is up": `<prefix>.health`."""
+    return f"{settings.nats_prefix}.health"
+
+
+@contextlib.asynccontextmanager
+async def answering_health(settings: Settings, role: str) -> Any:
+    """While inside, answer each request on the health subject with this process's role, instance and pid."""
+    import nats
+
+    nc = await nats.connect(settings.nats_servers, max_reconnect_attempts=-1)
+    me = json.dumps({"role": role, "instance": os.environ.get("SCHED_INSTANCE", "1"), "pid": os.getpid()}).encode()
+
+    async def answer(msg: Any) -> None:
+        await msg.respond(me)
+
+    await nc.subscribe(health_subject(settings), cb=answer)
+    try:
+        yield
+    finally:
+        await nc.close()
+
+
+def serve(running: Callable[[Settings], AbstractAsyncContextManager[Any]], ready: str, role: str = "") -> None:
+    """Run `running(settings)` until a stop signal; print `ready` (supervisors and tests wait for it).
+
+    With a `role` the process also answers the gateway's `/health` roll-call over NATS.
+    """
 
     async def main() -> None:
         stop = stop_on_signals()
-        async with running(load_settings()):
+        settings = load_settings()
+        async with running(settings), contextlib.AsyncExitStack() as stack:
+            if role:
+                await stack.enter_async_context(answering_health(settings, role))
             print(ready, flush=True)
             await stop.wait()
 

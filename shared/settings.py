@@ -22,6 +22,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     http_port: int = 8000
     nats_prefix: str = "sched"
     events_stream: str = "SCHED_EVENTS"
+    events_replicas: int = 1  # 3 on a three-node NATS cluster (`sched run --cluster`)
+    calendar_partitions: int = 1  # the calendars read model split by provider (4 in cluster mode)
     command_workers: int = 32
     webhook_allow_loopback: bool = False
     # Seconds before each retry of a failed webhook delivery (then it is dead), and per-attempt timeout.
@@ -83,6 +85,10 @@ def load_settings(**overrides: object) -> Settings:
             values[field] = env[name]
     if env.get("SCHED_HTTP_PORT"):
         values["http_port"] = int(env["SCHED_HTTP_PORT"])
+    if env.get("SCHED_EVENTS_REPLICAS"):
+        values["events_replicas"] = int(env["SCHED_EVENTS_REPLICAS"])
+    if env.get("SCHED_CALENDAR_PARTITIONS"):
+        values["calendar_partitions"] = int(env["SCHED_CALENDAR_PARTITIONS"])
     if env.get("SCHED_COMMAND_WORKERS"):
         values["command_workers"] = int(env["SCHED_COMMAND_WORKERS"])
     if env.get("SCHED_WEBHOOK_ALLOW_LOOPBACK"):

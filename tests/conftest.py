@@ -50,6 +50,7 @@ def _with_database(url: str, name: str) -> str:
 def servers() -> Iterator[ServerUrls]:
     env_db, env_nats = os.environ.get("SCHED_DATABASE_URL"), os.environ.get("SCHED_NATS_URL")
     stack: list[object] = []
+    root: Path | None = None
     try:
         if env_db and env_nats:
             yield ServerUrls(env_db, env_nats)
@@ -76,10 +77,12 @@ def servers() -> Iterator[ServerUrls]:
         nats_server = EmbeddedNats(root / "nats").start()
         stack.append(nats_server)
         yield ServerUrls(pg_server.url, nats_server.url)
-        shutil.rmtree(root, ignore_errors=True)
     finally:
         for item in reversed(stack):
             item.stop()  # type: ignore[attr-defined]
+        if root is not None:
+            pg_server.remove()
+            shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -158,12 +158,18 @@ class LiveCalendars:
             dropped += len(old)
         return dropped
 
-    async def load(self, pool: asyncpg.Pool, checkpoint: str = "projection:calendars") -> None:
-        """Start from the `calendars` read model: its rows and checkpoint, read in one snapshot."""
+    async def load(self, pool: asyncpg.Pool, checkpoints: Sequence[str] = ("projection:calendars",)) -> None:
+        """Start from the `calendars` read model: its rows and checkpoint, read in one snapshot.
+
+        With the projection split into partitions, each has its own checkpoint: the rows hold at least
+        everything up to the lowest of them, so following the log from there (re-applying some events,
+        which changes nothing) converges on the log.
+        """
         horizon = self.clock() - KEEP
         async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            row = await conn.fetchrow("select tx_id::text::bigint, position from checkpoints where name = $1",
-                                      checkpoint)
+            cursors = await conn.fetch("select tx_id::text::bigint, position from checkpoints where name = any($1)",
+                                       list(checkpoints))
+            row = min(((r[0], r[1]) for r in cursors), default=None) if len(cursors) == len(checkpoints) else None
             providers = await conn.fetch("select provider_id, account_id, schedule from rm_providers")
             reservations = await conn.fetch(
                 "select provider_id, reservation_id, kind, extract(epoch from start_at)::bigint,"

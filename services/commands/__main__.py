@@ -6,4 +6,4 @@ from services.commands.app import bootstrap
 from shared.lifecycle import serve
 
 if __name__ == "__main__":
-    serve(bootstrap, "command service ready")
+    serve(bootstrap, "command service ready", role="commands")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import msgspec
 
 from services.commands.handlers import CONTENTION_KEYS, HANDLERS, Handler
@@ -24,6 +26,11 @@ from shared.ids import new_id
 log = logging.getLogger("sched.commands")
 
 MAX_ATTEMPTS = 30
+# What a Postgres restart looks like to a client; a transaction that fails so is tried again.
+CONNECTION_ERRORS = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, asyncpg.AdminShutdownError,
+                     asyncpg.CannotConnectNowError, asyncpg.ConnectionFailureError, asyncpg.InternalClientError,
+                     OSError)
+RETRY_CONNECTION_FOR = 6.0  # seconds: the gateway's callers wait at most 10 s in all
 _encoder = msgspec.json.Encoder()
 
 
@@ -65,7 +72,7 @@ class CommandService:
         if not command.command_id or len(command.command_id) > 200:
             raise ValidationFailed.on("command_id", "must be a non-empty string of at most 200 characters")
         try:
-            return await self._decide_and_append(name, HANDLERS[name], command)
+            return await self._through_restarts(name, command)
         except DomainError:
             # A repeat of a command that already took effect may now be refused (its own first run
             # took the slot): the stored reply wins. Looked up only here, off the fast path.
@@ -73,6 +80,33 @@ class CommandService:
             if replayed is not None:
                 return replayed
             raise
+
+    async def _through_restarts(self, name: str, command: Any) -> dict[str, Any]:
+        """Decide and append, again after a lost connection; a commit whose outcome is unknown is looked up.
+
+        A connection that breaks during COMMIT leaves us not knowing whether it took effect, so before
+        each new attempt the command id is looked up: a stored reply means it did, and is the answer.
+        """
+        deadline = time.monotonic() + RETRY_CONNECTION_FOR
+        pause = 0.1
+        while True:
+            try:
+                return await self._decide_and_append(name, HANDLERS[name], command)
+            except CONNECTION_ERRORS as exc:
+                if time.monotonic() + pause > deadline:
+                    raise
+                log.warning("command %s: %s; retrying with the same command id", name, type(exc).__name__)
+            while True:
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 1.0)
+                try:
+                    replayed = await self._replayed(name, command)
+                    break
+                except CONNECTION_ERRORS:
+                    if time.monotonic() + pause > deadline:
+                        raise
+            if replayed is not None:
+                return replayed
 
     async def _decide_and_append(self, name: str, handler: Handler, command: Any) -> dict[str, Any]:
         key = CONTENTION_KEYS.get(name)

@@ -2,8 +2,8 @@
 
 Queries already ignore expired holds, so lateness costs nothing but a later `expired` state. The
 sweeper follows the log (like a projector) to keep a small table of active holds by deadline, and
-commits that table with its checkpoint. One instance sweeps at a time (an advisory lock), so any
-number of command services can run it.
+commits that table with its checkpoint. One instance sweeps at a time (the `hold_sweeper` lease,
+shared/lease.py, fencing its checkpoint), so any number of command services can run it.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import msgspec
 
 from services.commands.service import CommandService
 from shared.eventstore import EventStore
+from shared.lease import Lease, LeaseLost
 from shared.lifecycle import sleep_unless_stopped
 from shared.messages.events import HoldCompleted, HoldExpired, HoldReleased, SlotHeld, decode_event
 
 log = logging.getLogger("sched.sweeper")
 CHECKPOINT = "hold_sweeper"
-SWEEPER_LOCK = 7_310_002
 _HOLD_TYPES = {"slot_held", "hold_released", "hold_completed", "hold_expired"}
 
 
@@ -32,13 +32,15 @@ class HoldSweeper:
         self.store = store
         self.service = service
 
-    async def follow(self) -> int:
-        """Fold the next events of the log into hold_deadlines; return how many were read."""
+    async def follow(self, lease: Lease | None = None) -> int:
+        """Fold the next events of the log into hold_deadlines; return how many were read (fenced by `lease`)."""
         cursor = await self.store.load_checkpoint(CHECKPOINT)
         events = await self.store.read_all(cursor, limit=1000)
         if not events:
             return 0
         async with self.store.pool.acquire() as conn, conn.transaction():
+            if lease is not None:
+                await lease.fence(conn)
             for recorded in events:
                 if recorded.type not in _HOLD_TYPES:
                     continue
@@ -72,21 +74,21 @@ class HoldSweeper:
         return expired
 
     async def run(self, stop: asyncio.Event, interval: float = 1.0) -> None:
-        """Sweep until `stop` is set, while holding the sweeper lock (other instances wait)."""
-        async with self.store.pool.acquire() as lock_conn:
+        """Sweep until `stop` is set, while holding the sweeper's lease (other instances stand by)."""
+        lease = Lease(self.store.pool, CHECKPOINT)
+        keeping = asyncio.create_task(lease.keep(stop))
+        try:
             while not stop.is_set():
-                if await lock_conn.fetchval("select pg_try_advisory_lock($1)", SWEEPER_LOCK):
-                    break
-                await sleep_unless_stopped(stop, 5)
-            try:
-                while not stop.is_set():
+                if lease.held():
                     try:
-                        while await self.follow():
+                        while await self.follow(lease):
                             continue  # until caught up
-                        await self.expire_due()
+                        if lease.held():
+                            await self.expire_due()
+                    except LeaseLost:
+                        log.warning("hold sweeper lost its lease; standing by")
                     except Exception:
                         log.exception("hold sweep failed; retrying")
-                    await sleep_unless_stopped(stop, interval)
-            finally:
-                await lock_conn.execute("select pg_advisory_unlock_all()")
-
+                await sleep_unless_stopped(stop, interval)
+        finally:
+            await keeping

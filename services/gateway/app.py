@@ -149,7 +149,7 @@ def make_handler(operation: Operation, http: HttpRoute, backend: Backend,
         except HttpError as exc:
             if http.facade == "calendly":
                 exc = calendly_error(exc)
-            return Response(exc.body, status_code=exc.status)
+            return Response(exc.body, status_code=exc.status, headers=exc.headers)
 
     handle.__name__ = f"{http.method.lower()}_{operation.name}"
     return handle
@@ -201,9 +201,9 @@ def bootstrap(settings: Settings) -> Litestar:
 
     @get("/health")
     async def health() -> Response[dict[str, str]]:
-        """Postgres and NATS reachable: 200, else 503 naming the one that is not."""
+        """Each component by name: Postgres, NATS and every service role; 200 when all are up, else 503."""
         status = await backend.health()
-        healthy = all(v == "ok" for v in status.values())
+        healthy = all(v == "ok" or v.startswith("ok (") for v in status.values())
         return Response({"status": "ok" if healthy else "degraded", **status}, status_code=200 if healthy else 503)
 
     @get("/health/live", include_in_schema=False)

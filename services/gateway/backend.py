@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from typing import Any
@@ -14,6 +15,7 @@ from litestar import Request
 from services.gateway.errors import HttpError, from_reply
 from shared.catalogue import CATALOGUE
 from shared.catalogue.model import Auth
+from shared.lifecycle import health_subject
 from shared.settings import Settings
 
 # Identities are cached until the event feed says they changed; the TTL only bounds how long a missed
@@ -22,6 +24,11 @@ AUTH_CACHE_SECONDS = 300.0
 MAX_CACHED = 100_000
 # Account-stream events that only add (an account, a user, a token, a team): no cached identity changes.
 ADDITIVE_ACCOUNT_EVENTS = frozenset({"account_created", "user_created", "api_token_issued", "team_scope_created"})
+SERVICE_ROLES = ("commands", "query", "projections", "relay", "webhooks", "notifier")
+ROLL_CALL_SECONDS = 0.3
+# A client never waits past 10 s: retries of one request (same body, so the same command_id) end by 8 s.
+REQUEST_DEADLINE = 8.0
+ATTEMPT_TIMEOUT = 4.0
 MAX_POSITION = 2**63 - 1
 _encoder = msgspec.json.Encoder()
 
@@ -56,10 +63,21 @@ class Backend:
         """
         assert self.nc is not None
         subject = CATALOGUE[name].subject(self.settings.nats_prefix)
-        try:
-            reply = await self.nc.request(subject, _encoder.encode(body), timeout=15)
-        except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
-            raise HttpError(503, {"errors": {"detail": [f"the {kind} service is not answering"]}}) from None
+        payload = _encoder.encode(body)
+        deadline = time.monotonic() + REQUEST_DEADLINE
+        pause = 0.1
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                reply = await self.nc.request(subject, payload, timeout=max(0.1, min(ATTEMPT_TIMEOUT, remaining)))
+                break
+            except (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.errors.Error):
+                # No responder (a service restarting), a lost reply or NATS reconnecting: ask again with the
+                # same command_id, which the command service answers once, until the deadline.
+                if time.monotonic() + pause >= deadline:
+                    raise HttpError(503, {"errors": {"detail": [f"the {kind} service is not answering"]}}) from None
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 1.0)
         data: bytes = reply.data
         if data[:32].replace(b" ", b"").startswith(b'{"ok":false'):  # every error reply (shared.errors)
             decoded = msgspec.json.decode(data)
@@ -146,4 +164,25 @@ class Backend:
             status["postgres"] = f"unreachable: {type(exc).__name__}"
         if self.nc is None or not self.nc.is_connected:
             status["nats"] = "unreachable"
-        return status
+            return status | {role: "unknown" for role in SERVICE_ROLES}
+        return status | await self.roll_call()
+
+    async def roll_call(self) -> dict[str, str]:
+        """Each service role: "ok (N up)" from the processes that answer on the health subject, or "down"."""
+        assert self.nc is not None
+        inbox = self.nc.new_inbox()
+        answers: list[dict[str, Any]] = []
+
+        async def collect(msg: Any) -> None:
+            answers.append(msgspec.json.decode(msg.data))
+
+        subscription = await self.nc.subscribe(inbox, cb=collect)
+        try:
+            await self.nc.publish(health_subject(self.settings), b"", reply=inbox)
+            await asyncio.sleep(ROLL_CALL_SECONDS)
+        finally:
+            await subscription.unsubscribe()
+        counts = {role: 0 for role in SERVICE_ROLES}
+        for answer in answers:
+            counts[answer.get("role", "")] = counts.get(answer.get("role", ""), 0) + 1
+        return {role: f"ok ({n} up)" if n else "down" for role, n in counts.items()}

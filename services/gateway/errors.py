@@ -10,10 +10,12 @@ from shared.catalogue import ERROR_STATUS
 class HttpError(Exception):
     """An answer other than success: a status and a JSON body."""
 
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
+    def __init__(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         super().__init__(status)
         self.status = status
         self.body = body
+        # A 503 always says when to come back: clients ride through a restart instead of giving up.
+        self.headers = headers or ({"retry-after": "1"} if status == 503 else {})
 
     @classmethod
     def on(cls, status: int, field: str, message: str) -> HttpError:

@@ -6,4 +6,4 @@ from services.notifier.app import bootstrap
 from shared.lifecycle import serve
 
 if __name__ == "__main__":
-    serve(bootstrap, "notifier ready")
+    serve(bootstrap, "notifier ready", role="notifier")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import asyncpg
 import nats
 from nats.aio.client import Client as NatsClient
 
+from projections import runnable
 from projections.calendars.memory import LiveCalendars
 from services.query.reads import Reads, StateCache
 from services.query.service import QueryService
@@ -43,8 +45,9 @@ async def bootstrap(settings: Settings, clock: Callable[[], float] | None = None
     """
     require_signing_secret(settings.signing_secret, "the query service")
     pool = await create_pool(settings.database_url, min_size=2, max_size=12)
+    units = runnable(settings.calendar_partitions)
     calendars = LiveCalendars(clock=clock) if clock else LiveCalendars()
-    await calendars.load(pool)
+    await calendars.load(pool, [unit.checkpoint for unit in units if unit.name == "calendars"])
     await calendars.catch_up(pool)
     # The calendars are long-lived: leave them out of the garbage collector's full passes, whose cost
     # would otherwise grow with the number of providers and show up in every query's latency.
@@ -52,9 +55,8 @@ async def bootstrap(settings: Settings, clock: Callable[[], float] | None = None
     stop = asyncio.Event()
     follower = asyncio.create_task(calendars.follow(pool, stop))
     states = StateCache(calendars)
-    reads = Reads(pool, settings.public_url, clock, calendars=calendars, states=states,
-                  signing_secret=settings.signing_secret) if clock \
-        else Reads(pool, settings.public_url, calendars=calendars, states=states, signing_secret=settings.signing_secret)
+    reads = Reads(pool, settings.public_url, clock or time.time, calendars=calendars, states=states,
+                  projections=units, signing_secret=settings.signing_secret)
     service = QueryService(reads, check_replies=settings.check_replies)
     nc = await nats.connect(settings.nats_servers, max_reconnect_attempts=-1)
     answering = await answer_requests_lean(nc, subject_prefix(settings.nats_prefix, "query"), "sched-queries",

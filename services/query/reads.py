@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from projections import PROJECTIONS
+from projections import runnable
 from projections.calendars import queries as calendar_rows
 from projections.calendars.memory import LiveCalendars
 from projections.resources import queries as resources
@@ -81,7 +81,8 @@ class Reads:
     public_url: str = "http://127.0.0.1:8000/book"
     clock: Callable[[], float] = time.time
     max_wait: float = 5.0
-    projections: Sequence[Projection] = field(default_factory=lambda: list(PROJECTIONS.values()))
+    # the checkpoints a read waits for: every unit the runners follow (each calendars partition too)
+    projections: Sequence[Projection] = field(default_factory=runnable)
     calendars: LiveCalendars | None = None  # the query service's in-memory calendars; None: read rm_* rows
     next_free: dict[tuple[str, str, str], Any] = field(default_factory=dict)  # slots.earliest_slot's index
     states: StateCache | None = None

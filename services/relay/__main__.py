@@ -6,4 +6,4 @@ from services.relay.app import bootstrap
 from shared.lifecycle import serve
 
 if __name__ == "__main__":
-    serve(bootstrap, "relay ready")
+    serve(bootstrap, "relay ready", role="relay")

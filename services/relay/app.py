@@ -10,22 +10,32 @@ import nats
 
 from services.relay.relay import Relay
 from shared.eventstore import EventStore, create_pool
+from shared.lease import Lease
 from shared.settings import Settings
 
 
 @asynccontextmanager
 async def bootstrap(settings: Settings) -> AsyncIterator[Relay]:
     """Publish the log to SCHED_EVENTS in the background until the context exits."""
-    pool = await create_pool(settings.database_url, min_size=1, max_size=2)
-    nc = await nats.connect(settings.nats_servers, max_reconnect_attempts=-1)
-    relay = Relay(EventStore(pool), nc.jetstream(), settings)
+    pool = await create_pool(settings.database_url, min_size=1, max_size=3)  # the relay, its lease
+    relay: Relay | None = None
+
+    async def reconnected() -> None:
+        if relay is not None:
+            relay.request_check()  # the stream may have lost messages while we were away
+
+    nc = await nats.connect(settings.nats_servers, max_reconnect_attempts=-1, reconnected_cb=reconnected)
+    lease = Lease(pool, "relay")  # one relay publishes; the others stand by
+    relay = Relay(EventStore(pool), nc.jetstream(), settings, lease=lease)
     await relay.start()
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
+    keeping = asyncio.create_task(lease.keep(stop))
     try:
         yield relay
     finally:
         stop.set()
         await task
+        await keeping
         await nc.drain()
         await pool.close()

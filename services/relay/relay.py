@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from nats.js import JetStreamContext
 
+from services.relay.feed_check import POSITION_HEADER, check_and_repair
 from shared.eventstore import EventStore, LogCursor
 from shared.feed import aggregate_of, ensure_events_stream, envelope_of
+from shared.lease import Lease, LeaseLost
 from shared.lifecycle import sleep_unless_stopped
 from shared.settings import Settings
 
@@ -17,34 +20,81 @@ log = logging.getLogger("sched.relay")
 CHECKPOINT = "relay"
 
 class Relay:
-    """Publishes the log to JetStream; the checkpoint moves only after JetStream acknowledged."""
+    """Publishes the log to JetStream; the checkpoint moves only after JetStream acknowledged.
 
-    def __init__(self, store: EventStore, js: JetStreamContext, settings: Settings, batch_size: int = 500) -> None:
+    With a `lease` only its holder publishes: a standby (or a holder paused past its lease) does
+    nothing, and the checkpoint is written fenced by the lease's token.
+    """
+
+    def __init__(self, store: EventStore, js: JetStreamContext, settings: Settings, batch_size: int = 500,
+                 lease: Lease | None = None) -> None:
         self.store = store
         self.js = js
         self.settings = settings
         self.batch_size = batch_size
         self.cursor = LogCursor()
+        self.lease = lease
+        self.active_token: int | None = None
+        self.check_needed = True  # at start, after every reconnect, after a failed publish
+        self.msg_id_suffix = ""  # set after a repair: JetStream would drop a re-published Nats-Msg-Id
+        self.repairs = 0
+
+    def request_check(self) -> None:
+        """Compare the stream with the log before the next publish (NATS reconnected, say)."""
+        self.check_needed = True
 
     async def start(self) -> None:
         """Make sure the events stream exists and resume after the relay's checkpoint."""
         await ensure_events_stream(self.js, self.settings)
         self.cursor = await self.store.load_checkpoint(CHECKPOINT)
 
+    async def _active(self) -> bool:
+        """Whether to publish now; a newly won lease first resumes from the checkpoint its last holder wrote."""
+        if self.lease is None:
+            return True
+        if not self.lease.held():
+            self.active_token = None
+            return False
+        if self.active_token != self.lease.token:
+            self.cursor = await self.store.load_checkpoint(CHECKPOINT)
+            self.active_token = self.lease.token
+            self.check_needed = True
+        return True
+
+    async def _check_feed(self) -> None:
+        """Resume after the last log event the stream holds in place, republishing whatever it lost."""
+        await ensure_events_stream(self.js, self.settings)  # recreated if someone deleted it
+        resume, deleted = await check_and_repair(self.store, self.js, self.settings)
+        checkpoint = await self.store.load_checkpoint(CHECKPOINT)
+        if deleted or resume < checkpoint:
+            self.repairs += 1
+            self.msg_id_suffix = f":r{time.time_ns()}"
+            log.warning("republishing SCHED_EVENTS from log position %d (the stream lost events)", resume.position)
+        self.cursor = resume
+        self.check_needed = False
+
     async def publish_batch(self) -> int:
-        """Publish the next batch; return how many events it held."""
+        """Publish the next batch (when active); return how many events it held."""
+        if not await self._active():
+            return 0
+        if self.check_needed:
+            await self._check_feed()
         events = await self.store.read_all(self.cursor, self.batch_size)
-        if not events:
+        if not events or not await self._active():
             return 0
         prefix = self.settings.events_subject_prefix
         # One connection keeps publish order, so pipelining keeps the stream in log order.
         await asyncio.gather(*[
             self.js.publish(f"{prefix}.{aggregate_of(e.stream_id)}.{e.type}", envelope_of(e),
-                            headers={"Nats-Msg-Id": e.id}, timeout=10)
+                            headers={"Nats-Msg-Id": e.id + self.msg_id_suffix, POSITION_HEADER: str(e.position)},
+                            timeout=10)
             for e in events
         ])
+        async with self.store.pool.acquire() as conn, conn.transaction():
+            if self.lease is not None:
+                await self.lease.fence(conn)
+            await self.store.save_checkpoint(CHECKPOINT, events[-1].cursor, conn)
         self.cursor = events[-1].cursor
-        await self.store.save_checkpoint(CHECKPOINT, self.cursor)
         return len(events)
 
     async def run(self, stop: asyncio.Event, idle_sleep: float = 0.01) -> None:
@@ -52,9 +102,13 @@ class Relay:
         while not stop.is_set():
             try:
                 published = await self.publish_batch()
+            except LeaseLost:
+                log.warning("relay lost its lease; standing by")
+                published = 0
             except Exception:  # the broker or the database is away: keep the checkpoint and retry
                 log.exception("relay batch failed; retrying")
+                self.check_needed = True  # the stream itself may be gone
                 published = 0
                 await asyncio.sleep(0.5)
             if published < self.batch_size:
-                await sleep_unless_stopped(stop, idle_sleep)
+                await sleep_unless_stopped(stop, idle_sleep if self.lease is None or self.lease.held() else 0.2)

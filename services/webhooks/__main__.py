@@ -6,4 +6,4 @@ from services.webhooks.app import bootstrap
 from shared.lifecycle import serve
 
 if __name__ == "__main__":
-    serve(bootstrap, "webhooks ready")
+    serve(bootstrap, "webhooks ready", role="webhooks")

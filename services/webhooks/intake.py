@@ -105,6 +105,15 @@ class Intake:
         stream = self.settings.events_stream
         await ensure_events_stream(self.js, self.settings)
         self.position = await outbox.intake_position(self.pool, stream)
+        created = str((await self.js.stream_info(stream)).created)
+        known = await outbox.intake_stream_created(self.pool, stream)
+        if known != created:
+            # A rebuilt stream (the relay republished the log into it) numbers from 1 again: read it from
+            # the start; deliveries are unique per (webhook, event id), so nothing is sent twice.
+            if known is not None:
+                log.warning("SCHED_EVENTS was recreated; the intake reads it again from the start")
+                self.position = 0
+            await outbox.restart_intake(self.pool, stream, created, self.position)
         if self._sub is not None:
             await self._sub.unsubscribe()
         with contextlib.suppress(nats.js.errors.NotFoundError):

@@ -51,6 +51,19 @@ async def save_intake_position(conn: asyncpg.Connection, stream: str, sequence: 
                        " set sequence = excluded.sequence", stream, sequence)
 
 
+async def intake_stream_created(db: asyncpg.Pool | asyncpg.Connection, stream: str) -> str | None:
+    """The creation time of the stream the intake position counts in (None before it was recorded)."""
+    value = await db.fetchval("select stream_created from webhook_intake where stream = $1", stream)
+    return None if value is None else str(value)
+
+
+async def restart_intake(db: asyncpg.Pool | asyncpg.Connection, stream: str, created: str, sequence: int) -> None:
+    """Record a new incarnation of the stream and where in it the intake stands."""
+    await db.execute("insert into webhook_intake (stream, sequence, stream_created) values ($1, $2, $3)"
+                     " on conflict (stream) do update set sequence = excluded.sequence,"
+                     " stream_created = excluded.stream_created", stream, sequence, created)
+
+
 async def apply_webhook_event(conn: asyncpg.Connection, version: int, event: Event) -> None:
     """Fold one webhook event into the subscriptions (a replayed event changes nothing)."""
     match event:

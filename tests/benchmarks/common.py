@@ -69,6 +69,7 @@ def embedded_servers(postgres: bool = True, nats: bool = False) -> Iterator[Serv
             servers.nats.stop()
         if servers.postgres:
             servers.postgres.stop()
+            servers.postgres.remove()
         shutil.rmtree(root, ignore_errors=True)
 
 

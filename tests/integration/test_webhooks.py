@@ -27,6 +27,7 @@ from services.relay.app import bootstrap as relay_bootstrap
 from services.relay.relay import Relay
 from services.webhooks.app import bootstrap as dispatcher_bootstrap
 from services.webhooks.dispatcher import Dispatcher
+from shared.eventstore import EventStore
 from shared.servers import free_port
 from shared.settings import Settings
 from tests.integration.gateway_process import gateway_client
@@ -412,3 +413,39 @@ async def test_managing_webhooks_over_http_and_deliveries_of_a_deleted_one_are_4
     assert (await http.post(f"/v1/webhooks/{hook['id']}/rotate_secret", headers=auth)).status_code == 404
     assert (await http.get("/v1/webhooks", headers=auth)).json()["entries"] == []
     assert "/v1/webhooks/{webhook_id}/deliveries" in (await http.get("/openapi.json")).json()["paths"]
+
+
+# --- the log is the truth: a feed that lost messages, or the whole stream, is rebuilt -----------------
+
+async def test_webhooks_get_each_event_once_after_messages_and_then_the_stream_are_deleted(
+    nc: nats.NATS, hook_settings: Settings, store: EventStore, commands, query_service, projector, relay,
+    dispatcher, receivers,
+) -> None:
+    """The relay restores the feed; the intake reads the republished events and sends none of them twice."""
+    from shared.eventstore import LogCursor
+    from tests.integration.test_feed_repair import PATIENCE, stream_ids
+    from tests.integration.test_relay import wait_for
+    js = nc.jetstream()
+    receiver = start_receiver(receivers)
+    ids = await account_ids(nc, hook_settings)
+    await subscribe(nc, hook_settings, ids, receiver.url)
+    created = [await ok(nc, hook_settings, "create_link", {**ids, "name": f"Link {n}"}) for n in range(4)]
+    await eventually(lambda: len(receiver.delivered()) == 4, what="four deliveries")
+
+    info = await js.stream_info(hook_settings.events_stream)
+    for sequence in range(info.state.last_seq - 2, info.state.last_seq + 1):  # the last three, delivered already
+        await js.delete_msg(hook_settings.events_stream, sequence)
+    relay.request_check()
+    created += [await ok(nc, hook_settings, "create_link", {**ids, "name": f"Link {n}"}) for n in range(4, 6)]
+    await eventually(lambda: len(receiver.delivered()) == 6, what="six deliveries")
+
+    await js.delete_stream(hook_settings.events_stream)
+    created += [await ok(nc, hook_settings, "create_link", {**ids, "name": f"Link {n}"}) for n in range(6, 8)]
+    await eventually(lambda: len(receiver.delivered()) == 8, what="eight deliveries", timeout=PATIENCE)
+
+    async def feed_is_log() -> bool:
+        return await stream_ids(js, hook_settings) == [e.id for e in await store.read_all(LogCursor(), limit=10_000)]
+
+    await wait_for(feed_is_log, timeout=PATIENCE)
+    await asyncio.sleep(1)  # room for a second copy to arrive, were one sent
+    assert [r.json["id"] for r in receiver.received] == [event_id(r) for r in created]  # once each, in order

@@ -1,0 +1,69 @@
+"""The log is the truth: messages deleted from SCHED_EVENTS, or the whole stream, come back in log order."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+import nats
+import pytest
+
+from services.relay.app import bootstrap as relay_bootstrap
+from shared.eventstore import EventStore, LogCursor
+from shared.settings import Settings
+from tests.integration.test_relay import append_many, wait_for
+
+pytestmark = pytest.mark.integration
+
+PATIENCE = 120.0
+
+
+async def stream_ids(js: nats.js.JetStreamContext, settings: Settings) -> list[str]:
+    """The event ids SCHED_EVENTS holds, in stream order."""
+    try:
+        info = await js.stream_info(settings.events_stream)
+    except nats.js.errors.NotFoundError:
+        return []
+    if not info.state.messages:
+        return []
+    sub = await js.pull_subscribe(f"{settings.events_subject_prefix}.>", durable=None, stream=settings.events_stream)
+    ids: list[str] = []
+    while len(ids) < info.state.messages:
+        try:
+            batch = await sub.fetch(500, timeout=1)
+        except (TimeoutError, nats.errors.TimeoutError):
+            break
+        for message in batch:
+            ids.append(msgspec.json.decode(message.data)["id"])
+            assert message.headers["Sched-Position"].isdigit()
+            await message.ack()
+    await sub.unsubscribe()
+    return ids
+
+
+async def test_the_relay_restores_deleted_messages_and_a_deleted_stream_in_log_order(
+    store: EventStore, nc: nats.NATS, settings: Settings
+) -> None:
+    """Delete messages mid-stream and at the tail, then the whole stream: each time the feed equals the log again."""
+    js = nc.jetstream()
+    await append_many(store, 300)
+    logged = [e.id for e in await store.read_all(LogCursor(), limit=100_000)]
+
+    async def feed_is_log() -> bool:
+        return await stream_ids(js, settings) == [e.id for e in await store.read_all(LogCursor(), limit=100_000)]
+
+    async with relay_bootstrap(settings) as relay:
+        await wait_for(feed_is_log, timeout=PATIENCE)
+        for sequence in (50, 51, 52, 200, 300):  # mid-stream and the tail
+            await js.delete_msg(settings.events_stream, sequence)
+        assert await stream_ids(js, settings) != logged
+        relay.request_check()  # what a reconnect does; a restart checks too
+        await wait_for(feed_is_log, timeout=PATIENCE)
+        assert relay.repairs == 1
+
+        await js.delete_stream(settings.events_stream)
+        await append_many(store, 20)  # a failed publish makes the relay check the stream
+        await wait_for(feed_is_log, timeout=PATIENCE)
+        assert relay.repairs == 2
+    await asyncio.sleep(0)
+

@@ -1,0 +1,91 @@
+"""Single-active roles: one lease holder; a standby takes over from a dead or paused holder; a stale holder is fenced."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import asyncpg
+import nats
+import pytest
+
+from shared.eventstore import EventStore, LogCursor
+from shared.lease import Lease, LeaseLost
+from shared.settings import Settings
+from tests.integration.test_relay import _at_least, append_many, read_stream, wait_for
+
+pytestmark = pytest.mark.integration
+
+PATIENCE = 120.0  # waits are for what must happen, never for how fast
+
+
+async def test_a_holder_paused_past_its_lease_can_write_no_checkpoint(pool: asyncpg.Pool, store: EventStore) -> None:
+    """A holds the lease and stops renewing (paused); B takes it over; A's fenced checkpoint write is refused."""
+    a, b = Lease(pool, "role", ttl=1.0, holder="a"), Lease(pool, "role", ttl=1.0, holder="b")
+    assert await a.try_acquire() and a.held()
+    assert not await b.try_acquire()  # one holder at a time
+    await wait_for(b.try_acquire, timeout=PATIENCE)  # A never renews: its lease runs out, B takes over
+    assert (a.token, b.token) == (1, 2)
+    a.valid_until = float("inf")  # even a holder whose local clock has not noticed the pause
+    with pytest.raises(LeaseLost):
+        async with pool.acquire() as conn, conn.transaction():
+            await a.fence(conn)
+            await store.save_checkpoint("role", LogCursor(99, 99), conn)
+    assert await store.load_checkpoint("role") == LogCursor()
+    assert not a.held()
+    async with pool.acquire() as conn, conn.transaction():  # the new holder writes
+        await b.fence(conn)
+        await store.save_checkpoint("role", LogCursor(5, 5), conn)
+    assert await store.load_checkpoint("role") == LogCursor(5, 5)
+
+
+def _start_relay(env: dict[str, str], instance: int, log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "services.relay"], env={**env, "SCHED_INSTANCE": str(instance)},
+                                stdout=out, stderr=subprocess.STDOUT)
+
+
+async def test_standby_relay_takes_over_from_a_sigstopped_holder_which_then_publishes_nothing(
+    pool: asyncpg.Pool, store: EventStore, nc: nats.NATS, settings: Settings, settings_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    """Two relays: SIGSTOP the holder, the standby takes over; SIGCONT it: the stream still holds the log once, in order."""
+    js = nc.jetstream()
+    relays = [_start_relay(settings_env, i + 1, tmp_path / f"relay{i + 1}.log") for i in range(2)]
+    try:
+        await append_many(store, 200)
+        await wait_for(lambda: _at_least(js, settings.events_stream, 200), timeout=PATIENCE)
+        holder = await pool.fetchrow("select holder, token from leases where name = 'relay'")
+        paused = next(r for r in relays if f":{r.pid}:" in holder["holder"])
+        standby = next(r for r in relays if r is not paused)
+        os.kill(paused.pid, signal.SIGSTOP)
+        try:
+            await append_many(store, 200)  # published by the standby once it holds the lease
+
+            async def taken_over() -> bool:
+                row = await pool.fetchrow("select holder, token from leases where name = 'relay'")
+                return f":{standby.pid}:" in row["holder"] and row["token"] > holder["token"]
+
+            await wait_for(taken_over, timeout=PATIENCE)
+            await wait_for(lambda: _at_least(js, settings.events_stream, 400), timeout=PATIENCE)
+        finally:
+            os.kill(paused.pid, signal.SIGCONT)
+        await append_many(store, 200)
+        await wait_for(lambda: _at_least(js, settings.events_stream, 600), timeout=PATIENCE)
+        await asyncio.sleep(1)  # room for a stale publish to show up, were there one
+        await append_many(store, 10)
+        await wait_for(lambda: _at_least(js, settings.events_stream, 610), timeout=PATIENCE)
+    finally:
+        for relay in relays:
+            relay.send_signal(signal.SIGTERM)
+        for relay in relays:
+            relay.wait(timeout=30)
+    logged = await store.read_all(LogCursor(), limit=100_000)
+    received = await read_stream(js, settings, len(logged))
+    assert [m["id"] for m in received] == [e.id for e in logged]  # every event once, in log order
+    resumed_log = (tmp_path / f"relay{relays.index(paused) + 1}.log").read_text()
+    assert "lease relay lost" in resumed_log  # it noticed, and stood down
