@@ -219,3 +219,26 @@ async def test_no_query_parameter_makes_a_booking_page_fail(site: Site, nc: nats
     assert bad_start.status_code == 400 and "could not be read" in bad_start.text
     far = await site.http.get(path_of(link["url"]), params={"month": "9999-12"})
     assert far.status_code == 200  # the current month instead
+
+
+async def test_a_used_single_use_link_can_still_be_rescheduled_through_its_manage_link(site: Site, nc: nats.NATS):
+    bookable = await bookable_account(nc, site.settings)
+    link = (await send(nc, site.settings, "create_link", {**bookable.ids, "name": "Once", "durations": [30],
+                                                          "time_zone": "Etc/UTC", "type": "single"}))["result"]
+    start = weekday_at(3, 9)
+    booked = await site.http.post(path_of(link["url"]), data={
+        "display_name": "Ines Invitee", "email": "ines@example.com", "start": iso(start),
+        "end": iso(start + timedelta(minutes=30)), "tz": "Etc/UTC"})
+    assert booked.status_code == 303, booked.text
+    confirmation = (await site.http.get(booked.headers["location"])).text
+    reschedule = path_of(re.search(r'href="([^"]+/book/reschedule/[^"]+)"', confirmation).group(1))
+    await eventually(lambda: _status_is(site, path_of(link["url"]), 404), what="the used link disabled")
+    page = await site.http.get(reschedule, params={"date": start.date().isoformat()})
+    assert page.status_code == 200 and "Rescheduling your booking" in page.text, page.status_code
+    later = start + timedelta(hours=1)
+    assert urlencode({"start": iso(later)}) in page.text
+    moved = await site.http.post(reschedule, data={"start": iso(later), "end": iso(later + timedelta(minutes=30)),
+                                                   "tz": "Etc/UTC"})
+    assert moved.status_code == 303, moved.text
+    assert "09:00" not in (await site.http.get(moved.headers["location"])).text
+    assert (await site.http.get(path_of(link["url"]))).status_code == 404  # a plain visit stays refused
