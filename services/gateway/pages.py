@@ -34,6 +34,7 @@ ZONES = sorted(z for z in available_timezones() if "/" in z and not z.startswith
 ZONES_SET = frozenset(ZONES) | {"UTC"}
 TAKEN = "Sorry, that time was just taken. Please choose another of the times below."
 HTML = "text/html; charset=utf-8"
+MAX_YEARS_AHEAD = 100  # a `month` further ahead falls back to the current month
 
 
 def _zone(value: str | None, fallback: str) -> str:
@@ -77,6 +78,9 @@ def _problem(status: int) -> Response[str]:
     if status == 403:
         return _page("Link no longer valid", "<h1>This link can no longer be used</h1><p>The booking was already "
                      "canceled, or its time has passed. Nothing was changed.</p>", 403)
+    if status == 400:
+        return _page("Bad request", "<h1>This address is not valid</h1><p>Part of it could not be read. Please go "
+                     "back to the booking page and choose a time again.</p>", 400)
     if status == 404:
         return _page("Not found", "<h1>Page not found</h1><p>This address is not a valid booking page or link."
                      "</p>", 404)
@@ -214,9 +218,11 @@ class BookingPages:
         zone = _zone(params_in.get("tz"), reschedule["event"]["scheduler"]["time_zone"] if reschedule
                      else link["time_zone"])
         durations = link["durations"]
-        duration = int(params_in["duration"]) if params_in.get("duration", "").isdigit() else link["default_duration"]
-        if duration not in durations:
-            duration = link["default_duration"]
+        asked = _int_of(params_in.get("duration"))
+        duration: int = asked if asked is not None and asked in durations else link["default_duration"]
+        chosen_start = params_in.get("start") or None
+        if chosen_start is not None and _start_local(chosen_start, zone) is None:
+            return _problem(400)
         today = datetime.now(ZoneInfo(zone)).date()
         month = _month_of(params_in.get("month"), today)
         start = datetime.combine(max(month, today), datetime.min.time(), ZoneInfo(zone))
@@ -231,9 +237,8 @@ class BookingPages:
             return _problem(exc.status)
         slots = Slots([s for s in raw if s["duration"] == duration], zone)
         chosen_day = _date_of(params_in.get("date"))
-        chosen_start = params_in.get("start")
         if chosen_start and chosen_day is None:
-            chosen_day = _local(chosen_start, zone).date()
+            chosen_day = _start_local(chosen_start, zone)
         params = {"tz": zone, "duration": str(duration)}
         durations_html = ""
         if len(durations) > 1:
@@ -356,6 +361,9 @@ class BookingPages:
         if form:
             params_in.update({k: v for k, v in form.items() if k in ("tz", "date", "start", "month")})
         zone = _zone(params_in.get("tz"), service["time_zone"])
+        chosen_start = params_in.get("start") or None
+        if chosen_start is not None and _start_local(chosen_start, zone) is None:
+            return _problem(400)
         today = datetime.now(ZoneInfo(zone)).date()
         month = _month_of(params_in.get("month"), today)
         first = max(month, today)
@@ -368,9 +376,8 @@ class BookingPages:
             return _problem(exc.status)
         slots = Slots([{"start_at": _iso(s["start_at_ts"])} for s in reply["data"]], zone)
         chosen_day = _date_of(params_in.get("date"))
-        chosen_start = params_in.get("start")
         if chosen_start and chosen_day is None:
-            chosen_day = _local(chosen_start, zone).date()
+            chosen_day = _start_local(chosen_start, zone)
         params = {"tz": zone}
         notice_html = f'<p class="alert" role="alert">{escape(notice)}</p>' if notice else ""
         details = ""
@@ -571,12 +578,30 @@ def _iso(seconds: int) -> str:
 
 
 def _month_of(text: str | None, today: date) -> date:
+    """The month `YYYY-MM` asks for: the current month when unreadable, past or too far ahead to show."""
     try:
         year, month = (int(part) for part in (text or "").split("-"))
         chosen = date(year, month, 1)
-    except ValueError:
+    except (ValueError, OverflowError):
+        return today.replace(day=1)
+    if chosen.year > today.year + MAX_YEARS_AHEAD:  # beyond any booking window (and date arithmetic's range)
         return today.replace(day=1)
     return max(chosen, today.replace(day=1))
+
+
+def _int_of(text: str | None) -> int | None:
+    """A plain decimal number, or None."""
+    if not text or len(text) > 6 or not text.isascii() or not text.isdigit():
+        return None
+    return int(text)
+
+
+def _start_local(text: str, zone: str) -> date | None:
+    """The invitee's local date of an ISO start with an offset, or None when it is unreadable."""
+    try:
+        return _local(text, zone).date()
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def _date_of(text: str | None) -> date | None:

@@ -76,10 +76,9 @@ def build_message(kind: str, booking: Booking, recipient: Recipient, sender: str
     if booking.reason:
         lines.append(f"Reason: {booking.reason}")
     links: list[tuple[str, str]] = []
-    if kind != "cancellation":
-        if recipient.is_invitee:
-            links = [("Reschedule", booking.reschedule_url), ("Cancel", booking.cancel_url)]
-        links.insert(0, ("Booking details", booking.view_url))
+    if kind != "cancellation":  # the invitee and the hosts alike get the manage links
+        links = [("Booking details", booking.view_url), ("Reschedule", booking.reschedule_url),
+                 ("Cancel", booking.cancel_url)]
     text = "\n".join(lines + [""] + [f"{label}: {url}" for label, url in links]) + "\n"
     html_links = "".join(f'<li><a href="{escape(url)}">{escape(label)}</a></li>' for label, url in links)
     html = (f"<html><body><p><strong>{escape(booking.title)}</strong> {lead}.</p>"

@@ -49,28 +49,37 @@ SMTP_POLICY = policy.SMTP.clone(max_line_length=200)
 
 
 class SmtpTarget(msgspec.Struct, frozen=True):
-    """Where mail goes: host, port, TLS from the start (smtps) and optional credentials."""
+    """Where mail goes: host, port, TLS from the start (smtps), optional credentials, clear-text login allowed."""
 
     host: str
     port: int
     tls: bool = False
     username: str | None = None
     password: str | None = None
+    insecure: bool = False
+
+
+class InsecureLogin(smtplib.SMTPException):
+    """The server offers no STARTTLS and the URL does not allow sending credentials in clear."""
+
+
+SCHEMES = ("smtp", "smtps", "smtp+insecure")
 
 
 def smtp_target(url: str) -> SmtpTarget:
-    """`smtp://user:pass@host:port` or `smtps://…` (SCHED_SMTP_URL) as a target."""
+    """`smtp://user:pass@host:port`, `smtps://…` or `smtp+insecure://…` (SCHED_SMTP_URL) as a target."""
     parts = urlsplit(url)
-    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise ValueError("SCHED_SMTP_URL must be smtp://[user:password@]host[:port] or smtps://…")
+    if parts.scheme not in SCHEMES or not parts.hostname:
+        raise ValueError("SCHED_SMTP_URL must be smtp://[user:password@]host[:port], smtps://… or smtp+insecure://…")
     tls = parts.scheme == "smtps"
     return SmtpTarget(parts.hostname, parts.port or (465 if tls else 25), tls,
                       unquote(parts.username) if parts.username else None,
-                      unquote(parts.password) if parts.password else None)
+                      unquote(parts.password) if parts.password else None,
+                      insecure=parts.scheme == "smtp+insecure")
 
 
 def send_blocking(target: SmtpTarget, message: bytes, sender: str, recipient: str, timeout: float) -> None:
-    """Hand one message to the SMTP server (STARTTLS when offered and credentials are given)."""
+    """Hand one message to the SMTP server; credentials go only over TLS (STARTTLS) unless the URL allows clear."""
     client: smtplib.SMTP
     if target.tls:
         client = smtplib.SMTP_SSL(target.host, target.port, timeout=timeout, context=ssl.create_default_context())
@@ -78,9 +87,13 @@ def send_blocking(target: SmtpTarget, message: bytes, sender: str, recipient: st
         client = smtplib.SMTP(target.host, target.port, timeout=timeout)
     with client:
         client.ehlo()
-        if not target.tls and target.username and client.has_extn("starttls"):
-            client.starttls(context=ssl.create_default_context())
-            client.ehlo()
+        if not target.tls and target.username:
+            if client.has_extn("starttls"):
+                client.starttls(context=ssl.create_default_context())
+                client.ehlo()
+            elif not target.insecure:
+                raise InsecureLogin(f"{target.host}:{target.port} offers no STARTTLS: refusing to send the SMTP "
+                                    "credentials in clear (use smtp+insecure:// to allow it)")
         if target.username:
             client.login(target.username, target.password or "")
         client.sendmail(sender, [recipient], message)
@@ -102,6 +115,7 @@ class Notifier:
         self.settings = settings
         self.public_url = settings.public_url
         self.target = smtp_target(settings.smtp_url) if settings.smtp_url else None
+        self.sender = send_blocking  # tests put a fake here
         self.position = 0
         self.leading = asyncio.Event()
         self.wake = asyncio.Event()
@@ -232,24 +246,36 @@ class Notifier:
             if self.target is None:
                 return  # no SMTP server configured: the mail waits in the outbox
             try:
-                await asyncio.to_thread(send_blocking, self.target, row["message"], _address(self.settings.mail_from),
+                await asyncio.to_thread(self.sender, self.target, row["message"], _address(self.settings.mail_from),
                                         row["recipient"], self.settings.webhook_timeout * 2)
+            except InsecureLogin as exc:
+                log.error("mail %d to %s not sent: %s", row["seq"], row["recipient"], exc)
+                await self._failed(row, exc)
+                continue
             except (OSError, smtplib.SMTPException) as exc:
-                attempt = row["attempt_count"] + 1
-                schedule = self.settings.webhook_retry_schedule
-                if attempt > len(schedule):
-                    await self.pool.execute("update mail_outbox set state = 'dead', attempt_count = $2,"
-                                            " last_error = $3 where seq = $1", row["seq"], attempt, str(exc)[:500])
-                    log.warning("mail %d to %s is dead after %d attempts: %s", row["seq"], row["recipient"],
-                                attempt, exc)
-                    continue
-                delay = schedule[attempt - 1] * self.rng.uniform(1 - JITTER, 1 + JITTER)
-                await self.pool.execute("update mail_outbox set attempt_count = $2, last_error = $3,"
-                                        " next_attempt_at = $4 where seq = $1", row["seq"], attempt, str(exc)[:500],
-                                        datetime.now(UTC) + timedelta(seconds=delay))
+                await self._failed(row, exc)
+                continue
+            except Exception as exc:  # an unexpected failure counts as one attempt: it never blocks the queue
+                log.exception("mail %d to %s failed unexpectedly", row["seq"], row["recipient"])
+                await self._failed(row, exc)
                 continue
             await self.pool.execute("update mail_outbox set state = 'sent', attempt_count = attempt_count + 1,"
                                     " sent_at = now(), last_error = null where seq = $1", row["seq"])
+
+    async def _failed(self, row: Any, exc: BaseException) -> None:
+        """Record one failed attempt: retried on the webhook schedule, then dead."""
+        attempt = row["attempt_count"] + 1
+        schedule = self.settings.webhook_retry_schedule
+        error = (str(exc) or type(exc).__name__)[:500]
+        if attempt > len(schedule):
+            await self.pool.execute("update mail_outbox set state = 'dead', attempt_count = $2,"
+                                    " last_error = $3 where seq = $1", row["seq"], attempt, error)
+            log.warning("mail %d to %s is dead after %d attempts: %s", row["seq"], row["recipient"], attempt, error)
+            return
+        delay = schedule[attempt - 1] * self.rng.uniform(1 - JITTER, 1 + JITTER)
+        await self.pool.execute("update mail_outbox set attempt_count = $2, last_error = $3,"
+                                " next_attempt_at = $4 where seq = $1", row["seq"], attempt, error,
+                                datetime.now(UTC) + timedelta(seconds=delay))
 
     async def run_sender(self, stop: asyncio.Event) -> None:
         """Send what is due now, then whenever the intake queues more, and at least every second."""

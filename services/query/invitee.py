@@ -167,9 +167,15 @@ async def manage_booking(reads: Reads, query: ManageBooking) -> dict[str, Any]:
 
 
 async def booking_page_slots(reads: Reads, query: BookingPageSlots) -> list[dict[str, Any]]:
-    """An active link's slots in a window; with a valid reschedule token its booking's time counts as free."""
+    """An active link's slots in a window; with a valid reschedule token its booking's time counts as free.
+
+    A reschedule reads its own link's slots even when the link is disabled (a used single-use link always
+    is), as `reschedule_event` allows the move; a plain visit needs an active link.
+    """
     found = await _get_any(reads, "link", query.link_id)
-    if found is None or found[0].settings is None or found[0].settings.state != "active":
+    if found is None or found[0].settings is None or not found[0].exists:
+        raise NotFound("link")
+    if found[0].settings.state != "active" and not query.reschedule_token:
         raise NotFound("link")
     link = found[0]
     exclude: str | None = None

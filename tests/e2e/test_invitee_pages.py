@@ -179,3 +179,66 @@ async def test_the_service_page_cannot_book_a_private_provider(site: Site, nc: n
 
 async def _status_is(site: Site, path: str, status: int) -> bool:
     return (await site.http.get(path)).status_code == status
+
+
+GARBAGE = [
+    {"start": "garbage"}, {"start": "2026-05-07T10:00:00"}, {"start": "0001-01-01T00:00:00+14:00"},
+    {"start": "9999-12-31T23:59:59-14:00"}, {"start": "2026-05-07T10:00:00Z", "date": "garbage"},
+    {"month": "9999-12"}, {"month": "10000-01"}, {"month": "0000-01"}, {"month": "2026-13"}, {"month": "-1-1"},
+    {"month": "garbage"}, {"month": "99999999999999999999999-01"}, {"date": "9999-12-31"}, {"date": "0001-01-01"},
+    {"date": "garbage"}, {"duration": "²"}, {"duration": "99999999999999999999999"}, {"duration": "-30"},
+    {"duration": "garbage"}, {"tz": "garbage"}, {"tz": "../../etc/passwd"}, {"tz": "\x00"},
+    {"tz": "Asia/Kolkata", "month": "9999-12", "date": "9999-12-31", "start": "9999-12-31T23:00:00Z"},
+]
+
+
+async def test_no_query_parameter_makes_a_booking_page_fail(site: Site, nc: nats.NATS):
+    bookable = await bookable_account(nc, site.settings)
+    link = (await send(nc, site.settings, "create_link", {**bookable.ids, "name": "Garbage Call", "durations": [30],
+                                                          "time_zone": "Etc/UTC"}))["result"]
+    service = f"/book/{bookable.ids['account_id']}/services/{bookable.service_id}"
+    await eventually(lambda: _status_is(site, service, 200), what="the service's page")
+    start = weekday_at(3, 9)
+    booked = await site.http.post(path_of(link["url"]), data={
+        "display_name": "Ines Invitee", "email": "ines@example.com", "start": iso(start),
+        "end": iso(start + timedelta(minutes=30)), "tz": "Etc/UTC"})
+    assert booked.status_code == 303, booked.text
+    confirmation = (await site.http.get(booked.headers["location"])).text
+    reschedule = path_of(re.search(r'href="([^"]+/book/reschedule/[^"]+)"', confirmation).group(1))
+    cancel = path_of(re.search(r'href="([^"]+/book/cancel/[^"]+)"', confirmation).group(1))
+    pages = [path_of(link["url"]), service, reschedule, cancel, urlsplit(booked.headers["location"]).path]
+    for page in pages:
+        for params in GARBAGE:
+            answer = await site.http.get(page, params=params)
+            assert answer.status_code < 500, (page, params, answer.status_code)
+            assert "<h1" in answer.text, (page, params)
+    for start_text in ("garbage", "9999-12-31T23:59:59-14:00"):
+        answer = await site.http.get(f"{path_of(link['url'])}/{start_text}", follow_redirects=True)
+        assert answer.status_code < 500, (start_text, answer.status_code)
+    bad_start = await site.http.get(path_of(link["url"]), params={"start": "garbage"})
+    assert bad_start.status_code == 400 and "could not be read" in bad_start.text
+    far = await site.http.get(path_of(link["url"]), params={"month": "9999-12"})
+    assert far.status_code == 200  # the current month instead
+
+
+async def test_a_used_single_use_link_can_still_be_rescheduled_through_its_manage_link(site: Site, nc: nats.NATS):
+    bookable = await bookable_account(nc, site.settings)
+    link = (await send(nc, site.settings, "create_link", {**bookable.ids, "name": "Once", "durations": [30],
+                                                          "time_zone": "Etc/UTC", "type": "single"}))["result"]
+    start = weekday_at(3, 9)
+    booked = await site.http.post(path_of(link["url"]), data={
+        "display_name": "Ines Invitee", "email": "ines@example.com", "start": iso(start),
+        "end": iso(start + timedelta(minutes=30)), "tz": "Etc/UTC"})
+    assert booked.status_code == 303, booked.text
+    confirmation = (await site.http.get(booked.headers["location"])).text
+    reschedule = path_of(re.search(r'href="([^"]+/book/reschedule/[^"]+)"', confirmation).group(1))
+    await eventually(lambda: _status_is(site, path_of(link["url"]), 404), what="the used link disabled")
+    page = await site.http.get(reschedule, params={"date": start.date().isoformat()})
+    assert page.status_code == 200 and "Rescheduling your booking" in page.text, page.status_code
+    later = start + timedelta(hours=1)
+    assert urlencode({"start": iso(later)}) in page.text
+    moved = await site.http.post(reschedule, data={"start": iso(later), "end": iso(later + timedelta(minutes=30)),
+                                                   "tz": "Etc/UTC"})
+    assert moved.status_code == 303, moved.text
+    assert "09:00" not in (await site.http.get(moved.headers["location"])).text
+    assert (await site.http.get(path_of(link["url"]))).status_code == 404  # a plain visit stays refused

@@ -135,6 +135,9 @@ async def test_confirmation_reschedule_and_cancellation_mails(site: Site, nc: na
         cancel_url = created["result"]["cancel_url"]
         assert reschedule_url in plain(invitee) and cancel_url in plain(invitee)
         assert reschedule_url in html(invitee) and cancel_url in html(invitee)
+        host_mail = next(m for m in confirmations if "ada" in str(m["To"]))
+        assert reschedule_url in plain(host_mail) and cancel_url in plain(host_mail)  # the hosts' mails too
+        assert reschedule_url in html(host_mail) and cancel_url in html(host_mail)
         assert (await site.http.get(urlsplit(cancel_url).path)).status_code == 200  # the mail's link works
 
         later = start + timedelta(hours=2)

@@ -69,3 +69,17 @@ def test_one_recipient_whose_mail_cannot_be_built_never_drops_the_others() -> No
     built = outbox_messages("confirmation", booking(), recipients, "sched <no-reply@sched.test>", "evt_1",
                             "2026-03-01T10:00:00Z")
     assert [email for email, _ in built] == ["eve@example.com", "other@example.com"]
+
+
+@pytest.mark.parametrize("is_invitee", [True, False])
+@pytest.mark.parametrize("kind", ["confirmation", "reschedule"])
+def test_the_invitee_and_the_hosts_mails_carry_the_manage_links(kind: str, is_invitee: bool) -> None:
+    booking = Booking("Intro", entry("Eve"), "https://x/book/reschedule/t", "https://x/book/cancel/t",
+                      "https://x/book/booked/t", None)
+    message = build_message(kind, booking, Recipient("Ann", "ann@example.com", "Etc/UTC", is_invitee),
+                            "sched <no-reply@sched.test>", "evt_1", "2026-03-01T10:00:00Z")
+    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    for subtype in ("plain", "html"):
+        body = parsed.get_body(preferencelist=(subtype,)).get_content()
+        for url in (booking.reschedule_url, booking.cancel_url, booking.view_url):
+            assert url in body, (subtype, url)
