@@ -45,6 +45,7 @@ def test_cluster_runs_two_of_everything_and_the_relay_fails_over(tmp_path: Path)
     nats_base, http_base = _free_run([0, 1, 2, 100, 101, 102]), _free_run([0, 1])
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCHED_")}
     env |= {"SCHED_EMBEDDED_PG_PORT": str(free_port()), "SCHED_EMBEDDED_NATS_PORT": str(nats_base),
+            "SCHED_MAIL_CATCHER_PORT": str(free_port()),
             "SCHED_HTTP_PORT": str(http_base), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     log = tmp_path / "cluster.log"
     with open(log, "wb") as out:

@@ -64,6 +64,7 @@ def test_run_restarts_a_killed_service_nats_and_postgres(tmp_path: Path) -> None
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCHED_")}
     http_port = free_port()
     env |= {"SCHED_EMBEDDED_PG_PORT": str(free_port()), "SCHED_EMBEDDED_NATS_PORT": str(free_port()),
+            "SCHED_MAIL_CATCHER_PORT": str(free_port()),
             "SCHED_HTTP_PORT": str(http_port), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     url = f"http://127.0.0.1:{http_port}"
     log = tmp_path / "run.log"
