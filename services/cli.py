@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self
 
@@ -180,9 +181,12 @@ def seed_demo(commands: Commands) -> dict[str, Any]:
     return result
 
 
-def _wait_http(url: str, timeout: float) -> bool:
+def _wait_http(url: str, timeout: float, tick: Callable[[], None] = lambda: None) -> bool:
+    """Whether `url` answers 200 within `timeout`; `tick` runs between tries (the supervisor restarts
+    whatever exits meanwhile, so one service crashing at start-up does not fail the whole start)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        tick()
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
                 if response.status == 200:
@@ -299,7 +303,7 @@ def run(args: argparse.Namespace) -> int:
                 extra = ["--host", host, "--port", str(port)] if port else []
                 supervisor.add(_service_component(name, i + 1 if cluster else 0, command + extra, env, port))
         for url in http_urls:
-            if not _wait_http(f"{url}/health", timeout=120 if cluster else 30):
+            if not _wait_http(f"{url}/health", timeout=120 if cluster else 30, tick=supervisor.tick):
                 print(f"the gateway {url} did not answer /health in time; see the output above", file=sys.stderr)
                 return 1
         gateways = "\n".join(f"  HTTP gateway     {url}   (health: {url}/health)" for url in http_urls)

@@ -23,6 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -165,12 +166,19 @@ def _pg_bin_dir(package: Path | None = None) -> Path:
 
 
 def _remove_orphaned_data_dirs() -> None:
-    """Data directories whose project state directory is gone (a temporary test root, `make clean`)."""
+    """Data directories of temporary test roots that are gone.
+
+    Only under the system's temporary directory: a project elsewhere may merely have been moved or
+    renamed, and its database is never deleted behind its back (an orphan there only costs disk).
+    """
+    temporary = Path(tempfile.gettempdir()).resolve()
     for home in PG_SYSTEM_DIR.glob("data-*"):
         owner = home / "project"
         try:
             project = Path(owner.read_text().strip())
         except OSError:
+            continue
+        if not project.is_relative_to(temporary):
             continue
         link = project / "pgdata"
         if not (link.is_symlink() and link.resolve() == (home / "pgdata").resolve()):

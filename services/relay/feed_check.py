@@ -23,6 +23,11 @@ from shared.settings import Settings
 log = logging.getLogger("sched.relay")
 
 POSITION_HEADER = "Sched-Position"
+MAX_QUIET_FETCHES = 10  # 2 s each: a stream that answers nothing for 20 s is checked again later
+
+
+class FeedScanIncomplete(Exception):
+    """The stream could not be read to its end: the check is retried, nothing is republished meanwhile."""
 
 
 async def streamed_positions(js: JetStreamContext, settings: Settings) -> list[tuple[int, int]]:
@@ -38,12 +43,21 @@ async def streamed_positions(js: JetStreamContext, settings: Settings) -> list[t
         config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL, ack_policy=AckPolicy.ALL, headers_only=True,
                               max_ack_pending=-1, inactive_threshold=60))
     found: list[tuple[int, int]] = []
+    expected, quiet = info.state.messages, 0
     try:
-        while len(found) < info.state.messages:
+        while len(found) < expected:
             try:
                 batch = await sub.fetch(1000, timeout=2)
             except (TimeoutError, nats.errors.TimeoutError):
-                break  # nothing more (messages deleted since the count)
+                # Either messages were deleted since the count (the stream now holds no more than we
+                # read), or the server is slow (a leader just moved): only the first ends the scan. A
+                # scan cut short would look like a lost tail and republish what the stream still holds.
+                expected = min(expected, (await js.stream_info(settings.events_stream)).state.messages)
+                quiet += 1
+                if len(found) < expected and quiet >= MAX_QUIET_FETCHES:
+                    raise FeedScanIncomplete(f"read {len(found)} of {expected} messages of {settings.events_stream}")
+                continue
+            quiet = 0
             for message in batch:
                 header = (message.headers or {}).get(POSITION_HEADER, "0")
                 found.append((message.metadata.sequence.stream, int(header) if header.isdigit() else 0))
