@@ -43,6 +43,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_run(offsets: list[int]) -> int:
+    """A base port with base + each offset free right now (a cluster's consecutive client and route ports)."""
+    while True:
+        base = free_port()
+        if base + max(offsets) < 65000 and all(_port_free(base + o) for o in offsets):
+            return base
+
+
 def ensure_port_free(port: int, what: str) -> None:
     """Fail fast with a clear message instead of a server that hangs or dies obscurely."""
     with socket.socket() as sock:

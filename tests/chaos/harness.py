@@ -15,7 +15,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,7 +31,7 @@ import httpx
 import msgspec
 import nats
 
-from shared.servers import free_port
+from shared.servers import free_port, free_port_run
 
 ROOT = Path(__file__).resolve().parents[2]
 PATIENCE = 180.0  # every wait is for something that must happen; none is a timed assertion
@@ -40,22 +39,6 @@ WEBHOOK_TYPES = ["event.created", "event.canceled", "event.rescheduled", "link.u
 
 
 # --- the cluster ------------------------------------------------------------------------------------
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_run(offsets: list[int]) -> int:
-    """A base port with base + each offset free."""
-    while True:
-        base = free_port()
-        if base + max(offsets) < 65000 and all(_port_free(base + o) for o in offsets):
-            return base
 
 
 def health(url: str) -> dict[str, str] | None:
@@ -84,11 +67,12 @@ class Cluster:
 
     def start(self) -> Cluster:
         """Start it and wait until every gateway is healthy."""
-        nats_base, http_base = free_run([0, 1, 2, 100, 101, 102]), free_run(list(range(self.instances)))
+        nats_base, http_base = free_port_run([0, 1, 2, 100, 101, 102]), free_port_run(list(range(self.instances)))
         self.http_ports = [http_base + i for i in range(self.instances)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("SCHED_")}
         env |= {"SCHED_EMBEDDED_PG_PORT": str(free_port()), "SCHED_EMBEDDED_NATS_PORT": str(nats_base),
-                "SCHED_HTTP_PORT": str(http_base), "PYTHONPATH": str(ROOT)}
+                "SCHED_MAIL_CATCHER_PORT": str(free_port()), "SCHED_HTTP_PORT": str(http_base),
+                "PYTHONPATH": str(ROOT)}
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "services.cli", "run", "--cluster", "--instances",

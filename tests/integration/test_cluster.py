@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,32 +16,15 @@ import asyncpg
 import nats
 import pytest
 
-from shared.servers import free_port
+from shared.servers import free_port, free_port_run
 from tests.integration.test_supervisor import PATIENCE, _health, _wait
 
 pytestmark = pytest.mark.integration
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _free_run(offsets: list[int]) -> int:
-    """A base port with base + each offset free."""
-    while True:
-        base = free_port()
-        if base + max(offsets) < 65000 and all(_free(base + o) for o in offsets):
-            return base
-
-
 def test_cluster_runs_two_of_everything_and_the_relay_fails_over(tmp_path: Path) -> None:
     """Both gateways answer /health naming every role twice; killing the relay's lease holder hands it over."""
-    nats_base, http_base = _free_run([0, 1, 2, 100, 101, 102]), _free_run([0, 1])
+    nats_base, http_base = free_port_run([0, 1, 2, 100, 101, 102]), free_port_run([0, 1])
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCHED_")}
     env |= {"SCHED_EMBEDDED_PG_PORT": str(free_port()), "SCHED_EMBEDDED_NATS_PORT": str(nats_base),
             "SCHED_MAIL_CATCHER_PORT": str(free_port()),
