@@ -130,7 +130,7 @@ def _start_of(state: BookedEventState | AppointmentState) -> str:
     if isinstance(state, BookedEventState):
         return state.start_at
     assert state.created is not None
-    return state.created.start_at
+    return str(state.start_at)
 
 
 async def _booking(reads: Reads, token: str, action: str) -> tuple[str, Any, str, int]:

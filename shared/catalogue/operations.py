@@ -293,6 +293,13 @@ OPERATIONS: list[Operation] = [
         "Cancel an appointment.",
         HttpRoute("POST", "/v1/appointments/{appointment_id}/cancel"),
     ),
+    _command(
+        "reschedule_appointment",
+        c.RescheduleAppointment,
+        r.Appointment,
+        "Move an appointment to another of its service's slots, with the same provider.",
+        HttpRoute("POST", "/v1/appointments/{appointment_id}/reschedule"),
+    ),
     # --- the invitee's side (DESIGN.md section 9) ---
     _query("event_ics", q.GetById, r.CalendarFile, "One event as an iCalendar file (REQUEST, or CANCEL once canceled).",
            _get("/v1/events/{event_id}/ics", "event_id", media_type="text/calendar")),
