@@ -160,15 +160,16 @@ def appointment_entry(state: AppointmentState, version: int, service_name: str, 
     """The calendar entry of an appointment at stream `version`, with its service's name and provider."""
     created = state.created
     assert created is not None
-    links = manage_urls(public_url, signing_secret, created.appointment_id, created.start_at)
+    links = manage_urls(public_url, signing_secret, created.appointment_id, state.start_at)
     canceled = state.state == "canceled"
     client = Person(created.client.display_name, created.client.email)
     return CalendarEntry(
-        booking_id=created.appointment_id, sequence=max(version - 1, 0), start_at=created.start_at,
-        end_at=created.end_at, summary=f"{service_name}: {provider.name} and {client.name}",
+        booking_id=created.appointment_id, sequence=max(version - 1, 0), start_at=state.start_at,
+        end_at=state.end_at, summary=f"{service_name}: {provider.name} and {client.name}",
         description=_description(service_name, links, canceled), organizer=provider,
         attendees=[client, provider], canceled=canceled, created_at=created.created_at,
-        updated_at=state.canceled_at or created.created_at)
+        updated_at=state.canceled_at or (state.rescheduled_at if isinstance(state.rescheduled_at, str) else None)
+        or created.created_at)
 
 
 def calendar_file(ics: str, booking_id: str) -> dict[str, Any]:

@@ -38,7 +38,7 @@ def columns(kind: str, state: Any) -> tuple[str | None, datetime | None, bool]:
         case "event":
             return state.state, _at(state.start_at), False
         case "appointment":
-            return state.state, _at(state.created.start_at if state.created else None), False
+            return state.state, _at(state.start_at or None), False
         case "booking_intent":
             return state.state, _at(state.held.start_at if state.held else None), False
         case "block":
@@ -100,7 +100,7 @@ PROJECTION = Projection(
         "slot_held", "hold_released", "hold_completed", "hold_expired",
         "service_created", "service_provider_added", "service_provider_removed", "location_referenced",
         "block_added", "block_removed", "block_created", "block_deleted",
-        "appointment_created", "appointment_canceled",
+        "appointment_created", "appointment_canceled", "appointment_rescheduled",
         "webhook_created", "webhook_secret_rotated", "webhook_deleted",
     )),
     apply=apply,

@@ -45,7 +45,7 @@ async def provider_bookings(pool: asyncpg.Pool, provider_id: str, upcoming_from:
         "select kind, state, version from rm_resources where not deleted and status = 'confirmed' and ("
         " (kind = 'event' and state->'created'->'provider_ids' ? $1 and (state->>'end_at')::timestamptz > $2)"
         " or (kind = 'appointment' and state->'created'->>'provider_id' = $1"
-        " and (state->'created'->>'end_at')::timestamptz > $2)) order by sort_at, id limit $3",
+        " and coalesce(state->>'moved_end_at', state->'created'->>'end_at')::timestamptz > $2)) order by sort_at, id limit $3",
         provider_id, upcoming_from, limit)
     return [(r["kind"], decode_state(_KINDS[r["kind"]], r["state"]), r["version"]) for r in rows]
 

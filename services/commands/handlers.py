@@ -307,6 +307,20 @@ async def cancel_appointment(cmd: c.CancelAppointment, uow: UnitOfWork, env: Env
     return appointments.cancel_appointment(cmd, appointment, env)
 
 
+async def reschedule_appointment(cmd: c.RescheduleAppointment, uow: UnitOfWork, env: Env) -> Decision:
+    """Move an appointment, decided on it, its service, its provider's calendar and its location."""
+    appointment = await uow.load(appointment_stream(cmd.appointment_id))
+    created = appointment.created
+    if created is None or created.account_id != cmd.account_id:
+        raise NotFound("appointment")
+    service = await uow.load(service_stream(created.service_id))
+    hosts = await _load_hosts(uow, [created.provider_id])
+    location = (await uow.load(location_stream(service.created.account_id, service.created.location_id))
+                if service.created is not None and service.created.location_id
+                else service_catalogue.LocationState())
+    return appointments.reschedule_appointment(cmd, appointment, service, hosts, location, env)
+
+
 async def _keep_new_secret(uow: UnitOfWork, decision: Decision) -> None:
     """Store a new webhook signing secret before its event is appended (it never enters the log)."""
     new_secret = webhooks.new_secret_of(decision)
@@ -508,6 +522,7 @@ HANDLERS: dict[str, Handler] = {
     "complete_hold": complete_hold,
     "create_appointment": create_appointment,
     "cancel_appointment": cancel_appointment,
+    "reschedule_appointment": reschedule_appointment,
     "create_webhook": create_webhook,
     "delete_webhook": delete_webhook,
     "rotate_webhook_secret": rotate_webhook_secret,

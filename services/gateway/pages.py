@@ -2,9 +2,9 @@
 
 Server-rendered HTML with every asset served from `/book/assets/`. Each page is a thin translation
 too: it reads through queries (`public_link_page`, `booking_page_slots`, `manage_booking`,
-`service_get`, `public_service_slots`) and books through the same commands as the API
-(`create_event`, `reschedule_event`, `cancel_event`, `create_appointment`, `cancel_appointment`), so
-every rule (free slots, who may book, what a manage link allows) stays in the domain and the query
+`service_get`, `public_service_slots`, `appointment_reschedule_slots`) and books through the same
+commands as the API (`create_event`, `reschedule_event`, `cancel_event`, `create_appointment`,
+`reschedule_appointment`, `cancel_appointment`), so every rule (free slots, who may book, what a manage link allows) stays in the domain and the query
 service. The page only formats times in the invitee's zone and puts each 422 beside its field.
 """
 
@@ -351,8 +351,10 @@ class BookingPages:
 
     async def service_page(self, request: Request[Any, Any, Any], account_id: str, service_id: str,
                            form: dict[str, str] | None = None, errors: dict[str, list[str]] | None = None,
-                           notice: str = "", status: int = 200) -> Response[str]:
-        """The booking page of a service: its public-bookings providers' slots."""
+                           notice: str = "", status: int = 200,
+                           reschedule: dict[str, Any] | None = None) -> Response[str]:
+        """The booking page of a service: its public-bookings providers' slots (or, with `reschedule`, the
+        slots the appointment being moved may take: its own provider's, its own time free)."""
         try:
             service = await self.query("service_get", {"account_id": account_id, "id": service_id})
         except HttpError as exc:
@@ -360,7 +362,8 @@ class BookingPages:
         params_in = dict(request.query_params.items())
         if form:
             params_in.update({k: v for k, v in form.items() if k in ("tz", "date", "start", "month")})
-        zone = _zone(params_in.get("tz"), service["time_zone"])
+        zone = _zone(params_in.get("tz"), reschedule["appointment"]["client"]["time_zone"] if reschedule
+                     else service["time_zone"])
         chosen_start = params_in.get("start") or None
         if chosen_start is not None and _start_local(chosen_start, zone) is None:
             return _problem(400)
@@ -368,10 +371,16 @@ class BookingPages:
         month = _month_of(params_in.get("month"), today)
         first = max(month, today)
         last = (month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        window = {"from": first.isoformat(), "until": last.isoformat(), "time_zone": zone}
         try:
-            reply = await self.query("public_service_slots", {
-                "account_id": account_id, "service_id": service_id, "from": first.isoformat(),
-                "until": last.isoformat(), "time_zone": zone}) if last >= first else {"data": []}
+            if last < first:
+                reply: dict[str, Any] = {"data": []}
+            elif reschedule is not None:
+                reply = await self.query("appointment_reschedule_slots",
+                                         {"reschedule_token": reschedule["token"], **window})
+            else:
+                reply = await self.query("public_service_slots",
+                                         {"account_id": account_id, "service_id": service_id, **window})
         except HttpError as exc:
             return _problem(exc.status)
         slots = Slots([{"start_at": _iso(s["start_at_ts"])} for s in reply["data"]], zone)
@@ -383,11 +392,17 @@ class BookingPages:
         details = ""
         if chosen_start and chosen_day and any(s["start_at"] == chosen_start for s in slots.by_day.get(chosen_day, [])):
             details = self._details_form(chosen_start, service["duration"], zone, {**(form or {}), "no_notes": "1"},
-                                         errors or {}, None)
+                                         errors or {}, reschedule)
         elif chosen_start and not notice:
             notice_html = f'<p class="alert" role="alert">{escape(TAKEN)}</p>'
+        intro = ""
+        if reschedule is not None:
+            intro = (f'<p class="notice">Rescheduling your appointment of '
+                     f'<strong>{escape(long_time(reschedule["appointment"]["start_at"], zone))}</strong> '
+                     f'({escape(zone)}). Your current time stays reserved until you choose a new one.</p>')
         body = f"""<header class="link-head">
 <h1>{escape(service["name"])}</h1>
+{intro}
 <p class="meta">{service["duration"]} min</p>
 </header>
 {notice_html}
@@ -434,10 +449,11 @@ class BookingPages:
             booking = await self.managed(token, "view")
         except HttpError as exc:
             return _problem(exc.status)
-        resource = booking["event"] or booking["appointment"]
-        invitee = resource["scheduler"] if booking["event"] else resource["client"]
+        event: Any = booking.get("event")  # an appointment's reply has no `event` key at all
+        resource: Any = event or booking.get("appointment")
+        invitee = resource["scheduler"] if event else resource["client"]
         zone = _zone(request.query_params.get("tz"), invitee["time_zone"])
-        title = booking["event"]["link"]["name"] if booking["event"] else "Your appointment"
+        title = event["link"]["name"] if event else "Your appointment"
         canceled = resource["state"] == "canceled"
         status = "Canceled" if canceled else "You are booked"
         manage = "" if canceled else f"""<ul class="actions">
@@ -474,15 +490,19 @@ class BookingPages:
             booking = await self.managed(token, "reschedule")
         except HttpError as exc:
             return _problem(exc.status)
-        if booking["kind"] != "event" or booking["link"] is None:
-            return self._appointment_reschedule(booking)
+        if booking["kind"] == "appointment":
+            return await self._appointment_page(request, {**booking, "token": token})
+        if booking.get("link") is None:
+            return _problem(404)
         return await self.link_page(request, "", "", reschedule={**booking, "token": token})
 
-    def _appointment_reschedule(self, booking: dict[str, Any]) -> Response[str]:
-        appointment = booking["appointment"]
-        return _page("Reschedule", f"""<h1>Reschedule your appointment</h1>
-<p>Appointments cannot be moved online yet. Cancel this one and book a new time instead.</p>
-<p><a class="button" href="{escape(appointment["cancel_url"])}">Cancel this appointment</a></p>""")
+    async def _appointment_page(self, request: Request[Any, Any, Any], reschedule: dict[str, Any],
+                                form: dict[str, str] | None = None, errors: dict[str, list[str]] | None = None,
+                                notice: str = "", status: int = 200) -> Response[str]:
+        """The service page of the appointment being moved: its own provider's slots, its own time free."""
+        appointment = reschedule["appointment"]
+        return await self.service_page(request, reschedule["account_id"], appointment["service_id"], form, errors,
+                                       notice, status, reschedule)
 
     async def reschedule(self, request: Request[Any, Any, Any], token: str) -> Response[str]:
         """POST of the reschedule form: `reschedule_event`, then the new confirmation page."""
@@ -491,8 +511,10 @@ class BookingPages:
             booking = await self.managed(token, "reschedule")
         except HttpError as exc:
             return _problem(exc.status)
-        if booking["kind"] != "event" or booking["link"] is None:
-            return self._appointment_reschedule(booking)
+        if booking["kind"] == "appointment":
+            return await self._reschedule_appointment(request, form, {**booking, "token": token})
+        if booking.get("link") is None:
+            return _problem(404)
         zone = _zone(form.get("tz"), booking["event"]["scheduler"]["time_zone"])
         try:
             event = await self.command("reschedule_event", {
@@ -503,6 +525,26 @@ class BookingPages:
             return await self._refused(request, "", "", form, exc, {**booking, "token": token})
         return self._to_confirmation(event["id"], event["start_at"], zone)
 
+    async def _reschedule_appointment(self, request: Request[Any, Any, Any], form: dict[str, str],
+                                      reschedule: dict[str, Any]) -> Response[str]:
+        """`reschedule_appointment` from the form, then the new confirmation page (or the page again)."""
+        appointment = reschedule["appointment"]
+        zone = _zone(form.get("tz"), appointment["client"]["time_zone"])
+        try:
+            moved = await self.command("reschedule_appointment", {
+                "account_id": reschedule["account_id"], "appointment_id": appointment["id"],
+                "start_at": form.get("start", ""),
+                "reschedule_reason": form.get("reschedule_reason", "").strip() or None})
+        except HttpError as exc:
+            if exc.status != 422:
+                return _problem(exc.status)
+            errors = _field_errors(exc)
+            if "start_at" in errors:  # the slot went meanwhile: say so, show fresh times
+                form = {k: v for k, v in form.items() if k != "start"}
+                return await self._appointment_page(request, reschedule, form, {}, TAKEN, 409)
+            return await self._appointment_page(request, reschedule, form, errors, "", 422)
+        return self._to_confirmation(moved["id"], moved["start_at"], zone)
+
     async def cancel_page(self, request: Request[Any, Any, Any], token: str,
                           errors: dict[str, list[str]] | None = None, reason: str = "") -> Response[str]:
         """The cancel page: the booking and a reason to give."""
@@ -510,10 +552,11 @@ class BookingPages:
             booking = await self.managed(token, "cancel")
         except HttpError as exc:
             return _problem(exc.status)
-        resource = booking["event"] or booking["appointment"]
-        invitee = resource["scheduler"] if booking["event"] else resource["client"]
+        event: Any = booking.get("event")  # an appointment's reply has no `event` key at all
+        resource: Any = event or booking.get("appointment")
+        invitee = resource["scheduler"] if event else resource["client"]
         zone = _zone(request.query_params.get("tz"), invitee["time_zone"])
-        title = booking["event"]["link"]["name"] if booking["event"] else "Your appointment"
+        title = event["link"]["name"] if event else "Your appointment"
         body = f"""<h1>Cancel your booking</h1>
 <p class="what">{escape(title)}</p>
 <p class="when">{escape(long_time(resource["start_at"], zone))} ({escape(zone)})</p>

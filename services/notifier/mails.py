@@ -24,7 +24,8 @@ from shared.calendar_files import CalendarEntry, booking_ics, ics_method
 log = logging.getLogger("sched.notifier")
 
 KINDS = {"event_created": "confirmation", "appointment_created": "confirmation",
-         "event_rescheduled": "reschedule", "event_canceled": "cancellation", "appointment_canceled": "cancellation"}
+         "event_rescheduled": "reschedule", "appointment_rescheduled": "reschedule",
+         "event_canceled": "cancellation", "appointment_canceled": "cancellation"}
 
 
 class Recipient(NamedTuple):

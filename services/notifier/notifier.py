@@ -35,7 +35,13 @@ from shared.domain.registry import stream_kind
 from shared.feed import Envelope, ensure_events_stream
 from shared.lifecycle import sleep_unless_stopped
 from shared.manage import manage_urls, view_url
-from shared.messages.events import AppointmentCanceled, EventCanceled, EventRescheduled, decode_event
+from shared.messages.events import (
+    AppointmentCanceled,
+    AppointmentRescheduled,
+    EventCanceled,
+    EventRescheduled,
+    decode_event,
+)
 from shared.settings import Settings
 
 log = logging.getLogger("sched.notifier")
@@ -178,7 +184,7 @@ class Notifier:
         if state.created is None:
             return False
         reason = (event.cancel_reason if isinstance(event, EventCanceled | AppointmentCanceled)
-                  else event.reschedule_reason if isinstance(event, EventRescheduled) else None)
+                  else event.reschedule_reason if isinstance(event, EventRescheduled | AppointmentRescheduled) else None)
         secret = self.settings.signing_secret
         if envelope.stream_id.startswith("event-"):
             created = state.created
@@ -207,7 +213,7 @@ class Notifier:
             if row and row["email"]:
                 recipients.append(Recipient(row["display_name"], row["email"],
                                             msgspec.json.decode(row["schedule"])["time_zone"], False))
-            booking_id, start_at = created.appointment_id, created.start_at
+            booking_id, start_at = created.appointment_id, state.start_at
         links = manage_urls(self.public_url, secret, booking_id, start_at)
         booking = Booking(title, entry, links["reschedule_url"], links["cancel_url"],
                           view_url(self.public_url, secret, booking_id, start_at), reason)

@@ -14,9 +14,10 @@ from typing import Any
 from projections.calendars import queries as calendars
 from projections.resources import queries as resources
 from services.query.reads import Reads
-from services.query.slots import link_window
+from services.query.slots import _service_providers, _slot, _utc_midnight, link_window, service_dates
 from shared.availability import iso_utc, parse_instant
 from shared.availability import link_slots as engine_link_slots
+from shared.availability import service_slots as engine_service_slots
 from shared.calendar_files import (
     Person,
     appointment_entry,
@@ -31,12 +32,14 @@ from shared.domain.links import link_resource, link_rules, on_hosts
 from shared.errors import Forbidden, NotFound, ValidationFailed
 from shared.manage import feed_provider, feed_token, token_booking_id, token_matches, view_url
 from shared.messages.queries import (
+    AppointmentRescheduleSlots,
     BookingPageSlots,
     GetById,
     LinkSlots,
     ManageBooking,
     ProviderFeed,
     PublicLinkPage,
+    ServiceSlots,
 )
 
 ACTIONS = ("reschedule", "cancel", "view")
@@ -130,7 +133,7 @@ def _start_of(state: BookedEventState | AppointmentState) -> str:
     if isinstance(state, BookedEventState):
         return state.start_at
     assert state.created is not None
-    return state.created.start_at
+    return str(state.start_at)
 
 
 async def _booking(reads: Reads, token: str, action: str) -> tuple[str, Any, str, int]:
@@ -194,7 +197,30 @@ async def booking_page_slots(reads: Reads, query: BookingPageSlots) -> list[dict
             for s in engine_link_slots(rules, calendars_, now, start, end)]
 
 
+async def appointment_reschedule_slots(reads: Reads, query: AppointmentRescheduleSlots) -> dict[str, Any]:
+    """The service slots an appointment may move to, as `reschedule_appointment` decides: its own provider,
+    the service's rules and blocks, its own reservation not counting."""
+    kind, state, account_id, _ = await _booking(reads, query.reschedule_token, "reschedule")
+    if kind != "appointment":
+        raise NotFound("booking")
+    created = state.created
+    slots_query = ServiceSlots(account_id=account_id, service_id=created.service_id, from_=query.from_,
+                               until=query.until, time_zone=query.time_zone, provider_ids=created.provider_id)
+    from_date, until_date, _ = service_dates(reads, slots_query)
+    assert until_date is not None
+    service, sps, extra, _ = await _service_providers(reads, slots_query)
+    if not sps:
+        return {"data": []}
+    now = reads.now()
+    hosts = await calendars.host_calendars(reads.pool, [created.provider_id], now,
+                                           _utc_midnight(from_date) - 2 * 86400, _utc_midnight(until_date) + 3 * 86400,
+                                           extra, exclude=created.appointment_id)
+    result = engine_service_slots(service.rules(), hosts, now, query.time_zone, from_date, until_date, None)
+    return {"data": [_slot(slot.start, slot.end, query.time_zone) for slot, _ in result.aggregated]}
+
+
 HANDLERS: dict[str, Callable[[Any, Any], Awaitable[Any]]]
 HANDLERS = {"event_ics": event_ics, "appointment_ics": appointment_ics, "provider_feed_url": provider_feed_url,
             "provider_feed": provider_feed, "public_link_page": public_link_page,
-            "booking_page_slots": booking_page_slots, "manage_booking": manage_booking}
+            "booking_page_slots": booking_page_slots, "manage_booking": manage_booking,
+            "appointment_reschedule_slots": appointment_reschedule_slots}

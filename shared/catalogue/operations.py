@@ -293,6 +293,13 @@ OPERATIONS: list[Operation] = [
         "Cancel an appointment.",
         HttpRoute("POST", "/v1/appointments/{appointment_id}/cancel"),
     ),
+    _command(
+        "reschedule_appointment",
+        c.RescheduleAppointment,
+        r.Appointment,
+        "Move an appointment to another of its service's slots, with the same provider.",
+        HttpRoute("POST", "/v1/appointments/{appointment_id}/reschedule"),
+    ),
     # --- the invitee's side (DESIGN.md section 9) ---
     _query("event_ics", q.GetById, r.CalendarFile, "One event as an iCalendar file (REQUEST, or CANCEL once canceled).",
            _get("/v1/events/{event_id}/ics", "event_id", media_type="text/calendar")),
@@ -307,6 +314,9 @@ OPERATIONS: list[Operation] = [
            "An active link by scope and link slug, for its booking page (no token)."),
     _query("booking_page_slots", q.BookingPageSlots, list[r.LinkSlot],
            "An active link's slots for its booking page; a reschedule token frees its booking's own time."),
+    _query("appointment_reschedule_slots", q.AppointmentRescheduleSlots, r.PublicServiceSlotsReply,
+           "The slots an appointment's reschedule token may move it to: its service's, with its own provider,"
+           " its own time free.", errors=("validation_failed", "not_found", "forbidden")),
     _query("manage_booking", q.ManageBooking, r.ManagedBooking,
            "The booking a signed manage token names; 404 forged, 403 used or expired.",
            errors=("validation_failed", "not_found", "forbidden")),

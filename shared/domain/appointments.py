@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from shared.availability import LinkRules, choose_host, iso_utc, service_free_providers
 from shared.domain.core import (
@@ -21,13 +22,19 @@ from shared.domain.core import (
     unchanged,
 )
 from shared.domain.providers import ProviderState
-from shared.domain.reservations import NOT_A_SLOT, release, reserve
+from shared.domain.reservations import NOT_A_SLOT, move, release, reserve
 from shared.domain.service_catalogue import LocationState, ServiceProviderInfo, ServiceState, require_service
 from shared.domain.validation import Problems, check_booker, instant
 from shared.errors import NotFound, ValidationFailed
 from shared.manage import manage_urls
-from shared.messages.commands import CancelAppointment, CreateAppointment
-from shared.messages.events import AppointmentCanceled, AppointmentCreated, Client, Event
+from shared.messages.commands import CancelAppointment, CreateAppointment, RescheduleAppointment
+from shared.messages.events import (
+    AppointmentCanceled,
+    AppointmentCreated,
+    AppointmentRescheduled,
+    Client,
+    Event,
+)
 
 
 class AppointmentState(msgspec.Struct, frozen=True):
@@ -37,10 +44,33 @@ class AppointmentState(msgspec.Struct, frozen=True):
     state: str = "confirmed"
     canceled_at: str | None = None
     cancel_reason: str | None = None
+    # Set by a reschedule only. UNSET is never encoded, so a state never rescheduled keeps the stored
+    # shape it always had (the golden log v1 and the read models folded before reschedules existed).
+    moved_start_at: str | UnsetType = UNSET
+    moved_end_at: str | UnsetType = UNSET
+    rescheduled_at: str | UnsetType = UNSET
+    reschedule_reason: str | None | UnsetType = UNSET
+    original_start_at: str | UnsetType = UNSET
+    original_end_at: str | UnsetType = UNSET
+
+    @property
+    def start_at(self) -> str:
+        """When the appointment starts now: its booked time, or where its last reschedule moved it."""
+        if isinstance(self.moved_start_at, str):
+            return self.moved_start_at
+        return self.created.start_at if self.created is not None else ""
+
+    @property
+    def end_at(self) -> str:
+        """When the appointment ends now."""
+        if isinstance(self.moved_end_at, str):
+            return self.moved_end_at
+        return self.created.end_at if self.created is not None else ""
 
 
 # What a appt-<id> stream holds: every type is folded, none is ignored.
-APPOINTMENT_STREAM_EVENTS = EventTypes(handles=frozenset({AppointmentCreated, AppointmentCanceled}))
+APPOINTMENT_STREAM_EVENTS = EventTypes(handles=frozenset({AppointmentCreated, AppointmentCanceled,
+                                                          AppointmentRescheduled}))
 
 
 def evolve_appointment(state: AppointmentState, event: Event) -> AppointmentState:
@@ -51,6 +81,13 @@ def evolve_appointment(state: AppointmentState, event: Event) -> AppointmentStat
         case AppointmentCanceled():
             return msgspec.structs.replace(state, state="canceled", canceled_at=event.canceled_at,
                                            cancel_reason=event.cancel_reason)
+        case AppointmentRescheduled():
+            return msgspec.structs.replace(
+                state, moved_start_at=event.start_at, moved_end_at=event.end_at,
+                rescheduled_at=event.rescheduled_at, reschedule_reason=event.reschedule_reason,
+                original_start_at=(state.original_start_at if isinstance(state.original_start_at, str)
+                                   else state.start_at),
+                original_end_at=state.original_end_at if isinstance(state.original_end_at, str) else state.end_at)
     return unchanged(state, event, APPOINTMENT_STREAM_EVENTS)
 
 
@@ -58,13 +95,17 @@ def appointment_resource(state: AppointmentState, public_url: str, signing_secre
     """The appointment as the HTTP API returns it, with its signed manage links."""
     created = state.created
     assert created is not None
-    return {"object": "appointment", "id": created.appointment_id, "state": state.state,
-            "service_id": created.service_id, "provider_id": created.provider_id,
-            "service_provider_id": created.service_provider_id, "start_at": created.start_at,
-            "end_at": created.end_at, "duration": created.duration, "client": msgspec.to_builtins(created.client),
-            "booking_intent_id": created.booking_intent_id, "created_at": created.created_at,
-            "canceled_at": state.canceled_at, "cancel_reason": state.cancel_reason,
-            **manage_urls(public_url, signing_secret, created.appointment_id, created.start_at)}
+    resource = {"object": "appointment", "id": created.appointment_id, "state": state.state,
+                "service_id": created.service_id, "provider_id": created.provider_id,
+                "service_provider_id": created.service_provider_id, "start_at": state.start_at,
+                "end_at": state.end_at, "duration": created.duration, "client": msgspec.to_builtins(created.client),
+                "booking_intent_id": created.booking_intent_id, "created_at": created.created_at,
+                "canceled_at": state.canceled_at, "cancel_reason": state.cancel_reason,
+                **manage_urls(public_url, signing_secret, created.appointment_id, state.start_at)}
+    if isinstance(state.rescheduled_at, str):  # the reschedule fields appear once it has moved
+        resource.update(rescheduled_at=state.rescheduled_at, reschedule_reason=state.reschedule_reason,
+                        original_start_at=state.original_start_at, original_end_at=state.original_end_at)
+    return resource
 
 
 
@@ -166,3 +207,36 @@ def cancel_appointment(command: CancelAppointment, state: AppointmentState, env:
     changes = release([created.provider_id], created.appointment_id)
     changes.append((appointment_stream(created.appointment_id), [canceled]))
     return Decision(changes, appointment_resource(evolve_appointment(state, canceled), env.public_url, env.signing_secret))
+
+
+def reschedule_appointment(command: RescheduleAppointment, state: AppointmentState, service: ServiceState,
+                           providers: dict[str, ProviderState], location: LocationState, env: Env) -> Decision:
+    """Move a confirmed appointment to a service slot free at this moment with the same provider.
+
+    Its own time does not count as busy; the provider's reservation moves (`ReservationMoved`, appended
+    with the calendar's version read, so a concurrent booking of the new time loses and re-decides).
+    """
+    created = state.created
+    if created is None or created.account_id != command.account_id:
+        raise NotFound("appointment")
+    if state.state == "canceled":
+        raise ValidationFailed.on("appointment_id", "a canceled appointment cannot be rescheduled")
+    if not service.exists or service.created is None:
+        raise ValidationFailed.on("appointment_id", "the appointment's service no longer exists")
+    if service.by_provider(created.provider_id) is None:
+        raise ValidationFailed.on("appointment_id", "its provider no longer offers the service")
+    problems = Problems()
+    start = instant(problems, "start_at", command.start_at)
+    problems.raise_if_any()
+    assert start is not None
+    providers_for_slot(service, providers, location, int(env.now.timestamp()), start, created.provider_id,
+                       exclude=(created.appointment_id,))
+    rescheduled = AppointmentRescheduled(
+        appointment_id=created.appointment_id, start_at=iso_utc(start),
+        end_at=iso_utc(start + created.duration * 60), rescheduled_at=env.now_iso,
+        reschedule_reason=command.reschedule_reason)
+    changes = move([created.provider_id], created.appointment_id, rescheduled.start_at, rescheduled.end_at)
+    changes.append((appointment_stream(created.appointment_id), [rescheduled]))
+    return Decision(changes, appointment_resource(evolve_appointment(state, rescheduled), env.public_url,
+                                                  env.signing_secret),
+                    guards=service_guards(service, service.created.location_id, service.created.account_id))

@@ -289,6 +289,14 @@ class CancelAppointment(Command, frozen=True, kw_only=True):
     cancel_reason: str | None = None
 
 
+class RescheduleAppointment(Command, frozen=True, kw_only=True):
+    """Move a confirmed appointment to another of its service's slots, with the same provider."""
+
+    appointment_id: str
+    start_at: str
+    reschedule_reason: str | None = None
+
+
 # --- webhooks: stream whk-<whk_id> -----------------------------------------------------------------
 
 class CreateWebhook(Command, frozen=True, kw_only=True):

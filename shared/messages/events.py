@@ -383,6 +383,16 @@ class AppointmentCanceled(Event, tag="appointment_canceled", frozen=True, kw_onl
     cancel_reason: str | None = None
 
 
+class AppointmentRescheduled(Event, tag="appointment_rescheduled", frozen=True, kw_only=True):
+    """An appointment moved to a new time with the same provider, with the reason given if any."""
+
+    appointment_id: str
+    start_at: str
+    end_at: str
+    rescheduled_at: str
+    reschedule_reason: str | None = None
+
+
 # --- booking intents (holds): stream bi-<bi_id> -----------------------------------------------------
 
 class SlotHeld(Event, tag="slot_held", frozen=True, kw_only=True):
@@ -466,7 +476,7 @@ DomainEvent = (
     | EventCreated | EventCanceled | EventRescheduled
     | ServiceCreated | ServiceProviderAdded | ServiceProviderRemoved | LocationReferenced
     | BlockCreated | BlockDeleted | BlockAdded | BlockRemoved
-    | AppointmentCreated | AppointmentCanceled
+    | AppointmentCreated | AppointmentCanceled | AppointmentRescheduled
     | SlotHeld | HoldReleased | HoldCompleted | HoldExpired
     | WebhookCreated | WebhookSecretRotated | WebhookDeleted
 )

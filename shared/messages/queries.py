@@ -115,6 +115,17 @@ class BookingPageSlots(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     min_position: Position | None = None
 
 
+class AppointmentRescheduleSlots(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The slots an appointment's reschedule token may move it to: its service's, with its own provider, its
+    own time free; `from` and `until` are local dates (inclusive) in `time_zone`."""
+
+    reschedule_token: str
+    from_: str | None = msgspec.field(default=None, name="from")
+    until: str
+    time_zone: str = "Etc/UTC"
+    min_position: Position | None = None
+
+
 class ManageBooking(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The booking a signed manage token names, for one action (`reschedule`, `cancel`, `view`)."""
 

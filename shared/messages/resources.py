@@ -432,6 +432,11 @@ class Appointment(Reply, frozen=True, kw_only=True):
     cancel_reason: str | None
     reschedule_url: str  # signed: the invitee reschedules here without a token (DESIGN.md section 9)
     cancel_url: str  # signed: the invitee cancels here, giving a reason
+    # Present once the appointment has been rescheduled (absent before: the shape of older appointments).
+    rescheduled_at: str | UnsetType = UNSET
+    reschedule_reason: str | None | UnsetType = UNSET
+    original_start_at: str | UnsetType = UNSET
+    original_end_at: str | UnsetType = UNSET
 
 
 class CalendarFile(Reply, frozen=True, kw_only=True):

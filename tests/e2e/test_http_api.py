@@ -190,3 +190,58 @@ async def test_services_appointments_and_public_slots(http: httpx.AsyncClient, n
     assert "/v1/links/{link_id}/events" in document["paths"] and "/v1/booking_intents" in document["paths"]
     metrics = (await http.get("/metrics")).text
     assert 'sched_http_requests_total{route="POST /v1/booking_intents",status="201"} 1' in metrics
+
+
+async def test_an_appointment_is_rescheduled_over_http(http: httpx.AsyncClient, nc: nats.NATS, settings: Settings):
+    account = await bookable_account(nc, settings)
+    from tests.integration.messaging import send
+
+    auth = bearer((await send(nc, settings, "issue_api_token", {**account.ids}))["result"]["token"])
+    client = {"display_name": "Cleo", "email": "cleo@example.com", "time_zone": "Etc/UTC"}
+    ten, eleven = weekday_at(2, 10), weekday_at(2, 11)
+    booked = await http.post("/v1/appointments", headers=auth,
+                             json={"service_id": account.service_id, "start_at": iso(ten), **client})
+    assert booked.status_code == 201, booked.text
+    appointment = booked.json()
+    assert "rescheduled_at" not in appointment  # the reschedule fields appear once it has moved
+
+    async def starts() -> set[str]:
+        day = ten.date().isoformat()
+        reply = await http.get(f"/v1/services/{account.service_id}/slots", headers=auth,
+                               params={"from": day, "until": day, "time_zone": "Etc/UTC"})
+        assert reply.status_code == 200, reply.text
+        return {s["start_at"][11:16] for s in reply.json()["data"]["aggregated_slots"]}
+
+    assert "10:00" not in await starts() and "11:00" in await starts()
+    # its own time does not count: 10:15 overlaps it and is accepted
+    nudged = await http.post(f"/v1/appointments/{appointment['id']}/reschedule", headers=auth,
+                             json={"start_at": iso(ten + timedelta(minutes=15))})
+    assert nudged.status_code == 200, nudged.text
+    moved = await http.post(f"/v1/appointments/{appointment['id']}/reschedule", headers=auth,
+                            json={"start_at": iso(eleven), "reschedule_reason": "clash"})
+    assert moved.status_code == 200, moved.text
+    body = moved.json()
+    assert (body["start_at"], body["end_at"], body["original_start_at"], body["reschedule_reason"]) == (
+        iso(eleven), iso(eleven + timedelta(minutes=30)), iso(ten), "clash")
+    assert body["reschedule_url"] != appointment["reschedule_url"]  # a move gives new manage links
+    fetched = (await http.get(f"/v1/appointments/{appointment['id']}", headers=auth)).json()
+    assert fetched["start_at"] == iso(eleven) and fetched["rescheduled_at"] == body["rescheduled_at"]
+    free = await starts()
+    assert "10:00" in free and not {"11:00", "11:15"} & free and "11:30" in free  # freed and taken
+    taken = await http.post("/v1/appointments", headers=auth,
+                            json={"service_id": account.service_id, "start_at": iso(eleven), **client})
+    assert taken.status_code == 422 and set(taken.json()["errors"]) == {"start_at"}
+    other = await http.post("/v1/appointments", headers=auth,
+                            json={"service_id": account.service_id, "start_at": iso(ten), **client})
+    assert other.status_code == 201, other.text
+    onto = await http.post(f"/v1/appointments/{appointment['id']}/reschedule", headers=auth,
+                           json={"start_at": iso(ten)})
+    assert onto.status_code == 422 and set(onto.json()["errors"]) == {"start_at"}
+    ics = await http.get(f"/v1/appointments/{appointment['id']}/ics", headers=auth)
+    assert ics.status_code == 200 and "SEQUENCE:2" in ics.text and eleven.strftime("%Y%m%dT%H%M%S") in ics.text
+    assert (await http.post(f"/v1/appointments/{appointment['id']}/cancel", headers=auth, json={})).status_code == 200
+    canceled = await http.post(f"/v1/appointments/{appointment['id']}/reschedule", headers=auth,
+                               json={"start_at": iso(weekday_at(2, 14))})
+    assert canceled.status_code == 422 and set(canceled.json()["errors"]) == {"appointment_id"}
+    missing = await http.post("/v1/appointments/appt_ghost/reschedule", headers=auth, json={"start_at": iso(eleven)})
+    assert missing.status_code == 404

@@ -242,3 +242,46 @@ async def test_a_used_single_use_link_can_still_be_rescheduled_through_its_manag
     assert moved.status_code == 303, moved.text
     assert "09:00" not in (await site.http.get(moved.headers["location"])).text
     assert (await site.http.get(path_of(link["url"]))).status_code == 404  # a plain visit stays refused
+
+
+async def test_an_appointment_is_rescheduled_through_its_manage_link(site: Site, nc: nats.NATS):
+    bookable = await bookable_account(nc, site.settings)
+    path = f"/book/{bookable.ids['account_id']}/services/{bookable.service_id}"
+    await eventually(lambda: _status_is(site, path, 200), what="the service's page")
+    start = weekday_at(3, 10)
+    booked = await site.http.post(path, data={"display_name": "Sam", "email": "sam@example.com",
+                                              "start": iso(start), "tz": "Etc/UTC"})
+    assert booked.status_code == 303, booked.text
+    confirmation = (await site.http.get(booked.headers["location"])).text
+    assert "/book/reschedule/" in confirmation, confirmation
+    reschedule = path_of(re.search(r'href="([^"]+/book/reschedule/[^"]+)"', confirmation).group(1))
+    other = await send(nc, site.settings, "create_appointment", {  # someone else takes 11:00
+        **bookable.ids, "service_id": bookable.service_id, "start_at": iso(start + timedelta(hours=1)),
+        "display_name": "Kim", "email": "kim@example.com", "time_zone": "Etc/UTC"})
+    assert other["ok"], other
+
+    page = await site.http.get(reschedule, params={"date": start.date().isoformat(), "tz": "Etc/UTC"})
+    assert page.status_code == 200 and "Rescheduling your appointment" in page.text, page.text
+    assert "cancel this one" not in page.text.lower()
+    offered = {urlencode({"start": iso(start + timedelta(minutes=m))}) in page.text for m in (0, 15)}
+    assert offered == {True}  # its own time (and what overlaps it) is free for it
+    assert urlencode({"start": iso(start + timedelta(hours=1))}) not in page.text  # Kim's
+    taken = await site.http.post(reschedule, data={"start": iso(start + timedelta(hours=1)), "tz": "Etc/UTC"})
+    assert taken.status_code == 409 and "just taken" in taken.text
+    later = start + timedelta(hours=2)
+    moved = await site.http.post(reschedule, data={"start": iso(later), "tz": "Etc/UTC",
+                                                   "reschedule_reason": "train late"})
+    assert moved.status_code == 303, moved.text
+    new_confirmation = (await site.http.get(moved.headers["location"])).text
+    assert "12:00" in new_confirmation and "10:00" not in new_confirmation
+    assert (await site.http.get(reschedule)).status_code == 404  # the old manage link named the old time
+    token = {"Authorization": "Bearer " + (await send(nc, site.settings, "issue_api_token",
+                                                      {**bookable.ids}))["result"]["token"]}
+    appointment_id = booked.headers["location"]
+    listed = await site.http.get(f"/v1/appointments/{other['result']['id']}", headers=token)
+    assert listed.status_code == 200
+    day = start.date().isoformat()
+    slots = (await site.http.get(f"/v1/services/{bookable.service_id}/slots", headers=token,
+                                 params={"from": day, "until": day})).json()["data"]["aggregated_slots"]
+    starts = {s["start_at"][11:16] for s in slots}
+    assert "10:00" in starts and "12:00" not in starts and "11:00" not in starts, appointment_id

@@ -166,6 +166,34 @@ async def test_confirmation_reschedule_and_cancellation_mails(site: Site, nc: na
     assert len({m["Message-ID"] for m in mailbox.snapshot()}) == 6
 
 
+async def test_an_appointment_reschedule_mail(site: Site, nc: nats.NATS, relay: Relay, mailbox: Mailbox):
+    bookable = await bookable_account(nc, site.settings)
+    start = weekday_at(3, 9)
+    async with notifier_bootstrap(site.settings) as notifier:
+        await eventually(notifier.leading.is_set, what="the notifier to lead")
+        created = await send(nc, site.settings, "create_appointment", {
+            **bookable.ids, "service_id": bookable.service_id, "start_at": iso(start), "display_name": "Cleo",
+            "email": "cleo@example.com", "time_zone": "Etc/UTC"})
+        assert created["ok"], created
+        await eventually(lambda: len(mailbox.snapshot()) >= 2, timeout=30, what="the confirmation mails")
+        later = start + timedelta(hours=2)
+        moved = await send(nc, site.settings, "reschedule_appointment", {
+            **bookable.ids, "appointment_id": created["result"]["id"], "start_at": iso(later),
+            "reschedule_reason": "flat tyre"})
+        assert moved["ok"], moved
+        await eventually(lambda: len(mailbox.snapshot()) >= 4, timeout=30, what="the reschedule mails")
+        rescheduled = next(m for m in mailbox.snapshot()[2:] if "cleo" in str(m["To"]))
+        assert str(rescheduled["Subject"]).strip().startswith("Rescheduled: Consult") and "flat tyre" in plain(
+            rescheduled)
+        _, cal = ics_of(rescheduled)
+        vevent = cal.walk("VEVENT")[0]
+        assert str(vevent["UID"]) == f"{created['result']['id']}@sched" and int(vevent["SEQUENCE"]) == 1
+        assert vevent.decoded("DTSTART") == later
+        assert moved["result"]["reschedule_url"] in plain(rescheduled)  # the new manage links
+        await asyncio.sleep(0.3)
+    assert len(mailbox.snapshot()) == 4
+
+
 def start_notifier(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         return subprocess.Popen([sys.executable, "-m", "services.notifier"], env=env, stdout=out,

@@ -39,11 +39,13 @@ from shared.messages.commands import (
     DeleteBlock,
     HoldSlot,
     RemoveServiceProvider,
+    RescheduleAppointment,
     SyncExternalBusyTimes,
 )
 from shared.messages.events import (
     AppointmentCanceled,
     AppointmentCreated,
+    AppointmentRescheduled,
     BlockAdded,
     BlockCreated,
     BlockDeleted,
@@ -55,6 +57,7 @@ from shared.messages.events import (
     LocationReferenced,
     ProviderCreated,
     ProviderScheduleSet,
+    ReservationMoved,
     ServiceCreated,
     ServiceProviderAdded,
     ServiceProviderRemoved,
@@ -207,6 +210,18 @@ def cancel_appointment(world: World, appointment_id: str, account_id: str = ACCO
                                 cancel_reason="Sick")
     return world.apply(appointments.cancel_appointment(command, world.state(appointment_stream(appointment_id)),
                                                    world.at(after(60))))
+
+
+def reschedule_appointment(world: World, appointment_id: str, start: str, account_id: str = ACCOUNT_ID,
+                           reason: str | None = "Clash") -> Decision:
+    """When the appointment is moved to `start`, an hour after NOW; loaded as the handler loads it."""
+    command = RescheduleAppointment(command_id="cmd_ra", account_id=account_id, appointment_id=appointment_id,
+                                    start_at=start, reschedule_reason=reason)
+    state = world.state(appointment_stream(appointment_id))
+    service, providers_, location = service_context(world)
+    own = {p: providers_[p] for p in ([state.created.provider_id] if state.created else []) if p in providers_}
+    return world.apply(appointments.reschedule_appointment(command, state, service, own, location,
+                                                           world.at(after(60))))
 
 
 def attachment(world: World, attachment_type: str, attachment_id: str) -> tuple[Any, str]:
@@ -576,6 +591,93 @@ class TestCancelAppointment:
         with not_found():
             cancel_appointment(world, appointment_id if account_id == OTHER_ACCOUNT_ID else "appt_ghost",
                                account_id=account_id)
+
+
+class TestRescheduleAppointment:
+    def test_a_move_to_a_free_slot_moves_the_reservation_and_the_appointment(self) -> None:
+        world = consultation(providers=(ANN_PROVIDER,))
+        appointment_id = create_appointment(world, mon("10:00")).result["id"]
+
+        decision = reschedule_appointment(world, appointment_id, mon("11:00"))
+
+        assert streams_of(decision) == [provider_stream(ANN_PROVIDER), appointment_stream(appointment_id)]
+        assert events_on(decision, provider_stream(ANN_PROVIDER)) == [ReservationMoved(
+            provider_id=ANN_PROVIDER, reservation_id=appointment_id, start_at=mon("11:00"), end_at=mon("11:30"))]
+        assert events_on(decision, appointment_stream(appointment_id)) == [AppointmentRescheduled(
+            appointment_id=appointment_id, start_at=mon("11:00"), end_at=mon("11:30"),
+            rescheduled_at="2026-03-02T09:00:00Z", reschedule_reason="Clash")]
+        result = decision.result
+        assert (result["state"], result["start_at"], result["end_at"], result["provider_id"]) == (
+            "confirmed", mon("11:00"), mon("11:30"), ANN_PROVIDER)
+        assert (result["rescheduled_at"], result["reschedule_reason"], result["original_start_at"],
+                result["original_end_at"]) == ("2026-03-02T09:00:00Z", "Clash", mon("10:00"), mon("10:30"))
+        assert result["reschedule_url"] == manage_urls(PUBLIC_URL, SIGNING_SECRET, appointment_id,
+                                                       mon("11:00"))["reschedule_url"]
+        assert decision.guards == (SERVICE_STREAM,)
+        # the old time is free again, the new one taken
+        assert create_appointment(world, mon("10:00")).result["provider_id"] == ANN_PROVIDER
+        with rejected("start_at"):
+            create_appointment(world, mon("11:00"))
+
+    def test_a_second_move_keeps_the_original_time(self) -> None:
+        world = consultation(providers=(ANN_PROVIDER,))
+        appointment_id = create_appointment(world, mon("10:00")).result["id"]
+        reschedule_appointment(world, appointment_id, mon("11:00"))
+
+        result = reschedule_appointment(world, appointment_id, mon("12:00"), reason=None).result
+
+        assert (result["start_at"], result["original_start_at"], result["reschedule_reason"]) == (
+            mon("12:00"), mon("10:00"), None)
+
+    def test_a_move_to_a_taken_slot_is_rejected_on_start_at(self) -> None:
+        world = consultation(providers=(ANN_PROVIDER,))
+        appointment_id = create_appointment(world, mon("10:00")).result["id"]
+        create_appointment(world, mon("11:00"))
+
+        with rejected("start_at"):
+            reschedule_appointment(world, appointment_id, mon("11:00"))
+
+    def test_it_stays_with_its_provider_even_when_another_is_free(self) -> None:
+        world = consultation()
+        appointment_id = create_appointment(world, mon("10:00"), provider_id=ANN_PROVIDER).result["id"]
+        create_appointment(world, mon("11:00"), provider_id=ANN_PROVIDER)
+
+        with rejected("start_at"):  # Bob is free at 11:00, but the appointment is Ann's
+            reschedule_appointment(world, appointment_id, mon("11:00"))
+
+    def test_its_own_time_does_not_count_as_busy(self) -> None:
+        world = consultation(providers=(ANN_PROVIDER,))
+        appointment_id = create_appointment(world, mon("10:00")).result["id"]
+
+        decision = reschedule_appointment(world, appointment_id, mon("10:00"))
+
+        assert decision.result["start_at"] == mon("10:00")
+        assert decision.result["original_start_at"] == mon("10:00")
+
+    @pytest.mark.parametrize("start", ["", "tomorrow", mon("07:00"), "2026-03-01T10:00:00Z"])
+    def test_only_a_slot_of_the_service_is_accepted(self, start: str) -> None:
+        world = consultation(providers=(ANN_PROVIDER,))
+        appointment_id = create_appointment(world, mon("10:00")).result["id"]
+
+        with rejected("start_at"):
+            reschedule_appointment(world, appointment_id, start)
+
+    def test_a_canceled_appointment_cannot_be_rescheduled(self) -> None:
+        world = consultation(providers=(ANN_PROVIDER,))
+        appointment_id = create_appointment(world, mon("10:00")).result["id"]
+        cancel_appointment(world, appointment_id)
+
+        with rejected("appointment_id"):
+            reschedule_appointment(world, appointment_id, mon("11:00"))
+
+    @pytest.mark.parametrize("account_id", [OTHER_ACCOUNT_ID, ACCOUNT_ID])
+    def test_an_unknown_or_foreign_appointment_is_not_found(self, account_id: str) -> None:
+        world = consultation()
+        appointment_id = create_appointment(world, mon("10:00")).result["id"]
+
+        with not_found():
+            reschedule_appointment(world, appointment_id if account_id == OTHER_ACCOUNT_ID else "appt_ghost",
+                                   mon("11:00"), account_id=account_id)
 
 
 # --- blocks ----------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from projections.runner import Projection
 from shared.domain.core import EventTypes, UnfoldedEvent, unchanged
 from shared.domain.registry import STREAM_KINDS, StreamKind, stream_kind
 from shared.messages.events import DomainEvent, Event, LinkToggled
-from tests.fixtures.golden import read_log
+from tests.fixtures.golden import LOG_V2_PATH, read_log
 
 EVERY_EVENT_CLASS: frozenset[type[Event]] = frozenset(typing.get_args(DomainEvent))
 KINDS: dict[str, StreamKind] = {kind.kind: kind for kind in STREAM_KINDS}
@@ -44,7 +44,7 @@ def test_a_fold_neither_handles_and_ignores_one_type_at_once(kind: StreamKind) -
 
 
 def test_every_event_in_the_golden_log_is_declared_by_the_fold_of_its_stream() -> None:
-    undeclared = {(stream_kind(e.stream_id).kind, e.type) for e in read_log()
+    undeclared = {(stream_kind(e.stream_id).kind, e.type) for e in read_log() + read_log(LOG_V2_PATH)
                   if e.type not in tags(stream_kind(e.stream_id).events.declared)}
     assert not undeclared, f"(aggregate, event type) pairs its fold does not list: {sorted(undeclared)}"
 
