@@ -49,7 +49,7 @@ async def bootstrap(settings: Settings, clock: Callable[[], float] | None = None
     calendars = LiveCalendars(clock=clock) if clock else LiveCalendars()
     await calendars.load(pool, [unit.checkpoint for unit in units if unit.name == "calendars"])
     while await calendars.catch_up(pool):  # to the log's head before the first answer, so reads never go back
-        pass
+        continue
     # The calendars are long-lived: leave them out of the garbage collector's full passes, whose cost
     # would otherwise grow with the number of providers and show up in every query's latency.
     gc.freeze()

@@ -449,7 +449,7 @@ async def read_rates(system: System) -> tuple[float, float, int]:
     live = LiveCalendars()
     t0 = time.perf_counter()
     while await live.catch_up(system.pool, 5000) == 5000:
-        pass
+        continue
     memory_rate = live.applied / (time.perf_counter() - t0)
     return read_rate, memory_rate, count
 
