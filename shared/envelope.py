@@ -19,7 +19,8 @@ __all__ = ["ErrorReply", "decode_request", "internal_error_reply", "ok_reply"]
 class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):
     """What went wrong: a stable code, a sentence, and the fields at fault with their messages."""
 
-    code: Literal["validation_failed", "invalid", "not_found", "unauthorized", "conflict", "internal"]
+    code: Literal["validation_failed", "invalid", "not_found", "unauthorized", "conflict", "internal",
+                  "unavailable"]
     message: str
     fields: dict[str, list[str]]
 

@@ -56,6 +56,12 @@ class Forbidden(DomainError):
     http_status = 403
 
 
+class Unavailable(DomainError):
+    """The system is behind or restarting, not the client wrong: try again shortly (HTTP 503, Retry-After)."""
+
+    code = "unavailable"
+
+
 class Conflict(DomainError):
     """A state conflict that re-deciding cannot fix (e.g. a command id reused for another command)."""
 

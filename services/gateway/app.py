@@ -17,8 +17,9 @@ import msgspec
 import nats
 from litestar import Litestar, Request, Response, get, route
 from litestar.enums import HttpMethod
+from litestar.types import ASGIApp, Receive, Scope, Send
 
-from services.gateway.backend import Backend
+from services.gateway.backend import Backend, request_deadline
 from services.gateway.errors import HttpError, calendly_error
 from services.gateway.metrics import Metrics
 from services.gateway.pages import page_routes
@@ -173,6 +174,18 @@ def file_response(reply: dict[str, Any], media_type: str) -> Response[Any]:
                     headers={"content-disposition": f'attachment; filename="{reply["filename"]}"'})
 
 
+def one_deadline(app: ASGIApp) -> ASGIApp:
+    """Middleware: each HTTP request gets one deadline for all it asks of NATS, so no client waits past 10 s
+    (a slow token lookup followed by a slow query would otherwise wait for both); then a 503 with Retry-After."""
+    async def with_deadline(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        with request_deadline():
+            await app(scope, receive, send)
+    return with_deadline
+
+
 def _litestar_path(path: str) -> str:
     """`/v1/links/{link_id}` -> `/v1/links/{link_id:str}`."""
     return path.replace("}", ":str}")
@@ -236,7 +249,7 @@ def bootstrap(settings: Settings) -> Litestar:
                               # Litestar refuses a 204 handler that returns a value; the Response sets 204 itself
                               status_code=200 if http.status == 204 else http.status)(
             make_handler(operation, http, backend, metrics)))
-    return Litestar(route_handlers=handlers, lifespan=[lifespan], openapi_config=None,
+    return Litestar(route_handlers=handlers, lifespan=[lifespan], openapi_config=None, middleware=[one_deadline],
                     request_max_body_size=MAX_BODY + 1)
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import asyncpg
@@ -26,9 +29,22 @@ MAX_CACHED = 100_000
 ADDITIVE_ACCOUNT_EVENTS = frozenset({"account_created", "user_created", "api_token_issued", "team_scope_created"})
 SERVICE_ROLES = ("commands", "query", "projections", "relay", "webhooks", "notifier")
 ROLL_CALL_SECONDS = 0.3
-# A client never waits past 10 s: retries of one request (same body, so the same command_id) end by 8 s.
+# A client never waits past 10 s: everything one HTTP request asks of NATS (the token lookup, the command or
+# queries, every retry of them with the same command_id) shares one deadline 8 s after it arrived.
 REQUEST_DEADLINE = 8.0
 ATTEMPT_TIMEOUT = 4.0
+_deadline: ContextVar[float | None] = ContextVar("sched_request_deadline", default=None)
+
+
+@contextmanager
+def request_deadline(seconds: float = REQUEST_DEADLINE) -> Iterator[float]:
+    """Within this block (one HTTP request), every NATS request ends by one deadline `seconds` from now."""
+    deadline = time.monotonic() + seconds
+    token = _deadline.set(deadline)
+    try:
+        yield deadline
+    finally:
+        _deadline.reset(token)
 MAX_POSITION = 2**63 - 1
 _encoder = msgspec.json.Encoder()
 
@@ -64,10 +80,12 @@ class Backend:
         assert self.nc is not None
         subject = CATALOGUE[name].subject(self.settings.nats_prefix)
         payload = _encoder.encode(body)
-        deadline = time.monotonic() + REQUEST_DEADLINE
+        deadline = _deadline.get() or time.monotonic() + REQUEST_DEADLINE
         pause = 0.1
         while True:
             remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise HttpError(503, {"errors": {"detail": [f"the {kind} service is not answering"]}})
             try:
                 reply = await self.nc.request(subject, payload, timeout=max(0.1, min(ATTEMPT_TIMEOUT, remaining)))
                 break

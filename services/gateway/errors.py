@@ -28,7 +28,8 @@ def from_reply(error: dict[str, Any]) -> HttpError:
     code = str(error.get("code"))
     status = ERROR_STATUS.get(code, 422)
     if status == 503:
-        return HttpError(503, {"errors": {"detail": ["temporarily unavailable; try again"]}})
+        message = error.get("message") if code == "unavailable" else None  # behind, not broken: say so
+        return HttpError(503, {"errors": {"detail": [message or "temporarily unavailable; try again"]}})
     if status == 422:
         return HttpError(422, {"errors": error.get("fields") or {"detail": [error.get("message", "invalid")]}})
     return HttpError(status, {"errors": {"detail": [error.get("message", code)]}})

@@ -68,9 +68,11 @@ def _page(title: str, body: str, status: int = 200) -> Response[str]:
 </body>
 </html>
 """
-    return Response(document, status_code=status, media_type=HTML,
-                    headers={"cache-control": "no-store", "content-security-policy":
-                             "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:"})
+    headers = {"cache-control": "no-store",
+               "content-security-policy": "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:"}
+    if status == 503:  # the system is restarting or behind: the browser (and any client) may come back shortly
+        headers["retry-after"] = "1"
+    return Response(document, status_code=status, media_type=HTML, headers=headers)
 
 
 def _problem(status: int) -> Response[str]:

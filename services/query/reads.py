@@ -17,7 +17,7 @@ from projections.resources import queries as resources
 from projections.runner import Projection, applied_everywhere, log_head, tx_of
 from shared.availability import Busy, HostCalendar
 from shared.domain.registry import STREAM_KINDS
-from shared.errors import DomainError, ValidationFailed
+from shared.errors import Unavailable, ValidationFailed
 
 _CACHED_PREFIXES = {k.prefix: k.kind for k in STREAM_KINDS if k.kind in ("link", "service", "location")}
 _CACHED_STARTS = tuple(_CACHED_PREFIXES)
@@ -80,7 +80,9 @@ class Reads:
     pool: asyncpg.Pool
     public_url: str = "http://127.0.0.1:8000/book"
     clock: Callable[[], float] = time.time
-    max_wait: float = 5.0
+    # A `min_position` wait ends (503, `unavailable`) before the gateway's 4 s attempt gives up on the answer,
+    # so the client hears "behind, try again" rather than a second attempt that waits out its whole deadline.
+    max_wait: float = 3.0
     # the checkpoints a read waits for: every unit the runners follow (each calendars partition too)
     projections: Sequence[Projection] = field(default_factory=runnable)
     calendars: LiveCalendars | None = None  # the query service's in-memory calendars; None: read rm_* rows
@@ -128,8 +130,9 @@ class Reads:
             await self.wait_for(head)
 
 
-def _not_caught_up() -> DomainError:
-    return DomainError("the read models have not caught up yet; try again", {"min_position": ["not reached in time"]})
+def _not_caught_up() -> Unavailable:
+    # The client's position is fine (a command returned it); the system is behind: 503 with Retry-After.
+    return Unavailable("the read models have not caught up yet; try again", {"min_position": ["not reached in time"]})
 
 
 def page_limit(value: int, field_name: str = "limit") -> int:

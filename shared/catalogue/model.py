@@ -17,7 +17,8 @@ FILLED_IN = frozenset({"command_id", "account_id", "user_id", "min_position", "b
 # Error codes of the reply envelope and the HTTP status each becomes (the Calendly facade turns a 422
 # into Calendly's 400: services/gateway/errors.py).
 ERROR_STATUS = {"validation_failed": 422, "invalid": 422, "not_found": 404, "unauthorized": 401,
-                "conflict": 409, "forbidden": 403, "internal": 503}
+                "conflict": 409, "forbidden": 403, "internal": 503,
+                "unavailable": 503}
 
 
 @dataclass(frozen=True)
