@@ -27,7 +27,7 @@ from shared.ids import new_id
 from shared.settings import Settings
 from tests.benchmarks.common import LoadMonitor, embedded_servers, table
 
-EVENTS = int(os.environ.get("BENCH_FEED_EVENTS", 200_000))
+EVENTS = int(os.environ.get("BENCH_FEED_EVENTS", "200000"))
 BEHIND = 1_000
 
 
