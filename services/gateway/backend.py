@@ -82,26 +82,36 @@ class Backend:
         payload = _encoder.encode(body)
         deadline = _deadline.get() or time.monotonic() + REQUEST_DEADLINE
         pause = 0.1
+        behind: HttpError | None = None
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise HttpError(503, {"errors": {"detail": [f"the {kind} service is not answering"]}})
+                raise behind or HttpError(503, {"errors": {"detail": [f"the {kind} service is not answering"]}})
             try:
                 reply = await self.nc.request(subject, payload, timeout=max(0.1, min(ATTEMPT_TIMEOUT, remaining)))
-                break
             except (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.errors.Error):
                 # No responder (a service restarting), a lost reply or NATS reconnecting: ask again with the
                 # same command_id, which the command service answers once, until the deadline.
                 if time.monotonic() + pause >= deadline:
-                    raise HttpError(503, {"errors": {"detail": [f"the {kind} service is not answering"]}}) from None
+                    raise behind or HttpError(503, {"errors": {"detail": [f"the {kind} service is not answering"]}}) \
+                        from None
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 1.0)
-        data: bytes = reply.data
-        if data[:32].replace(b" ", b"").startswith(b'{"ok":false'):  # every error reply (shared.errors)
+                continue
+            data: bytes = reply.data
+            if not data[:32].replace(b" ", b"").startswith(b'{"ok":false'):  # every error reply (shared.errors)
+                return data
             decoded = msgspec.json.decode(data)
-            if isinstance(decoded, dict) and decoded.get("ok") is False:
-                raise from_reply(decoded["error"])
-        return data
+            if not isinstance(decoded, dict) or decoded.get("ok") is not False:
+                return data
+            error = from_reply(decoded["error"])
+            if decoded["error"].get("code") != "unavailable" or time.monotonic() + pause >= deadline:
+                raise error
+            # The read models are behind (a projection runner's partitions between two holders, say): the
+            # query service waited its share; ask again while this request's deadline allows.
+            behind = error
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 1.0)
 
     async def caller(self, request: Request[Any, Any, Any], auth: Auth) -> dict[str, str]:
         """The account (and user) a request acts as, or a 401."""

@@ -90,3 +90,32 @@ async def test_a_read_behind_its_own_write_answers_503_with_retry_after_not_422(
     reply = msgspec.json.decode(over_nats.data)
     assert reply["ok"] is False and reply["error"]["code"] == "unavailable", reply
     assert reply["error"]["fields"] == {"min_position": ["not reached in time"]}
+
+
+async def test_a_read_behind_for_longer_than_one_query_wait_is_answered_once_the_reads_catch_up(
+    settings: Settings, settings_env: dict[str, str], nc: nats.NATS, command_service, query_service,
+    tmp_path: Path
+) -> None:
+    """The query service gives up after its own 3 s; the gateway asks again within its deadline, so a projection
+    runner back after 4 s (a takeover) still answers the client, with its own write."""
+    from projections.app import bootstrap as projections
+
+    async with gateway_client(settings_env, tmp_path) as http:
+        async with projections(settings):
+            account = await new_account(nc, settings)
+            auth = {"authorization": f"Bearer {account['token']}"}
+            assert (await http.get("/v1/me", headers=auth)).status_code == 200
+        created = await http.post("/v1/links", headers=auth, json={"name": "Read me back"})
+        assert created.status_code == 201, created.text
+
+        async def projections_back_after(seconds: float) -> None:
+            await asyncio.sleep(seconds)
+            async with projections(settings):
+                await asyncio.sleep(3)
+
+        back = asyncio.create_task(projections_back_after(4))
+        read = await http.get(f"/v1/links/{created.json()['id']}",
+                              headers={**auth, "x-sched-position": created.headers["x-sched-position"]})
+        await back
+    assert read.status_code == 200, read.text
+    assert read.json()["name"] == "Read me back"
