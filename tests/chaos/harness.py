@@ -433,7 +433,7 @@ class Load:
 
     async def run(self) -> None:
         """Every worker until `stop` is set."""
-        self.nc = await nats.connect(self.cluster.urls["SCHED_NATS_URL"].split(","), max_reconnect_attempts=-1)
+        self.nc = await _load_connection(self.cluster)
         try:
             await asyncio.gather(*[self.worker(n) for n in range(self.workers)])
         finally:
@@ -445,7 +445,7 @@ class Load:
         """Send every command that failed or timed out again with its key until it has its answer; then send each
         of them, and a sample of the acknowledged ones, once more: every answer must be the first one again
         (same status, same resource). A disagreement is a violation of (a)."""
-        self.nc = await nats.connect(self.cluster.urls["SCHED_NATS_URL"].split(","), max_reconnect_attempts=-1)
+        self.nc = await _load_connection(self.cluster)
         try:
             async with httpx.AsyncClient(timeout=12) as client:
                 for key in sorted(self.unresolved):
@@ -474,6 +474,14 @@ class Load:
             await self.command_over_nats(call, key, call.op + "_retry")
             return
         await self.request(client, call, key, 0, call.op + "_retry")
+
+
+async def _load_connection(cluster: Cluster) -> nats.NATS:
+    """The NATS clients' connection: reconnects for ever, quietly (the faults break it on purpose)."""
+    async def quiet(error: Exception) -> None:
+        return None
+
+    return await nats.connect(cluster.urls["SCHED_NATS_URL"].split(","), max_reconnect_attempts=-1, error_cb=quiet)
 
 
 def _result_id(response: httpx.Response | None) -> str | None:
