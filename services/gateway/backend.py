@@ -45,6 +45,8 @@ def request_deadline(seconds: float = REQUEST_DEADLINE) -> Iterator[float]:
         yield deadline
     finally:
         _deadline.reset(token)
+
+
 MAX_POSITION = 2**63 - 1
 _encoder = msgspec.json.Encoder()
 

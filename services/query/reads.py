@@ -80,8 +80,8 @@ class Reads:
     pool: asyncpg.Pool
     public_url: str = "http://127.0.0.1:8000/book"
     clock: Callable[[], float] = time.time
-    # A `min_position` wait ends (503, `unavailable`) before the gateway's 4 s attempt gives up on the answer,
-    # so the client hears "behind, try again" rather than a second attempt that waits out its whole deadline.
+    # A `min_position` wait ends (`unavailable`) before the gateway's 4 s attempt gives up on the answer: the
+    # gateway hears "behind" and asks again while its request's deadline allows, then answers 503.
     max_wait: float = 3.0
     # the checkpoints a read waits for: every unit the runners follow (each calendars partition too)
     projections: Sequence[Projection] = field(default_factory=runnable)
