@@ -56,7 +56,7 @@ def link_window(query: LinkSlots, now: int) -> tuple[int, int]:
     return start, end
 
 
-async def link_slots(reads: Reads, query: LinkSlots) -> list[dict[str, Any]]:
+async def link_slots(reads: Reads, query: LinkSlots) -> list[dict[str, Any]] | msgspec.Raw:
     """Every (start, duration, rank) of an active link in the window, in UTC."""
     found = await reads.state("link", query.link_id, query.account_id)
     if found is None:
@@ -67,17 +67,18 @@ async def link_slots(reads: Reads, query: LinkSlots) -> list[dict[str, Any]]:
     if link.settings.state != "active":
         return []
     live = reads.calendars
+    if not serial or live is None or reads.link_days is None:  # nothing to key a kept answer by
+        hosts = await reads.host_calendars(link.settings.hosts, now, start, end)
+        return [{"start_at": iso_utc(s.start), "end_at": iso_utc(s.end), "duration": s.duration, "rank": s.rank}
+                for s in engine_link_slots(link_rules(link), hosts, now, start, end)]
     # The engine is a pure function of the link, the hosts' calendars, now and the window: with the link
     # cached (serial) and the calendars' versions, an answer computed this second is the answer.
-    key = ("link", serial, tuple(live.version(h) for h in link.settings.hosts), now, start, end) \
-        if serial and live else None
-    if key is not None and (answer := reads.answers.get(key)) is not None:
+    key = ("link", serial, tuple(live.version(h) for h in link.settings.hosts), now, start, end)
+    if (answer := reads.answers.get(key)) is not None:
         return answer  # type: ignore[no-any-return]
-    hosts = await reads.host_calendars(link.settings.hosts, now, start, end)
-    answer = [{"start_at": iso_utc(s.start), "end_at": iso_utc(s.end), "duration": s.duration, "rank": s.rank}
-              for s in engine_link_slots(link_rules(link), hosts, now, start, end)]
-    if key is not None:
-        _keep(reads, key, answer, now)
+    # Any other window: assembled from the link's days (services.query.link_days), already JSON.
+    answer = msgspec.Raw(reads.link_days.answer(serial, link_rules(link), link.settings.hosts, now, start, end))
+    _keep(reads, key, answer, now)
     return answer
 
 
