@@ -136,18 +136,20 @@ async def _service_providers(reads: Reads, query: ServiceSlots | EarliestSlot) -
         location = await reads.state("location", f"{query.account_id}-{service.created.location_id}",
                                      query.account_id)
         states = (serial, location[0]) if location and location[0] and states else None
-    # What follows depends on these states and `provider_ids` only: kept with them while they are cached.
-    key = ("service providers", states, query.provider_ids) if states else None
-    if key is not None and (kept := reads.answers.get(key)) is not None:
-        return service, kept[0], kept[1], states
-    sps = service.ordered_providers()
+    # Every provider's extra busy time depends on these states only: kept with them while they are cached.
+    key = ("service providers", states) if states else None
+    kept = reads.answers.get(key) if key is not None else None
+    if kept is None:
+        everyone = service.ordered_providers()
+        location_busy = location[1].busy() if location else []
+        kept = (everyone, {sp.provider_id: service.blocked_for(sp.service_provider_id) + location_busy
+                           for sp in everyone})
+        if key is not None:
+            _keep(reads, key, kept)
+    sps, extra = kept
     if query.provider_ids:
         wanted = {p.strip() for p in query.provider_ids.split(",")}
         sps = [sp for sp in sps if sp.provider_id in wanted]
-    location_busy = location[1].busy() if location else []
-    extra = {sp.provider_id: service.blocked_for(sp.service_provider_id) + location_busy for sp in sps}
-    if key is not None:
-        _keep(reads, key, (sps, extra))
     return service, sps, extra, states
 
 
