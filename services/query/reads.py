@@ -16,6 +16,7 @@ from projections.calendars.memory import LiveCalendars
 from projections.resources import queries as resources
 from projections.runner import Projection, applied_everywhere, log_head, tx_of
 from services.query.link_days import LinkDays
+from services.query.next_free import NextFreeIndex
 from shared.availability import Busy, HostCalendar
 from shared.domain.registry import STREAM_KINDS
 from shared.errors import DomainError, ValidationFailed
@@ -85,7 +86,7 @@ class Reads:
     # the checkpoints a read waits for: every unit the runners follow (each calendars partition too)
     projections: Sequence[Projection] = field(default_factory=runnable)
     calendars: LiveCalendars | None = None  # the query service's in-memory calendars; None: read rm_* rows
-    next_free: dict[tuple[str, str, str], Any] = field(default_factory=dict)  # slots.earliest_slot's index
+    next_free: NextFreeIndex | None = None  # slots.earliest_slot's index, over `calendars`
     states: StateCache | None = None
     answers: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # slots.link_slots' answers this second
     link_days: LinkDays | None = None  # links' slots per day, over `calendars`

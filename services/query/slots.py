@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
 
-from projections.calendars.memory import LiveCalendars
 from services.query.reads import Reads
-from shared.availability import ServiceRules, iso_in_zone, iso_utc, parse_instant
+from shared.availability import iso_in_zone, iso_utc, parse_instant
 from shared.availability import link_slots as engine_link_slots
 from shared.availability import service_slots as engine_service_slots
 from shared.domain.links import link_rules
@@ -173,48 +172,6 @@ async def _service_result(reads: Reads, query: ServiceSlots | EarliestSlot, publ
     return result, service
 
 
-class NextFree(NamedTuple):
-    """One provider's first open slot of a service from `from_date` (None: none within the search), and
-    what it was computed from: it holds while none of that changes and `now` stays before `valid_until`."""
-
-    version: int
-    rules: bytes
-    extra: tuple[Any, ...]
-    from_date: date
-    first: int | None
-    valid_until: float
-
-
-MAX_NEXT_FREE = 100_000  # index entries kept (service x time zone x provider) before starting afresh
-
-
-def _next_free(reads: Reads, live: LiveCalendars, key: tuple[str, str, str], rules: ServiceRules,
-               rules_key: bytes, extra: list[Any], zone_name: str, from_date: date, now: int) -> int | None:
-    """The provider's first open slot start of the service from now, from the index or computed and indexed.
-
-    Open slots only disappear as time passes (nothing starts before now), except where a hold expires;
-    any change to the provider's calendar bumps its version. So an entry stays true until its first slot
-    is reached, a hold of the provider expires, the calendar, rules or extra busy time change, or the day
-    (the search's first date) moves on.
-    """
-    provider_id = key[2]
-    version = live.version(provider_id)
-    extra_key = tuple(extra)
-    entry = reads.next_free.get(key)
-    if entry is not None and entry.version == version and entry.rules == rules_key and entry.extra == extra_key \
-            and entry.from_date == from_date and now < entry.valid_until:
-        return entry.first
-    hosts = live.host_calendars([provider_id], now, {provider_id: extra})
-    result = engine_service_slots(rules, hosts, now, zone_name, from_date, None, 1)
-    first = result.aggregated[0][0].start if result.aggregated else None
-    expiring = live.holds_expiring(provider_id, now)
-    valid_until = min(first if first is not None else float("inf"), expiring if expiring is not None else float("inf"))
-    if len(reads.next_free) >= MAX_NEXT_FREE:
-        reads.next_free.clear()
-    reads.next_free[key] = NextFree(version, rules_key, extra_key, from_date, first, valid_until)
-    return first
-
-
 def _slot(start: int, end: int, zone_name: str, kind: str = "slot") -> dict[str, Any]:
     return {"object": kind, "start_at": iso_in_zone(start, zone_name), "start_at_ts": start,
             "end_at": iso_in_zone(end, zone_name), "end_at_ts": end, "time_zone": zone_name}
@@ -255,29 +212,19 @@ async def earliest_slot(reads: Reads, query: EarliestSlot) -> dict[str, Any]:
         result, _ = await _service_result(reads, query, True, from_date, None, 1)
         slot = result.aggregated[0][0] if result.aggregated else None
         return {"data": _slot(slot.start, slot.end, query.time_zone) if slot else None}
-    # With the calendars in memory: the earliest of each public provider's next open slot (an index).
+    # With the calendars in memory and the service's state kept: the earliest-slot index (services.query.next_free).
     service, sps, extra, states = await _service_providers(reads, query)
-    now = reads.now()
-    # As for link slots: the same service and location states, provider calendars and second, the same answer.
-    key = ("earliest", states, query.time_zone, query.provider_ids, from_date, now,
-           tuple(live.version(sp.provider_id) for sp in sps)) if states else None
-    if key is not None and (answer := reads.answers.get(key)) is not None:
-        return answer  # type: ignore[no-any-return]
+    if states is None or reads.next_free is None:  # the state is not kept: nothing to key an index by
+        result, _ = await _service_result(reads, query, True, from_date, None, 1)
+        slot = result.aggregated[0][0] if result.aggregated else None
+        return {"data": _slot(slot.start, slot.end, query.time_zone) if slot else None}
     rules = service.rules()
-    rules_key = msgspec.json.encode(rules)
-    first: int | None = None
-    for sp in sps:
-        provider = live.providers.get(sp.provider_id)
-        if provider is None or not provider.schedule.public_bookings.enabled:
-            continue
-        start = _next_free(reads, live, (query.service_id, query.time_zone, sp.provider_id), rules, rules_key,
-                           extra[sp.provider_id], query.time_zone, from_date, now)
-        if start is not None and (first is None or start < first):
-            first = start
-    answer = {"data": _slot(first, first + 60 * rules.duration, query.time_zone) if first is not None else None}
-    if key is not None:
-        _keep(reads, key, answer, now)
-    return answer
+    wanted = {sp.provider_id for sp in sps} if query.provider_ids else None
+    everyone = [sp.provider_id for sp in service.ordered_providers()] if wanted is not None else \
+        [sp.provider_id for sp in sps]
+    first = reads.next_free.earliest((query.service_id, states, query.time_zone, from_date), rules, everyone, extra,
+                                     query.time_zone, from_date, reads.now(), wanted)
+    return {"data": _slot(first, first + 60 * rules.duration, query.time_zone) if first is not None else None}
 
 
 def _keep(reads: Reads, key: tuple[Any, ...], answer: Any, second: int | None = None) -> None:

@@ -531,6 +531,7 @@ async def stage_breakdown(system: System, setup: Setup, rounds: int = 60) -> dic
     from projections import runnable
     from projections.calendars.memory import LiveCalendars
     from services.query.link_days import LinkDays
+    from services.query.next_free import NextFreeIndex
     from services.query.reads import Reads, StateCache
     from services.query.service import QueryService
     from shared.availability import link_slots, service_slots
@@ -544,7 +545,8 @@ async def stage_breakdown(system: System, setup: Setup, rounds: int = 60) -> dic
     while await live.catch_up(pool):
         continue
     days = LinkDays(live)
-    reads = Reads(pool, calendars=live, states=StateCache(live), projections=units, link_days=days)
+    reads = Reads(pool, calendars=live, states=StateCache(live), projections=units, link_days=days,
+                  next_free=NextFreeIndex(live))
     svc = QueryService(reads)
     encoder = msgspec.json.Encoder()
     account_id = setup.who["account_id"]
@@ -594,7 +596,7 @@ async def stage_breakdown(system: System, setup: Setup, rounds: int = 60) -> dic
         note("link_slots: QueryService.execute, cached (the same query again)", clock() - t7)
 
         t0 = clock()
-        reads.next_free.clear()
+        reads.next_free.clear()  # type: ignore[union-attr]
         await svc.execute("earliest_slot", msgspec.json.encode(subsets()))
         t1 = clock()
         note("earliest_slot: QueryService.execute, next-free index emptied first (every provider computed)",

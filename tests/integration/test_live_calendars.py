@@ -248,3 +248,55 @@ async def test_windows_assembled_from_kept_days_follow_bookings_and_cancellation
         [account.provider_id], now), now, int(start.timestamp()), int(end.timestamp()))
     assert [s["start_at"] for s in final] == [iso_utc(s.start) for s in expected]
     assert not {s["start_at"] for s in final} & (set(booked_at) - set(freed_at))
+
+
+async def test_the_earliest_slot_index_never_serves_a_slot_a_committed_booking_took(
+    command_service, query_service, projector, nc: nats.NATS, settings: Settings
+):
+    """Two bookers take the earliest slot again and again while readers ask for it (all providers, or the one
+    by `provider_ids`): once a booking's position is reached, no answer asked afterwards is that slot."""
+    account = await bookable_account(nc, settings)
+    account_id = account.ids["account_id"]
+    booked_at: dict[int, float] = {}  # slot start -> when its booking's position was reached
+    violations: list[str] = []
+    done = asyncio.Event()
+    asks = [{"account_id": account_id, "service_id": account.service_id, "time_zone": "Etc/UTC"},
+            {"account_id": account_id, "service_id": account.service_id, "time_zone": "Etc/UTC",
+             "provider_ids": account.provider_id}]
+
+    async def reader(index: int) -> None:
+        while not done.is_set():
+            asked = time.monotonic()
+            answer = await query(nc, settings, "earliest_slot", asks[index % 2])
+            first = answer["data"]["start_at_ts"]
+            if booked_at.get(first, float("inf")) <= asked:
+                violations.append(f"{first} served after its booking committed")
+
+    async def booker() -> None:
+        position = 0
+        taken = 0
+        for _ in range(40):  # a stale earliest slot would be refused again and again: bounded, then the count fails
+            if taken == 8:
+                return
+            answer = await query(nc, settings, "earliest_slot", {**asks[0], "min_position": position})
+            first = answer["data"]["start_at_ts"]
+            booked = await send(nc, settings, "create_appointment", {
+                **account.ids, "service_id": account.service_id, "start_at": answer["data"]["start_at"],
+                "display_name": "Racer", "email": "r@example.com", "time_zone": "Etc/UTC"})
+            if not booked["ok"]:  # the other booker took it, or it started meanwhile: ask again
+                continue
+            position = booked["position"]
+            after = await query(nc, settings, "earliest_slot", {**asks[0], "min_position": position})
+            booked_at[first] = time.monotonic()
+            taken += 1
+            if after["data"]["start_at_ts"] == first:
+                violations.append(f"{first} served to its own booker after the booking")
+
+    while not (await query(nc, settings, "earliest_slot", asks[0])).get("data"):
+        await asyncio.sleep(0.01)  # the service reaches the read models a moment after its commands' replies
+    readers = [asyncio.create_task(reader(i)) for i in range(4)]
+    await asyncio.gather(booker(), booker())
+    done.set()
+    await asyncio.gather(*readers)
+    assert violations == []
+    assert len(booked_at) == 16
