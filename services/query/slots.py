@@ -26,7 +26,7 @@ from shared.messages.queries import EarliestSlot, LinkSlots, ServiceSlots
 MAX_LINK_WINDOW = 31 * 86400
 MAX_ANSWERS = 1024  # link slot answers kept (each valid for the second it was computed in)
 _SECOND = ("second",)  # the key under which the answers' second is noted
-_PER_SECOND = ("link", "earliest")  # first elements of the keys of answers valid for one second
+_PER_SECOND = ("link",)  # first elements of the keys of answers valid for one second
 # Searching without `until`: a week, a month, then a year, so a free slot next week costs a week.
 SEARCH_SPANS = (7, 31, 366)
 
@@ -207,24 +207,19 @@ async def earliest_slot(reads: Reads, query: EarliestSlot) -> dict[str, Any]:
     if not zone_exists(query.time_zone):
         raise ValidationFailed.on("time_zone", "is not a known IANA time zone")
     from_date = _today(reads, query.time_zone)
-    live = reads.calendars
-    if live is None:
-        result, _ = await _service_result(reads, query, True, from_date, None, 1)
-        slot = result.aggregated[0][0] if result.aggregated else None
-        return {"data": _slot(slot.start, slot.end, query.time_zone) if slot else None}
-    # With the calendars in memory and the service's state kept: the earliest-slot index (services.query.next_free).
-    service, sps, extra, states = await _service_providers(reads, query)
-    if states is None or reads.next_free is None:  # the state is not kept: nothing to key an index by
-        result, _ = await _service_result(reads, query, True, from_date, None, 1)
-        slot = result.aggregated[0][0] if result.aggregated else None
-        return {"data": _slot(slot.start, slot.end, query.time_zone) if slot else None}
-    rules = service.rules()
-    wanted = {sp.provider_id for sp in sps} if query.provider_ids else None
-    everyone = [sp.provider_id for sp in service.ordered_providers()] if wanted is not None else \
-        [sp.provider_id for sp in sps]
-    first = reads.next_free.earliest((query.service_id, states, query.time_zone, from_date), rules, everyone, extra,
-                                     query.time_zone, from_date, reads.now(), wanted)
-    return {"data": _slot(first, first + 60 * rules.duration, query.time_zone) if first is not None else None}
+    if reads.calendars is not None and reads.next_free is not None:
+        service, sps, extra, states = await _service_providers(reads, query)
+        if states is not None:  # the service's state is kept: it keys the index (services.query.next_free)
+            rules = service.rules()
+            wanted = {sp.provider_id for sp in sps} if query.provider_ids else None
+            everyone = [sp.provider_id for sp in service.ordered_providers()] if wanted is not None else \
+                [sp.provider_id for sp in sps]
+            first = reads.next_free.earliest((query.service_id, states, query.time_zone, from_date), rules, everyone,
+                                             extra, query.time_zone, from_date, reads.now(), wanted)
+            return {"data": _slot(first, first + 60 * rules.duration, query.time_zone) if first is not None else None}
+    result, _ = await _service_result(reads, query, True, from_date, None, 1)
+    slot = result.aggregated[0][0] if result.aggregated else None
+    return {"data": _slot(slot.start, slot.end, query.time_zone) if slot else None}
 
 
 def _keep(reads: Reads, key: tuple[Any, ...], answer: Any, second: int | None = None) -> None:
