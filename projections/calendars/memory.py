@@ -19,8 +19,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 
 import asyncpg
 import msgspec
@@ -41,6 +43,7 @@ from shared.messages.events import (
 
 EVENT_TYPES = frozenset({"provider_created", "provider_schedule_set", "time_reserved", "time_released",
                          "reservation_moved", "external_busy_times_synced"})
+CHANGE_LOG = 100_000  # providers changed, newest last, kept for the earliest-slot index to catch up from
 KEEP = 2 * PAST_MARGIN  # what `busy` and `booking_starts` can still look at, behind now
 log = logging.getLogger("sched.query.calendars")
 _schedule = msgspec.json.Decoder(ProviderSchedule)
@@ -81,6 +84,10 @@ class LiveCalendars:
     # Called with each batch's stream ids, in the same no-await step that applies it: caches of other
     # streams (the query service's links) are invalidated exactly when the calendars move past them.
     on_streams: Callable[[list[str]], None] | None = None
+    # Every change to a provider, in the order applied: `changes` counts them, `recent` holds the last
+    # CHANGE_LOG providers changed (an index over many providers catches up by reading what it missed).
+    changes: int = 0
+    recent: deque[str] = field(default_factory=lambda: deque(maxlen=CHANGE_LOG))
     _advanced: asyncio.Condition | None = None
 
     # --- reading
@@ -115,6 +122,18 @@ class LiveCalendars:
                  if r.expires_at is not None and r.expires_at > now]
         return min(times) if times else None
 
+    def changed_since(self, seen: int) -> set[str] | None:
+        """The providers changed after the first `seen` changes; None when the log no longer reaches back."""
+        missing = self.changes - seen
+        if missing > len(self.recent):
+            return None
+        return set(islice(reversed(self.recent), missing))
+
+    def _changed(self, provider: ProviderCalendar, provider_id: str) -> None:
+        provider.version += 1
+        self.changes += 1
+        self.recent.append(provider_id)
+
     def has_reached(self, tx_id: int, position: int) -> bool:
         """Whether the event (tx_id, position) has been applied here."""
         return (tx_id, position) <= tuple(self.cursor)
@@ -126,20 +145,21 @@ class LiveCalendars:
         match event:
             case ProviderCreated():
                 if event.provider_id not in self.providers:
-                    self.providers[event.provider_id] = ProviderCalendar(
+                    created = self.providers[event.provider_id] = ProviderCalendar(
                         event.account_id, ProviderSchedule(time_zone=event.time_zone))
+                    self._changed(created, event.provider_id)
                 return
             case ProviderScheduleSet():
                 provider = self.providers.get(event.provider_id)
                 if provider is not None:
                     provider.schedule = event.schedule
-                    provider.version += 1
+                    self._changed(provider, event.provider_id)
                 return
             case TimeReserved() | TimeReleased() | ReservationMoved() | ExternalBusyTimesSynced():
                 provider = self.providers.get(event.provider_id)
                 if provider is not None:
                     provider.calendar.apply(event)
-                    provider.version += 1
+                    self._changed(provider, event.provider_id)
 
     def prune(self, now: int) -> int:
         """Forget time that ended more than KEEP ago; return how many intervals went."""
@@ -190,6 +210,8 @@ class LiveCalendars:
             if provider is not None:
                 provider.calendar.external.append((start, end))
         self.cursor = LogCursor(row[0], row[1]) if row else LogCursor()
+        self.recent.clear()  # every provider may have changed: no index may catch up from the log
+        self.changes += CHANGE_LOG + 1
         self.prune(int(self.clock()))
 
     async def catch_up(self, pool: asyncpg.Pool, limit: int = 5000) -> int:

@@ -6,4 +6,4 @@ from services.query.app import bootstrap
 from shared.lifecycle import serve
 
 if __name__ == "__main__":
-    serve(bootstrap, "query service ready", role="query")
+    serve(bootstrap, "query service ready", role="query", fast_loop=True)

@@ -16,6 +16,8 @@ from nats.aio.client import Client as NatsClient
 
 from projections import runnable
 from projections.calendars.memory import LiveCalendars
+from services.query.link_days import LinkDays
+from services.query.next_free import NextFreeIndex
 from services.query.reads import Reads, StateCache
 from services.query.service import QueryService
 from shared.catalogue import subject_prefix
@@ -57,7 +59,8 @@ async def bootstrap(settings: Settings, clock: Callable[[], float] | None = None
     follower = asyncio.create_task(calendars.follow(pool, stop))
     states = StateCache(calendars)
     reads = Reads(pool, settings.public_url, clock or time.time, calendars=calendars, states=states,
-                  projections=units, signing_secret=settings.signing_secret)
+                  projections=units, signing_secret=settings.signing_secret, link_days=LinkDays(calendars),
+                  next_free=NextFreeIndex(calendars))
     service = QueryService(reads, check_replies=settings.check_replies)
     nc = await nats.connect(settings.nats_servers, max_reconnect_attempts=-1)
     answering = await answer_requests_lean(nc, subject_prefix(settings.nats_prefix, "query"), "sched-queries",

@@ -15,6 +15,8 @@ from projections.calendars import queries as calendar_rows
 from projections.calendars.memory import LiveCalendars
 from projections.resources import queries as resources
 from projections.runner import Projection, applied_everywhere, log_head, tx_of
+from services.query.link_days import LinkDays
+from services.query.next_free import NextFreeIndex
 from shared.availability import Busy, HostCalendar
 from shared.domain.registry import STREAM_KINDS
 from shared.errors import Unavailable, ValidationFailed
@@ -86,9 +88,10 @@ class Reads:
     # the checkpoints a read waits for: every unit the runners follow (each calendars partition too)
     projections: Sequence[Projection] = field(default_factory=runnable)
     calendars: LiveCalendars | None = None  # the query service's in-memory calendars; None: read rm_* rows
-    next_free: dict[tuple[str, str, str], Any] = field(default_factory=dict)  # slots.earliest_slot's index
+    next_free: NextFreeIndex | None = None  # slots.earliest_slot's index, over `calendars`
     states: StateCache | None = None
     answers: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # slots.link_slots' answers this second
+    link_days: LinkDays | None = None  # links' slots per day, over `calendars`
 
     async def state(self, kind: str, resource_id: str, account_id: str) -> tuple[int, Any] | None:
         """(serial, state) of the account's link, service or location, or None; serial 0: not cached."""

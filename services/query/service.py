@@ -40,8 +40,8 @@ class QueryService:
             if min_position:
                 await self.reads.wait_for(min_position)
             result = await HANDLERS[name](self.reads, query)
-            if self.check_replies:
-                check_reply(operation, result)
+            if self.check_replies:  # a reply assembled as JSON already (msgspec.Raw) is checked decoded
+                check_reply(operation, msgspec.json.decode(result) if isinstance(result, msgspec.Raw) else result)
             return _encoder.encode(result)
         except DomainError as exc:
             return _encoder.encode(exc.to_reply())

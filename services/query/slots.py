@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
 
-from projections.calendars.memory import LiveCalendars
 from services.query.reads import Reads
-from shared.availability import ServiceRules, iso_in_zone, iso_utc, parse_instant
+from shared.availability import iso_in_zone, iso_utc, parse_instant
 from shared.availability import link_slots as engine_link_slots
 from shared.availability import service_slots as engine_service_slots
 from shared.domain.links import link_rules
@@ -27,7 +26,7 @@ from shared.messages.queries import EarliestSlot, LinkSlots, ServiceSlots
 MAX_LINK_WINDOW = 31 * 86400
 MAX_ANSWERS = 1024  # link slot answers kept (each valid for the second it was computed in)
 _SECOND = ("second",)  # the key under which the answers' second is noted
-_PER_SECOND = ("link", "earliest")  # first elements of the keys of answers valid for one second
+_PER_SECOND = ("link",)  # first elements of the keys of answers valid for one second
 # Searching without `until`: a week, a month, then a year, so a free slot next week costs a week.
 SEARCH_SPANS = (7, 31, 366)
 
@@ -56,7 +55,7 @@ def link_window(query: LinkSlots, now: int) -> tuple[int, int]:
     return start, end
 
 
-async def link_slots(reads: Reads, query: LinkSlots) -> list[dict[str, Any]]:
+async def link_slots(reads: Reads, query: LinkSlots) -> list[dict[str, Any]] | msgspec.Raw:
     """Every (start, duration, rank) of an active link in the window, in UTC."""
     found = await reads.state("link", query.link_id, query.account_id)
     if found is None:
@@ -67,17 +66,18 @@ async def link_slots(reads: Reads, query: LinkSlots) -> list[dict[str, Any]]:
     if link.settings.state != "active":
         return []
     live = reads.calendars
+    if not serial or live is None or reads.link_days is None:  # nothing to key a kept answer by
+        hosts = await reads.host_calendars(link.settings.hosts, now, start, end)
+        return [{"start_at": iso_utc(s.start), "end_at": iso_utc(s.end), "duration": s.duration, "rank": s.rank}
+                for s in engine_link_slots(link_rules(link), hosts, now, start, end)]
     # The engine is a pure function of the link, the hosts' calendars, now and the window: with the link
     # cached (serial) and the calendars' versions, an answer computed this second is the answer.
-    key = ("link", serial, tuple(live.version(h) for h in link.settings.hosts), now, start, end) \
-        if serial and live else None
-    if key is not None and (answer := reads.answers.get(key)) is not None:
+    key = ("link", serial, tuple(live.version(h) for h in link.settings.hosts), now, start, end)
+    if (answer := reads.answers.get(key)) is not None:
         return answer  # type: ignore[no-any-return]
-    hosts = await reads.host_calendars(link.settings.hosts, now, start, end)
-    answer = [{"start_at": iso_utc(s.start), "end_at": iso_utc(s.end), "duration": s.duration, "rank": s.rank}
-              for s in engine_link_slots(link_rules(link), hosts, now, start, end)]
-    if key is not None:
-        _keep(reads, key, answer, now)
+    # Any other window: assembled from the link's days (services.query.link_days), already JSON.
+    answer = msgspec.Raw(reads.link_days.answer(serial, link_rules(link), link.settings.hosts, now, start, end))
+    _keep(reads, key, answer, now)
     return answer
 
 
@@ -135,18 +135,20 @@ async def _service_providers(reads: Reads, query: ServiceSlots | EarliestSlot) -
         location = await reads.state("location", f"{query.account_id}-{service.created.location_id}",
                                      query.account_id)
         states = (serial, location[0]) if location and location[0] and states else None
-    # What follows depends on these states and `provider_ids` only: kept with them while they are cached.
-    key = ("service providers", states, query.provider_ids) if states else None
-    if key is not None and (kept := reads.answers.get(key)) is not None:
-        return service, kept[0], kept[1], states
-    sps = service.ordered_providers()
+    # Every provider's extra busy time depends on these states only: kept with them while they are cached.
+    key = ("service providers", states) if states else None
+    kept = reads.answers.get(key) if key is not None else None
+    if kept is None:
+        everyone = service.ordered_providers()
+        location_busy = location[1].busy() if location else []
+        kept = (everyone, {sp.provider_id: service.blocked_for(sp.service_provider_id) + location_busy
+                           for sp in everyone})
+        if key is not None:
+            _keep(reads, key, kept)
+    sps, extra = kept
     if query.provider_ids:
         wanted = {p.strip() for p in query.provider_ids.split(",")}
         sps = [sp for sp in sps if sp.provider_id in wanted]
-    location_busy = location[1].busy() if location else []
-    extra = {sp.provider_id: service.blocked_for(sp.service_provider_id) + location_busy for sp in sps}
-    if key is not None:
-        _keep(reads, key, (sps, extra))
     return service, sps, extra, states
 
 
@@ -168,48 +170,6 @@ async def _service_result(reads: Reads, query: ServiceSlots | EarliestSlot, publ
         if span is None or span == SEARCH_SPANS[-1] or len(result.aggregated) >= (limit or 0):
             break
     return result, service
-
-
-class NextFree(NamedTuple):
-    """One provider's first open slot of a service from `from_date` (None: none within the search), and
-    what it was computed from: it holds while none of that changes and `now` stays before `valid_until`."""
-
-    version: int
-    rules: bytes
-    extra: tuple[Any, ...]
-    from_date: date
-    first: int | None
-    valid_until: float
-
-
-MAX_NEXT_FREE = 100_000  # index entries kept (service x time zone x provider) before starting afresh
-
-
-def _next_free(reads: Reads, live: LiveCalendars, key: tuple[str, str, str], rules: ServiceRules,
-               rules_key: bytes, extra: list[Any], zone_name: str, from_date: date, now: int) -> int | None:
-    """The provider's first open slot start of the service from now, from the index or computed and indexed.
-
-    Open slots only disappear as time passes (nothing starts before now), except where a hold expires;
-    any change to the provider's calendar bumps its version. So an entry stays true until its first slot
-    is reached, a hold of the provider expires, the calendar, rules or extra busy time change, or the day
-    (the search's first date) moves on.
-    """
-    provider_id = key[2]
-    version = live.version(provider_id)
-    extra_key = tuple(extra)
-    entry = reads.next_free.get(key)
-    if entry is not None and entry.version == version and entry.rules == rules_key and entry.extra == extra_key \
-            and entry.from_date == from_date and now < entry.valid_until:
-        return entry.first
-    hosts = live.host_calendars([provider_id], now, {provider_id: extra})
-    result = engine_service_slots(rules, hosts, now, zone_name, from_date, None, 1)
-    first = result.aggregated[0][0].start if result.aggregated else None
-    expiring = live.holds_expiring(provider_id, now)
-    valid_until = min(first if first is not None else float("inf"), expiring if expiring is not None else float("inf"))
-    if len(reads.next_free) >= MAX_NEXT_FREE:
-        reads.next_free.clear()
-    reads.next_free[key] = NextFree(version, rules_key, extra_key, from_date, first, valid_until)
-    return first
 
 
 def _slot(start: int, end: int, zone_name: str, kind: str = "slot") -> dict[str, Any]:
@@ -247,34 +207,19 @@ async def earliest_slot(reads: Reads, query: EarliestSlot) -> dict[str, Any]:
     if not zone_exists(query.time_zone):
         raise ValidationFailed.on("time_zone", "is not a known IANA time zone")
     from_date = _today(reads, query.time_zone)
-    live = reads.calendars
-    if live is None:
-        result, _ = await _service_result(reads, query, True, from_date, None, 1)
-        slot = result.aggregated[0][0] if result.aggregated else None
-        return {"data": _slot(slot.start, slot.end, query.time_zone) if slot else None}
-    # With the calendars in memory: the earliest of each public provider's next open slot (an index).
-    service, sps, extra, states = await _service_providers(reads, query)
-    now = reads.now()
-    # As for link slots: the same service and location states, provider calendars and second, the same answer.
-    key = ("earliest", states, query.time_zone, query.provider_ids, from_date, now,
-           tuple(live.version(sp.provider_id) for sp in sps)) if states else None
-    if key is not None and (answer := reads.answers.get(key)) is not None:
-        return answer  # type: ignore[no-any-return]
-    rules = service.rules()
-    rules_key = msgspec.json.encode(rules)
-    first: int | None = None
-    for sp in sps:
-        provider = live.providers.get(sp.provider_id)
-        if provider is None or not provider.schedule.public_bookings.enabled:
-            continue
-        start = _next_free(reads, live, (query.service_id, query.time_zone, sp.provider_id), rules, rules_key,
-                           extra[sp.provider_id], query.time_zone, from_date, now)
-        if start is not None and (first is None or start < first):
-            first = start
-    answer = {"data": _slot(first, first + 60 * rules.duration, query.time_zone) if first is not None else None}
-    if key is not None:
-        _keep(reads, key, answer, now)
-    return answer
+    if reads.calendars is not None and reads.next_free is not None:
+        service, sps, extra, states = await _service_providers(reads, query)
+        if states is not None:  # the service's state is kept: it keys the index (services.query.next_free)
+            rules = service.rules()
+            wanted = {sp.provider_id for sp in sps} if query.provider_ids else None
+            everyone = [sp.provider_id for sp in service.ordered_providers()] if wanted is not None else \
+                [sp.provider_id for sp in sps]
+            first = reads.next_free.earliest((query.service_id, states, query.time_zone, from_date), rules, everyone,
+                                             extra, query.time_zone, from_date, reads.now(), wanted)
+            return {"data": _slot(first, first + 60 * rules.duration, query.time_zone) if first is not None else None}
+    result, _ = await _service_result(reads, query, True, from_date, None, 1)
+    slot = result.aggregated[0][0] if result.aggregated else None
+    return {"data": _slot(slot.start, slot.end, query.time_zone) if slot else None}
 
 
 def _keep(reads: Reads, key: tuple[Any, ...], answer: Any, second: int | None = None) -> None:

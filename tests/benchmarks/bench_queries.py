@@ -22,12 +22,20 @@ its provider stream holds about 1 % of the log), and the rest as tenants of 20 p
 with two years of past bookings, cancellations, reschedules, blocks and expired holds.
 
 Measured, in this order:
-  1. at 10k events (projections follow live): link_slots (7-day window) at concurrency 16 through
-     the query service; the same query answered by the naive responder, which replays the link's
-     and the host's streams from the log on every query (a fresh services.commands Repository)
-     and runs the same engine (both answers are compared once: they must be identical);
-     earliest_slot of the 200-provider service; then each stage of both queries timed in this
-     process, one query at a time (where a query's time goes, before any queueing).
+  1. at 10k events (projections follow live), each query case at concurrency 16 through the query
+     service, uncached and cached:
+     * uncached cases are what the goals are judged on: no request repeats, so no answer kept for
+       its second can answer it. link_slots asks one of LINKS (32) links on the host (same
+       settings) for the set-up window with its start moved later and its end earlier by up to 12
+       hours, on any minute; earliest_slot names 150 to 199 of the 200 providers in `provider_ids`,
+       in a random order. What the query service keeps across requests (calendars, link and service
+       states, each link's slots per day, the earliest-slot index) is used, as in production.
+     * cached cases repeat one query (the benchmark before issue 13's review measured only these).
+     The naive responder replays the link's and the host's streams from the log on every query (a
+     fresh services.commands Repository) and runs the same engine; its answer is compared with the
+     query service's for the set-up window and for 8 moved windows of other links (they must be
+     identical). Then each stage of both queries, on the path the query service takes (built here as
+     its bootstrap builds it), timed in this process, one query at a time.
   2. the projections runner stopped, the log filled to BENCH_EVENTS, then
      projections.runner.rebuild (one transaction from position 0) timed for both projections,
      which also brings the read models to the head. The plan of the read is printed (an index
@@ -35,8 +43,11 @@ Measured, in this order:
      3.2k events/s at 1M events). ANALYZE of the log and
      the read models follows (what autovacuum would do within a minute).
   3. at BENCH_EVENTS (projections runner restarted): the same query cases and stage timings, plus
-     a no-op query (an unknown query name: NATS + faststream + the error reply, no Postgres), the
-     query service's throughput ceiling.
+     a no-op query (an unknown query name: NATS + the error reply, no Postgres), the query
+     service's throughput ceiling, and earliest_slot (uncached) of two services whose slots begin 3
+     and 300 days out. Then HTTP through the gateway with wrk: a no-op route, one resource (the 32
+     links in turn), link slots and the public earliest slot, uncached (a Lua script gives each
+     request its own URL) and cached (one URL), and /health.
   4. projection lag: a writer appends bookings (TimeReserved + EventCreated, 2 events per append,
      to 64 providers' streams) at ~500 events/s; for each, commit (append returned) -> visible
      (a poll every ~1 ms of rm_reservations, and of rm_resources, finds it). Then the runner's
@@ -54,14 +65,17 @@ Run alone: python -m tests.benchmarks.bench_queries
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import random
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -104,6 +118,8 @@ FUTURE_BOOKINGS = 6  # per service provider, in the next week
 HOST_SHARE = 0.02  # of the log's events: booking units on the queried host
 PROVIDERS_PER_TENANT = 100  # 1M events: ~100 tenants, so ~10k providers in all
 NEAR_DAYS, FAR_DAYS = 3, 300
+LINKS = 32  # links on the queried host (same settings): uncached cases spread over them
+MOVE_MINUTES = 720  # an uncached window's ends move up to 12 hours into the set-up window, on any minute
 BATCH_EVENTS = 2000
 LAG_RATE = 500  # events/s
 SERVICE_ZONE = "America/New_York"
@@ -126,6 +142,7 @@ class Setup:
     tenants: list[HAccount] = field(default_factory=list)
     token: str = ""
     ahead: dict[int, str] = field(default_factory=dict)  # days until slots begin -> service id
+    links: list[str] = field(default_factory=list)  # every link on the host, link_id first
 
 
 # ---------------------------------------------------------------------------------------------
@@ -150,6 +167,8 @@ async def set_up(system: System) -> Setup:
     await system.ok("set_provider_schedule", schedule_body(ids, host_id, ALL_DAYS, "00:00", "24:00"))
     link = (await system.ok("create_link", {**who, "name": "Bench link", "durations": [30, 60],
                                             "time_zone": "Etc/UTC"}))["result"]
+    others = await gather_limited(system.ok("create_link", {**who, "name": f"Bench link {i}", "durations": [30, 60],
+                                                           "time_zone": "Etc/UTC"}) for i in range(1, LINKS))
     window = ((int(time.time()) // DAY + 1) * DAY, (int(time.time()) // DAY + 8) * DAY)
     rng = random.Random(42)
     taken: set[int] = set()
@@ -200,7 +219,8 @@ async def set_up(system: System) -> Setup:
 
     host = await hprovider(host_id, "Bench Host")
     sps = [await hprovider(p, f"Agent {i}") for i, p in enumerate(provider_ids)]
-    return Setup(who, host, link["id"], service["id"], sps, window, token=ids.get("token", ""), ahead=ahead)
+    return Setup(who, host, link["id"], service["id"], sps, window, token=ids.get("token", ""), ahead=ahead,
+                 links=[link["id"], *(r["result"]["id"] for r in others)])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,19 +298,28 @@ async def fill(system: System, history: History, setup: Setup, current: int, tar
 
 @dataclass
 class QueryRun:
+    key: str
     label: str
     outcome: Outcome
     cpu: dict[str, float]
 
 
-async def measure(system: System, groups: dict[str, list[int]], label: str, subject: str, body: dict[str, Any],
-                  valid: Any, seconds: float, warmup: float = 1.0) -> QueryRun:
-    payload = msgspec.json.encode(body)
+Body = dict[str, Any] | Callable[[], dict[str, Any]]
+
+
+async def measure(system: System, groups: dict[str, list[int]], key: str, label: str, subject: str, body: Body,
+                  valid: Any, seconds: float, warmup: float = 1.0, distinct: int = 16_384) -> QueryRun:
+    """`body` is one request repeated (the per-second answer cache answers most of them) or a function
+    giving each request its own: `distinct` bodies made and encoded beforehand (so the client's cost stays
+    that of a fixed body), sent in turn, none again within a second at these rates."""
+    payloads = [msgspec.json.encode(body)] if isinstance(body, dict) else \
+        [msgspec.json.encode(body()) for _ in range(distinct)]
     assert system.nc is not None
     nc = system.nc
+    turn = itertools.count()
 
     async def op() -> str | None:
-        reply = await nc.request(subject, payload, timeout=30)
+        reply = await nc.request(subject, payloads[next(turn) % len(payloads)], timeout=30)
         return None if valid(msgspec.json.decode(reply.data)) else "bad reply"
 
     await closed_loop(CONCURRENCY, warmup, op)
@@ -300,7 +329,34 @@ async def measure(system: System, groups: dict[str, list[int]], label: str, subj
     outcome = await closed_loop(CONCURRENCY, seconds, op)
     meter.stop()
     load.stop()
-    return QueryRun(label, outcome, {**meter.cores(), "other processes": load.other_cores})
+    run = QueryRun(key, label, outcome, {**meter.cores(), "other processes": load.other_cores})
+    print(f"  {label}: {outcome.rate:.0f}/s", file=sys.stderr, flush=True)
+    return run
+
+
+def moving_windows(setup: Setup, seed: int = 7) -> Callable[[], dict[str, Any]]:
+    """link_slots bodies that never repeat: one of the host's LINKS links, and the set-up window (7 days,
+    500 busy intervals) with its start moved later and its end earlier by up to 12 hours, on any minute."""
+    rng = random.Random(seed)
+
+    def body() -> dict[str, Any]:
+        start = setup.window[0] + rng.randrange(MOVE_MINUTES) * 60
+        end = setup.window[1] - rng.randrange(MOVE_MINUTES) * 60
+        return {"account_id": setup.who["account_id"], "link_id": rng.choice(setup.links), "from": iso(start),
+                "until": iso(end)}
+    return body
+
+
+def provider_subsets(setup: Setup, service_id: str, seed: int = 11) -> Callable[[], dict[str, Any]]:
+    """earliest_slot bodies that never repeat: `provider_ids`, 150 to 199 of the service's 200 providers in
+    a random order (each one's next free time comes from the index, the answer from none)."""
+    rng = random.Random(seed)
+    ids = [p.provider_id for p in setup.service_providers]
+
+    def body() -> dict[str, Any]:
+        return {"account_id": setup.who["account_id"], "service_id": service_id, "time_zone": SERVICE_ZONE,
+                "provider_ids": ",".join(rng.sample(ids, rng.randrange(150, len(ids))))}
+    return body
 
 
 async def query_cases(system: System, setup: Setup, groups: dict[str, list[int]], size: str,
@@ -310,33 +366,41 @@ async def query_cases(system: System, setup: Setup, groups: dict[str, list[int]]
     served = await system.query("link_slots", body)
     naive = await system.request(f"{system.prefix}.naive.link_slots", body, timeout=60)
     same = "identical" if served == naive else "DIFFERENT"
-    check = f"{size}: read model and replay answers {same} ({len(served)} slots)"
+    moved = moving_windows(setup, seed=99)
+    bodies = [moved() for _ in range(8)]
+    agree = sum([await system.query("link_slots", b) == await system.request(f"{system.prefix}.naive.link_slots", b,
+                                                                             timeout=60) for b in bodies])
+    check = (f"{size}: read model and replay answers {same} ({len(served)} slots); moved windows of other links "
+             f"identical to the replay's in {agree} of {len(bodies)}")
     is_list = lambda reply: isinstance(reply, list) and len(reply) > 0
-    runs = [await measure(system, groups, f"link_slots, read models ({size})", f"{system.prefix}.query.link_slots",
-                          body, is_list, seconds)]
-    print(f"  {runs[-1].label}: {runs[-1].outcome.rate:.0f}/s", file=sys.stderr, flush=True)
-    runs.append(await measure(system, groups, f"link_slots, replay from log ({size})",
-                              f"{system.prefix}.naive.link_slots", body, is_list, seconds))
-    print(f"  {runs[-1].label}: {runs[-1].outcome.rate:.0f}/s", file=sys.stderr, flush=True)
+    has_data = lambda r: isinstance(r, dict) and r.get("data") is not None
+    link_subject, earliest_subject = f"{system.prefix}.query.link_slots", f"{system.prefix}.query.earliest_slot"
+    runs = [await measure(system, groups, "link", f"link_slots, uncached: {LINKS} links, window moved per request "
+                          f"({size})", link_subject, moving_windows(setup), is_list, seconds),
+            await measure(system, groups, "link cached", f"link_slots, cached: one query repeated ({size})",
+                          link_subject, body, is_list, seconds),
+            await measure(system, groups, "naive", f"link_slots, replay from log, one query repeated ({size})",
+                          f"{system.prefix}.naive.link_slots", body, is_list, seconds)]
     earliest = {"account_id": setup.who["account_id"], "service_id": setup.service_id, "time_zone": SERVICE_ZONE}
     first = await system.query("earliest_slot", earliest)
     check += f"; earliest slot {first.get('data', {}) and first['data'].get('start_at')}"
-    runs.append(await measure(system, groups, f"earliest_slot, {SERVICE_PROVIDERS} providers ({size})",
-                              f"{system.prefix}.query.earliest_slot", earliest,
-                              lambda r: isinstance(r, dict) and r.get("data") is not None, seconds))
-    print(f"  {runs[-1].label}: {runs[-1].outcome.rate:.0f}/s", file=sys.stderr, flush=True)
+    runs += [await measure(system, groups, "earliest", f"earliest_slot, {SERVICE_PROVIDERS} providers, uncached: "
+                           f"provider_ids per request ({size})", earliest_subject,
+                           provider_subsets(setup, setup.service_id), has_data, seconds, distinct=4096),
+             await measure(system, groups, "earliest cached", f"earliest_slot, {SERVICE_PROVIDERS} providers, "
+                           f"cached: one query repeated ({size})", earliest_subject, earliest, has_data, seconds)]
     if size != "10k":  # the transport's ceiling: a query name the service rejects without touching Postgres
-        runs.append(await measure(system, groups, "no-op (unknown query name), ceiling of the NATS transport",
+        runs.append(await measure(system, groups, "noop", "no-op (unknown query name), ceiling of the NATS transport",
                                   f"{system.prefix}.query.no_such_query", {"account_id": "x"},
                                   lambda r: isinstance(r, dict) and r.get("ok") is False, seconds))
         for days, service_id in sorted(setup.ahead.items()):
             body = {"account_id": setup.who["account_id"], "service_id": service_id, "time_zone": SERVICE_ZONE}
             first = await system.query("earliest_slot", body)
             check += f"; slots from {days} days: earliest {first.get('data', {}) and first['data'].get('start_at')}"
-            runs.append(await measure(system, groups, f"earliest_slot, first free {days} days out ({size})",
-                                      f"{system.prefix}.query.earliest_slot", body,
-                                      lambda r: isinstance(r, dict) and r.get("data") is not None, seconds))
-            print(f"  {runs[-1].label}: {runs[-1].outcome.rate:.0f}/s", file=sys.stderr, flush=True)
+            runs.append(await measure(system, groups, f"earliest {days}", f"earliest_slot, first free {days} days "
+                                      f"out, uncached: provider_ids per request ({size})", earliest_subject,
+                                      provider_subsets(setup, service_id, seed=days), has_data, seconds,
+                                      distinct=4096))
     return runs, check
 
 
@@ -359,6 +423,7 @@ def find_wrk() -> str | None:
 
 @dataclass
 class HttpRun:
+    key: str
     label: str
     rate: float
     p50: float
@@ -367,12 +432,20 @@ class HttpRun:
     bad: int
 
 
-def run_wrk(wrk: str, label: str, url: str, headers: dict[str, str], seconds: float) -> HttpRun:
-    """One wrk run (1 thread, WRK_CONNECTIONS connections): req/s, p50 and p99 in ms, non-2xx answers."""
+def run_wrk(wrk: str, key: str, label: str, base: str, paths: list[str], headers: dict[str, str],
+            seconds: float) -> HttpRun:
+    """One wrk run (1 thread, WRK_CONNECTIONS connections) asking for `paths` in turn (a Lua script when
+    there are several): req/s, p50 and p99 in ms, non-2xx answers."""
     args = [wrk, "-t1", f"-c{WRK_CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--latency"]
-    for key, value in headers.items():
-        args += ["-H", f"{key}: {value}"]
-    out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+    for name, value in headers.items():
+        args += ["-H", f"{name}: {value}"]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        if len(paths) > 1:
+            script.write("local paths = {" + ",".join(f'"{p}"' for p in paths) + "}\nlocal i = 0\n"
+                         "request = function()\n  i = i + 1\n  return wrk.format(nil, paths[(i % #paths) + 1])\nend\n")
+            script.flush()
+            args += ["-s", script.name]
+        out = subprocess.run([*args, base + paths[0]], capture_output=True, text=True, check=True).stdout
 
     def ms(text: str) -> float:
         number = float(text.rstrip("umsµ"))
@@ -384,7 +457,7 @@ def run_wrk(wrk: str, label: str, url: str, headers: dict[str, str], seconds: fl
     p99 = ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     bad_match = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return HttpRun(label, rate, p50, p99, requests, int(bad_match.group(1)) if bad_match else 0)
+    return HttpRun(key, label, rate, p50, p99, requests, int(bad_match.group(1)) if bad_match else 0)
 
 
 async def http_cases(system: System, setup: Setup, seconds: float) -> list[HttpRun] | str:
@@ -398,9 +471,12 @@ async def http_cases(system: System, setup: Setup, seconds: float) -> list[HttpR
     port = free_port()
     log = system.logdir / "gateway.log"
     with open(log, "ab") as out:
+        # uvicorn picks uvloop and httptools when installed (they are dependencies); BENCH_GATEWAY_PLAIN=1 runs
+        # it on asyncio's loop and h11, as before, to measure what they change (the no-op route included).
+        plain = ["--loop", "asyncio", "--http", "h11"] if os.environ.get("BENCH_GATEWAY_PLAIN") == "1" else []
         gateway = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "services.gateway.app:app",
                                     "--no-access-log", "--log-level", "warning", "--host", "127.0.0.1", "--port",
-                                    str(port)], cwd=ROOT, env=system.env, stdout=out, stderr=subprocess.STDOUT)
+                                    str(port), *plain], cwd=ROOT, env=system.env, stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):
@@ -413,16 +489,27 @@ async def http_cases(system: System, setup: Setup, seconds: float) -> list[HttpR
         bearer = {"Authorization": f"Bearer {token}"}
         public = {"X-SavvyCal-Account": setup.who["account_id"]}
         window = f"from={iso(setup.window[0])}&until={iso(setup.window[1])}"
-        cases = [("no-op route (GET /health/live)", "/health/live", {}),
-                 ("one resource (GET /v1/links/:id)", f"/v1/links/{setup.link_id}", bearer),
-                 ("link slots (GET /v1/links/:id/slots, 7 days)", f"/v1/links/{setup.link_id}/slots?{window}", bearer),
-                 (f"earliest_slot, {SERVICE_PROVIDERS} providers (public)",
-                  f"/v1/public/services/{setup.service_id}/earliest_slot?time_zone={SERVICE_ZONE}", public),
-                 ("GET /health (Postgres and NATS ping)", "/health", {})]
+        moved, subsets = moving_windows(setup, seed=3), provider_subsets(setup, setup.service_id, seed=5)
+        moved_paths = [f"/v1/links/{b['link_id']}/slots?from={b['from']}&until={b['until']}"
+                       for b in (moved() for _ in range(4096))]
+        subset_paths = [f"/v1/public/services/{setup.service_id}/earliest_slot?time_zone={SERVICE_ZONE}"
+                        f"&provider_ids={b['provider_ids']}" for b in (subsets() for _ in range(512))]
+        earliest_path = f"/v1/public/services/{setup.service_id}/earliest_slot?time_zone={SERVICE_ZONE}"
+        cases = [("noop", "no-op route (GET /health/live)", ["/health/live"], {}),
+                 ("one", f"one resource (GET /v1/links/:id, {LINKS} links in turn)",
+                  [f"/v1/links/{link}" for link in setup.links], bearer),
+                 ("link", (f"link slots, uncached (GET /v1/links/:id/slots, 7 days, {LINKS} links, window moved "
+                          "per request)"), moved_paths, bearer),
+                 ("link cached", "link slots, cached (one URL repeated)",
+                  [f"/v1/links/{setup.link_id}/slots?{window}"], bearer),
+                 ("earliest", (f"earliest_slot, {SERVICE_PROVIDERS} providers (public), uncached (provider_ids per "
+                              "request)"), subset_paths, public),
+                 ("earliest cached", "earliest_slot (public), cached (one URL repeated)", [earliest_path], public),
+                 ("health", "GET /health (Postgres and NATS ping)", ["/health"], {})]
         runs = []
-        for label, path, headers in cases:
-            run_wrk(wrk, label, base + path, headers, 1)  # warm-up
-            runs.append(run_wrk(wrk, label, base + path, headers, seconds))
+        for key, label, paths, headers in cases:
+            run_wrk(wrk, key, label, base, paths, headers, 1)  # warm-up
+            runs.append(run_wrk(wrk, key, label, base, paths, headers, seconds))
             print(f"  http {label}: {runs[-1].rate:.0f}/s", file=sys.stderr, flush=True)
         return runs
     finally:
@@ -455,81 +542,98 @@ async def read_rates(system: System) -> tuple[float, float, int]:
 
 
 async def stage_breakdown(system: System, setup: Setup, rounds: int = 60) -> dict[str, tuple[float, float]]:
-    """Median ms of each stage of the two queries, run one at a time in this process (no NATS, no
-    concurrency): what a query costs before any queueing."""
-    from datetime import date as date_type
-
-    from projections.calendars import queries as calendars
-    from projections.resources import queries as resources
-    from services.query.reads import Reads
+    """Median and p99 ms of each stage of the two queries on the path the query service takes (calendars,
+    link and service states in memory, kept days, the next-free index), built here as its bootstrap builds
+    it and run one query at a time in this process (no NATS, no concurrency): what a query costs before
+    any queueing."""
+    from projections import runnable
+    from projections.calendars.memory import LiveCalendars
+    from services.query.link_days import LinkDays
+    from services.query.next_free import NextFreeIndex
+    from services.query.reads import Reads, StateCache
     from services.query.service import QueryService
-    from shared.availability import iso_in_zone, link_slots, service_slots
+    from shared.availability import link_slots, service_slots
     from shared.domain.links import link_rules
 
     pool = system.pool
     assert pool is not None
+    units = runnable()
+    live = LiveCalendars()
+    await live.load(pool, [unit.checkpoint for unit in units if unit.name == "calendars"])
+    while await live.catch_up(pool):
+        continue
+    days = LinkDays(live)
+    reads = Reads(pool, calendars=live, states=StateCache(live), projections=units, link_days=days,
+                  next_free=NextFreeIndex(live))
+    svc = QueryService(reads)
     encoder = msgspec.json.Encoder()
     account_id = setup.who["account_id"]
     start, end = setup.window
     stages: dict[str, list[float]] = {}
     clock = time.perf_counter
+    moved, subsets = moving_windows(setup, seed=17), provider_subsets(setup, setup.service_id, seed=19)
 
     def note(name: str, seconds: float) -> None:
         stages.setdefault(name, []).append(seconds * 1000)
 
-    svc = QueryService(Reads(pool))
-    link_body = msgspec.json.encode({"account_id": account_id, "link_id": setup.link_id, "from": iso(start),
-                                     "until": iso(end)})
-    earliest_body = msgspec.json.encode({"account_id": account_id, "service_id": setup.service_id,
-                                         "time_zone": SERVICE_ZONE})
-    margin = DAY + 60
+    fixed_link = msgspec.json.encode({"account_id": account_id, "link_id": setup.link_id, "from": iso(start),
+                                      "until": iso(end)})
+    fixed_earliest = msgspec.json.encode({"account_id": account_id, "service_id": setup.service_id,
+                                          "time_zone": SERVICE_ZONE})
+    await svc.execute("link_slots", fixed_link)  # the link and service states into the StateCache
+    await svc.execute("earliest_slot", fixed_earliest)
     for _ in range(rounds):
         now = int(time.time())
         t0 = clock()
-        link = await resources.get_state(pool, "link", setup.link_id, account_id)
+        found = await reads.state("link", setup.link_id, account_id)
+        assert found is not None
+        serial, link = found
         t1 = clock()
-        note("link_slots: link from rm_resources (fetch + decode)", t1 - t0)
-        hosts = await calendars.host_calendars(pool, link.settings.hosts, now, start, end)
+        note("link_slots: link from the StateCache (memory)", t1 - t0)
+        hosts = live.host_calendars(link.settings.hosts, now)
         t2 = clock()
-        note("link_slots: host_calendars (3 queries + rows -> Busy)", t2 - t1)
-        slots = link_slots(link_rules(link), hosts, now, start, end)
+        note("link_slots: host_calendars from memory", t2 - t1)
+        rules = link_rules(link)
+        slots = link_slots(rules, hosts, now, start, end)
         t3 = clock()
-        note("link_slots: engine link_slots", t3 - t2)
+        note("link_slots: engine link_slots over the 7 days (what every day missing costs)", t3 - t2)
         encoder.encode([{"start_at": iso(x.start), "end_at": iso(x.end), "duration": x.duration, "rank": x.rank}
                         for x in slots])
-        note("link_slots: reply encoding", clock() - t3)
         t4 = clock()
-        await pool.fetch("select provider_id, kind, start_at, end_at, buffer_before, buffer_after, expires_at"
-                         " from rm_reservations where provider_id = any($1) and end_at > to_timestamp($2)"
-                         " and start_at < to_timestamp($3)", link.settings.hosts, start - margin, end + margin)
-        note("link_slots: (of which the reservations query alone)", clock() - t4)
+        note("link_slots: encoding the engine's slots as the reply", t4 - t3)
+        LinkDays(live).answer(serial, rules, link.settings.hosts, now, start, end)
         t5 = clock()
-        await svc.execute("link_slots", link_body)
-        note("link_slots: QueryService.execute, whole", clock() - t5)
+        note("link_slots: kept days, none kept yet (every day computed and encoded)", t5 - t4)
+        days.answer(serial, rules, link.settings.hosts, now, start + 3600, end + 3600)
+        t6 = clock()
+        note("link_slots: kept days, all kept (a window moved by an hour, assembled)", t6 - t5)
+        await svc.execute("link_slots", msgspec.json.encode(moved()))
+        t7 = clock()
+        note(f"link_slots: QueryService.execute, uncached (window moved, {LINKS} links)", t7 - t6)
+        await svc.execute("link_slots", fixed_link)
+        note("link_slots: QueryService.execute, cached (the same query again)", clock() - t7)
 
         t0 = clock()
-        service = await resources.get_state(pool, "service", setup.service_id, account_id)
-        sps = service.ordered_providers()
+        reads.next_free.clear()  # type: ignore[union-attr]
+        await svc.execute("earliest_slot", msgspec.json.encode(subsets()))
         t1 = clock()
-        note("earliest_slot: service from rm_resources", t1 - t0)
-        rows = await calendars.providers(pool, [sp.provider_id for sp in sps])
+        note("earliest_slot: QueryService.execute, next-free index emptied first (every provider computed)",
+             t1 - t0)
+        await svc.execute("earliest_slot", msgspec.json.encode(subsets()))
         t2 = clock()
-        note("earliest_slot: public-bookings filter (rm_providers)", t2 - t1)
-        today = date_type.today()
-        w0 = (now // DAY - 2) * DAY
-        w1 = w0 + 372 * DAY
-        hosts = await calendars.host_calendars(pool, [sp.provider_id for sp in sps if sp.provider_id in rows],
-                                               now, w0, w1, {sp.provider_id: [] for sp in sps})
+        note("earliest_slot: QueryService.execute, uncached (provider_ids), index kept", t2 - t1)
+        await svc.execute("earliest_slot", fixed_earliest)
         t3 = clock()
-        note(f"earliest_slot: host_calendars, {len(hosts)} providers x 369 days", t3 - t2)
-        result = service_slots(service.rules(), hosts, now, SERVICE_ZONE, today, None, 1)
+        note("earliest_slot: QueryService.execute, cached (the same query again)", t3 - t2)
+        service = await reads.state("service", setup.service_id, account_id)
+        assert service is not None
+        sps = service[1].ordered_providers()
+        calendars = live.host_calendars([sp.provider_id for sp in sps], now)
         t4 = clock()
-        note("earliest_slot: engine service_slots (limit 1)", t4 - t3)
-        first = result.aggregated[0][0] if result.aggregated else None
-        encoder.encode({"data": iso_in_zone(first.start, SERVICE_ZONE) if first else None})
-        t5 = clock()
-        await svc.execute("earliest_slot", earliest_body)
-        note("earliest_slot: QueryService.execute, whole", clock() - t5)
+        service_slots(service[1].rules(), calendars, now, SERVICE_ZONE, datetime.now(ZoneInfo(SERVICE_ZONE)).date(),
+                      None, 1)
+        note(f"earliest_slot: engine service_slots (limit 1) over {len(calendars)} calendars, no index",
+             clock() - t4)
     return {name: (percentile(sorted(v), 50), percentile(sorted(v), 99)) for name, v in stages.items()}
 
 
@@ -799,8 +903,10 @@ def report(seconds: float, small: list[QueryRun], big: list[QueryRun], rebuilds:
     parts.append(table(["query", "concurrency", "queries", "queries/s", "p50 ms", "p99 ms", "p99.9 ms", "failed"],
                        rows, title=f"Queries over NATS ({seconds:g} s per case after 1 s warm-up; durable Postgres)"))
 
-    rm_small, naive_small, _earliest_small = (r.outcome for r in small)
-    rm_big, naive_big, earliest_big = (r.outcome for r in big[:3])
+    # Every goal is judged on the uncached cases (no answer of the second reused); cached ones are reported.
+    at_small, at_big = {r.key: r.outcome for r in small}, {r.key: r.outcome for r in big}
+    rm_small, naive_small = at_small["link"], at_small["naive"]
+    rm_big, naive_big, earliest_big = at_big["link"], at_big["naive"], at_big["earliest"]
     log_events = max(r.events for r in rebuilds)
     lag_cal, lag_res = lag["lags"]["calendars"], lag["lags"]["resources"]
     lag_p99 = max(percentile(lag_cal, 99), percentile(lag_res, 99)) * 1000
@@ -836,35 +942,46 @@ def report(seconds: float, small: list[QueryRun], big: list[QueryRun], rebuilds:
          f"{naive_rss[0][0]:.0f} ({naive_rss[0][1]:.0f}) | {naive_rss[1][0]:.0f} ({naive_rss[1][1]:.0f}) MiB",
          "(report)", ""],
     ]
-    parts.append(table(["measure", "value", "target", ""], target_rows, title="Targets (issue 4)"))
+    parts.append(table(["measure", "value", "target", ""], target_rows,
+                       title="Targets (issue 4), on the uncached cases"))
 
-    noop, near, far = big[3].outcome, big[4].outcome, big[5].outcome
+    noop, near, far = at_big["noop"], at_big[f"earliest {NEAR_DAYS}"], at_big[f"earliest {FAR_DAYS}"]
+    cached_link, cached_earliest = at_big["link cached"], at_big["earliest cached"]
     read_rate, memory_rate, _ = rates
     calendars_rebuild = next(r for r in rebuilds if r.projection == "calendars")
     goals = [
-        [f"link_slots / no-op over NATS, queries/s at {big_label}", (f"{rm_big.rate / noop.rate:.2f} "
+        [f"link_slots (uncached) / no-op over NATS, queries/s at {big_label}", (f"{rm_big.rate / noop.rate:.2f} "
          f"({rm_big.rate:,.0f} / {noop.rate:,.0f})"), ">= 0.50", verdict(rm_big.rate / noop.rate >= 0.5)],
+        [f"  (report) link_slots cached / no-op at {big_label}", (f"{cached_link.rate / noop.rate:.2f} "
+         f"({cached_link.rate:,.0f} / {noop.rate:,.0f})"), "(report)", ""],
     ]
     if isinstance(http, list):
-        h = {run.label.split(" (")[0]: run for run in http}
-        noop_h, one, link_h = h["no-op route"], h["one resource"], h["link slots"]
+        h = {run.key: run for run in http}
+        noop_h, one, link_h, link_hc = h["noop"], h["one"], h["link"], h["link cached"]
         goals += [
             ["HTTP one-resource GET / no-op route, req/s", (f"{one.rate / noop_h.rate:.2f} "
              f"({one.rate:,.0f} / {noop_h.rate:,.0f})"), ">= 0.50", verdict(one.rate / noop_h.rate >= 0.5)],
-            ["HTTP link slots / one-resource GET, req/s", (f"{link_h.rate / one.rate:.2f} "
+            ["HTTP link slots (uncached) / one-resource GET, req/s", (f"{link_h.rate / one.rate:.2f} "
              f"({link_h.rate:,.0f} / {one.rate:,.0f})"), ">= 0.80", verdict(link_h.rate / one.rate >= 0.8)],
+            ["  (report) HTTP link slots cached / one-resource GET", (f"{link_hc.rate / one.rate:.2f} "
+             f"({link_hc.rate:,.0f} / {one.rate:,.0f})"), "(report)", ""],
         ]
     else:
         goals.append(["HTTP goals", http, "", "SKIPPED"])
     goals += [
-        [f"earliest_slot p50 ({SERVICE_PROVIDERS} providers, {NEAR_DAYS} days out) / link_slots p50",
+        [f"earliest_slot p50 ({SERVICE_PROVIDERS} providers, {NEAR_DAYS} days out) / link_slots p50, uncached",
          f"{near.p(50) / rm_big.p(50):.2f} ({near.p(50):.2f} / {rm_big.p(50):.2f} ms)", "<= 1.5",
          verdict(near.p(50) / rm_big.p(50) <= 1.5)],
-        [f"earliest_slot p50, first free {FAR_DAYS} / {NEAR_DAYS} days out",
+        [f"  (report) earliest_slot p50 ({SERVICE_PROVIDERS} providers) / link_slots p50, both cached",
+         (f"{cached_earliest.p(50) / cached_link.p(50):.2f} ({cached_earliest.p(50):.2f} / "
+         f"{cached_link.p(50):.2f} ms)"), "(report)", ""],
+        [f"earliest_slot p50, first free {FAR_DAYS} / {NEAR_DAYS} days out, uncached",
          f"{far.p(50) / near.p(50):.2f} ({far.p(50):.2f} / {near.p(50):.2f} ms)", "<= 2",
          verdict(far.p(50) / near.p(50) <= 2)],
-        [f"link_slots p50 {big_label} / 10k", f"{rm_big.p(50) / rm_small.p(50):.2f}", "<= 1.2",
-         verdict(rm_big.p(50) / rm_small.p(50) <= 1.2)],
+        [f"link_slots p50 {big_label} / 10k, uncached", (f"{rm_big.p(50) / rm_small.p(50):.2f} "
+         f"({rm_big.p(50):.2f} / {rm_small.p(50):.2f} ms)"), "<= 1.2", verdict(rm_big.p(50) / rm_small.p(50) <= 1.2)],
+        [f"  (report) link_slots p50 {big_label} / 10k, cached",
+         f"{cached_link.p(50) / at_small['link cached'].p(50):.2f}", "(report)", ""],
         ["rebuild calendars in the query service's memory / plain read of the log, events/s",
          f"{memory_rate / read_rate:.2f} ({memory_rate:,.0f} / {read_rate:,.0f})", ">= 0.50",
          verdict(memory_rate / read_rate >= 0.5)],
@@ -874,7 +991,7 @@ def report(seconds: float, small: list[QueryRun], big: list[QueryRun], rebuilds:
         [f"query service RSS at {big_label}, ~10k providers (peak)", f"{rss[1][0]:.0f} ({rss[1][1]:.0f}) MiB",
          "(report)", ""],
     ]
-    parts.append(table(["goal", "ratio (values)", "target", ""], goals, title="Goals of issue 13 (ratios in this run)"))
+    parts.append(table(["goal", "ratio (values)", "target", ""], goals, title="Goals of issue 13 (ratios in this run, on the uncached cases; cached ones reported)"))
     if isinstance(http, list):
         parts.append(table(["route", "requests", "req/s", "p50 ms", "p99 ms", "non-2xx"],
                            [[r.label, r.requests, r.rate, r.p50, r.p99, r.bad] for r in http],
@@ -894,8 +1011,8 @@ def report(seconds: float, small: list[QueryRun], big: list[QueryRun], rebuilds:
     parts.append(table(["stage", "p50 ms (10k)", "p99 ms (10k)", f"p50 ms ({big_label})", f"p99 ms ({big_label})"],
                        [[name, *small_stages.get(name, nan), *big_stages.get(name, nan)]
                         for name in dict.fromkeys([*small_stages, *big_stages])],
-                       title="Where one query's time goes: each stage timed in the benchmark process, one query at "
-                             "a time (no NATS, no concurrency), 60 rounds"))
+                       title="Where one query's time goes on the query service's path (memory): each stage timed in "
+                             "the benchmark process, one query at a time (no NATS, no concurrency), 60 rounds"))
     names = list(small[0].cpu)
     parts.append(table(["case", *[f"{n}" for n in names], "total (of 2)"],
                        [[r.label, *[r.cpu[n] for n in names], sum(r.cpu.values())] for r in small + big],

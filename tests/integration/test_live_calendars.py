@@ -9,8 +9,9 @@ past reservation moved into the future after it was pruned is found in the log.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 import nats
@@ -18,6 +19,7 @@ import pytest
 
 from projections.calendars.memory import LiveCalendars
 from projections.calendars.queries import host_calendars
+from shared.availability import LinkRules, iso_utc, link_slots, parse_instant
 from shared.eventstore import EventStore, NewEvent, StreamAppend
 from shared.messages.events import ProviderCreated, ReservationMoved, TimeReserved, encode_event, event_type
 from shared.settings import Settings
@@ -168,3 +170,133 @@ async def test_a_pruned_reservation_moved_into_the_future_is_found_in_the_log(po
 
 def _iso(seconds: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+async def test_windows_assembled_from_kept_days_follow_bookings_and_cancellations_in_commit_order(
+    command_service, query_service, projector, nc: nats.NATS, settings: Settings, pool: asyncpg.Pool
+):
+    """Readers ask for a different window each time (so no answer of the second is reused: every one is
+    assembled from the link's kept days) while bookers book and cancel. No answer computed after a booking
+    committed shows its slot, none asked after a cancellation was read back hides it, and at the end the
+    answer equals the engine's over calendars folded afresh from the log."""
+    account = await bookable_account(nc, settings)
+    account_id = account.ids["account_id"]
+    day = weekday_at(3, 0)
+    rng = random.Random(13)
+    booked_at: dict[str, float] = {}  # slot start -> when its booking's position was reached
+    cancel_sent: dict[str, float] = {}  # slot start -> when its cancellation was sent
+    freed_at: dict[str, float] = {}  # slot start -> when its cancellation's position was reached
+    violations: list[str] = []
+    done = asyncio.Event()
+
+    def window() -> tuple[datetime, datetime]:
+        start = day + timedelta(minutes=15 * rng.randrange(0, 40), seconds=rng.randrange(0, 60))
+        return start, start + timedelta(minutes=15 * rng.randrange(8, 96))
+
+    async def reader() -> None:
+        while not done.is_set():
+            start, end = window()
+            asked = time.monotonic()
+            slots = await query(nc, settings, "link_slots", {"account_id": account_id, "link_id": account.link_id,
+                                                            "from": iso(start), "until": iso(end)})
+            answered = time.monotonic()
+            assert isinstance(slots, list), slots
+            served = {s["start_at"] for s in slots}
+            for slot, at in list(booked_at.items()):
+                if at <= asked and slot in served and cancel_sent.get(slot, float("inf")) >= answered:
+                    violations.append(f"{slot} served after its booking committed")
+            for slot, at in list(freed_at.items()):
+                inside = iso(start) <= slot and iso_utc(parse_instant(slot) + 1800) <= iso(end)
+                if at <= asked and inside and slot not in served:
+                    violations.append(f"{slot} hidden after its cancellation committed")
+
+    async def booker(offset: int) -> None:
+        for k in range(5):
+            start = day + timedelta(minutes=30 * (offset + 4 * k))
+            booked = await send(nc, settings, "create_event", account.event_body(start))
+            assert booked["ok"], booked
+            await query(nc, settings, "link_slots", {"account_id": account_id, "link_id": account.link_id,
+                                                     "min_position": booked["position"]})
+            booked_at[iso(start)] = time.monotonic()
+            if k % 2 == 0:
+                cancel_sent[iso(start)] = time.monotonic()
+                canceled = await send(nc, settings, "cancel_event", {**account.ids,
+                                                                     "event_id": booked["result"]["id"]})
+                assert canceled["ok"], canceled
+                await query(nc, settings, "link_slots", {"account_id": account_id, "link_id": account.link_id,
+                                                         "min_position": canceled["position"]})
+                freed_at[iso(start)] = time.monotonic()
+
+    while not isinstance(await query(nc, settings, "link_slots", {"account_id": account_id,
+                                                                  "link_id": account.link_id}), list):
+        await asyncio.sleep(0.01)
+    readers = [asyncio.create_task(reader()) for _ in range(4)]
+    await asyncio.gather(*[booker(i) for i in range(4)])
+    done.set()
+    await asyncio.gather(*readers)
+    assert violations == []
+    assert len(freed_at) == 12 and len(booked_at) == 20
+
+    start, end = day, day + timedelta(days=1)
+    final = await query(nc, settings, "link_slots", {"account_id": account_id, "link_id": account.link_id,
+                                                     "from": iso(start), "until": iso(end)})
+    fresh = LiveCalendars()
+    while await fresh.catch_up(pool) == 5000:
+        continue
+    now = int(time.time())
+    expected = link_slots(LinkRules(time_zone="Etc/UTC", durations=[30]), fresh.host_calendars(
+        [account.provider_id], now), now, int(start.timestamp()), int(end.timestamp()))
+    assert [s["start_at"] for s in final] == [iso_utc(s.start) for s in expected]
+    assert not {s["start_at"] for s in final} & (set(booked_at) - set(freed_at))
+
+
+async def test_the_earliest_slot_index_never_serves_a_slot_a_committed_booking_took(
+    command_service, query_service, projector, nc: nats.NATS, settings: Settings
+):
+    """Two bookers take the earliest slot again and again while readers ask for it (all providers, or the one
+    by `provider_ids`): once a booking's position is reached, no answer asked afterwards is that slot."""
+    account = await bookable_account(nc, settings)
+    account_id = account.ids["account_id"]
+    booked_at: dict[int, float] = {}  # slot start -> when its booking's position was reached
+    violations: list[str] = []
+    done = asyncio.Event()
+    asks = [{"account_id": account_id, "service_id": account.service_id, "time_zone": "Etc/UTC"},
+            {"account_id": account_id, "service_id": account.service_id, "time_zone": "Etc/UTC",
+             "provider_ids": account.provider_id}]
+
+    async def reader(index: int) -> None:
+        while not done.is_set():
+            asked = time.monotonic()
+            answer = await query(nc, settings, "earliest_slot", asks[index % 2])
+            first = answer["data"]["start_at_ts"]
+            if booked_at.get(first, float("inf")) <= asked:
+                violations.append(f"{first} served after its booking committed")
+
+    async def booker() -> None:
+        position = 0
+        taken = 0
+        for _ in range(40):  # a stale earliest slot would be refused again and again: bounded, then the count fails
+            if taken == 8:
+                return
+            answer = await query(nc, settings, "earliest_slot", {**asks[0], "min_position": position})
+            first = answer["data"]["start_at_ts"]
+            booked = await send(nc, settings, "create_appointment", {
+                **account.ids, "service_id": account.service_id, "start_at": answer["data"]["start_at"],
+                "display_name": "Racer", "email": "r@example.com", "time_zone": "Etc/UTC"})
+            if not booked["ok"]:  # the other booker took it, or it started meanwhile: ask again
+                continue
+            position = booked["position"]
+            after = await query(nc, settings, "earliest_slot", {**asks[0], "min_position": position})
+            booked_at[first] = time.monotonic()
+            taken += 1
+            if after["data"]["start_at_ts"] == first:
+                violations.append(f"{first} served to its own booker after the booking")
+
+    while not (await query(nc, settings, "earliest_slot", asks[0])).get("data"):
+        await asyncio.sleep(0.01)  # the service reaches the read models a moment after its commands' replies
+    readers = [asyncio.create_task(reader(i)) for i in range(4)]
+    await asyncio.gather(booker(), booker())
+    done.set()
+    await asyncio.gather(*readers)
+    assert violations == []
+    assert len(booked_at) == 16

@@ -1,0 +1,122 @@
+"""The earliest-slot index answers what the engine answers over every wanted public provider, while the
+calendars change under it (bookings, cancellations, moves, holds that expire, schedules that change or stop
+being public) and time passes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from projections.calendars.memory import CHANGE_LOG, LiveCalendars
+from services.query.next_free import NextFreeIndex
+from shared.availability import ProviderSchedule, PublicBookings, ServiceRules, SlotRule, WeeklyRule, iso_utc
+from shared.availability import service_slots as engine_service_slots
+from shared.availability.timezones import local_ordinal
+from shared.messages.events import ProviderCreated, ProviderScheduleSet, TimeReleased, TimeReserved
+
+BASE = int(datetime(2026, 10, 30, 12, tzinfo=UTC).timestamp())  # New York falls back on Nov 1st
+ZONE = "America/New_York"
+RULES_ZONE = ZoneInfo(ZONE)
+PROVIDERS = ["prov_a", "prov_b", "prov_c", "prov_d"]
+RULES = ServiceRules(duration=60, time_zone=ZONE, slot_rules=[
+    SlotRule(days_of_week=["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"],
+             start_time="08:00", end_time="12:00", interval=30)])
+
+
+def _schedule(public: bool, start: str = "09:00") -> ProviderSchedule:
+    return ProviderSchedule(time_zone=ZONE, public_bookings=PublicBookings(enabled=public), weekly_rules=[
+        WeeklyRule(day_of_week=d, start_time=start, end_time="11:00") for d in ("friday", "saturday", "monday")])
+
+
+def _calendars() -> LiveCalendars:
+    live = LiveCalendars(clock=lambda: BASE)
+    for provider_id in PROVIDERS:
+        live.apply(ProviderCreated(provider_id=provider_id, account_id="acct_t", display_name=provider_id, email=None,
+                                   user_id=None, time_zone=ZONE, created_at="2026-01-01T00:00:00Z"))
+        live.apply(ProviderScheduleSet(provider_id=provider_id, schedule=_schedule(True)))
+    return live
+
+
+hours = st.integers(0, 24 * 6).map(lambda k: BASE + k * 1800)
+
+
+@st.composite
+def changes(draw: st.DrawFn) -> object:
+    provider_id = draw(st.sampled_from(PROVIDERS))
+    kind = draw(st.sampled_from(["book", "book", "hold", "release", "schedule"]))
+    rid = draw(st.sampled_from(["r1", "r2", "r3", "r4"]))
+    if kind == "schedule":
+        return ProviderScheduleSet(provider_id=provider_id, schedule=_schedule(
+            draw(st.booleans()), draw(st.sampled_from(["09:00", "10:00", "08:00"]))))
+    if kind == "release":
+        return TimeReleased(provider_id=provider_id, reservation_id=rid)
+    start = draw(hours)
+    expires = iso_utc(BASE + draw(st.integers(1, 48)) * 1800) if kind == "hold" else None
+    return TimeReserved(provider_id=provider_id, reservation_id=rid, kind="hold" if expires else "event",
+                        start_at=iso_utc(start), end_at=iso_utc(start + 3600), expires_at=expires)
+
+
+asks = st.tuples(st.integers(0, 48 * 60).map(lambda m: m * 60),  # how far time moved on (from BASE)
+                 st.one_of(st.none(), st.sets(st.sampled_from(PROVIDERS), min_size=1)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(changes(), asks), min_size=1, max_size=40), st.booleans())
+def test_the_index_answers_the_engines_earliest_slot(steps: list[object], short_log: bool) -> None:
+    live = _calendars()
+    if short_log:  # the index must also catch up when the change log no longer reaches back
+        live.recent = type(live.recent)(maxlen=2)
+    index = NextFreeIndex(live)
+    latest = BASE
+    for step in steps:
+        if not isinstance(step, tuple):
+            live.apply(step)  # type: ignore[arg-type]
+            continue
+        now = latest = max(latest, BASE + step[0])
+        wanted = step[1]
+        from_date = datetime.fromtimestamp(now, UTC).astimezone(RULES_ZONE).date()
+        answer = index.earliest(("srv", 1, ZONE, from_date), RULES, PROVIDERS, {}, ZONE, from_date, now, wanted)
+        hosts = [h for h in live.host_calendars(PROVIDERS, now) if h.schedule.public_bookings.enabled
+                 and (wanted is None or h.provider_id in wanted)]
+        result = engine_service_slots(RULES, hosts, now, ZONE, from_date, None, 1)
+        assert answer == (result.aggregated[0][0].start if result.aggregated else None)
+        assert from_date.toordinal() == local_ordinal(ZONE, now)
+
+
+
+def test_a_booking_moves_the_answer_and_a_cancellation_brings_it_back() -> None:
+    live = _calendars()
+    index = NextFreeIndex(live)
+    day = datetime.fromtimestamp(BASE, UTC).astimezone(RULES_ZONE).date()  # a Friday, 09:00-11:00 New York
+    nine = int(datetime(day.year, day.month, day.day, 9, tzinfo=RULES_ZONE).timestamp())
+    key = ("srv", 1, ZONE, day)
+    now = nine - 7200
+    assert index.earliest(key, RULES, PROVIDERS, {}, ZONE, day, now, None) == nine
+    for provider_id in PROVIDERS:
+        live.apply(TimeReserved(provider_id=provider_id, reservation_id="r", kind="event", start_at=iso_utc(nine),
+                                end_at=iso_utc(nine + 3600)))
+    assert index.earliest(key, RULES, PROVIDERS, {}, ZONE, day, now, None) == nine + 3600
+    live.apply(TimeReleased(provider_id="prov_c", reservation_id="r"))
+    assert index.earliest(key, RULES, PROVIDERS, {}, ZONE, day, now, None) == nine
+    assert index.earliest(key, RULES, PROVIDERS, {}, ZONE, day, now, {"prov_a"}) == nine + 3600
+    computed = index.computed
+    index.earliest(key, RULES, PROVIDERS, {}, ZONE, day, now, None)
+    assert index.computed == computed  # nothing changed: nothing computed
+    assert CHANGE_LOG >= 1000
+
+
+def test_an_index_the_change_log_no_longer_reaches_looks_at_every_provider_again() -> None:
+    live = _calendars()
+    live.recent = type(live.recent)(maxlen=1)
+    index = NextFreeIndex(live)
+    day = datetime.fromtimestamp(BASE, UTC).astimezone(RULES_ZONE).date()
+    nine = int(datetime(day.year, day.month, day.day, 9, tzinfo=RULES_ZONE).timestamp())
+    key = ("srv", 1, ZONE, day)
+    assert index.earliest(key, RULES, PROVIDERS, {}, ZONE, day, nine - 60, None) == nine
+    for provider_id in PROVIDERS:  # four changes: the log keeps the last one only
+        live.apply(TimeReserved(provider_id=provider_id, reservation_id="r", kind="event", start_at=iso_utc(nine),
+                                end_at=iso_utc(nine + 3600)))
+    assert index.earliest(key, RULES, PROVIDERS, {}, ZONE, day, nine - 60, None) == nine + 3600
