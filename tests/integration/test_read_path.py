@@ -10,16 +10,21 @@ seen changed by the next query at the change's position, and so are schedules an
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
+import msgspec
 import nats
 import pytest
 
+from projections import PROJECTIONS
+from projections.calendars.memory import LiveCalendars
+from projections.runner import ProjectionRunner
 from services.query import slots
-from services.query.reads import Reads
-from shared.messages.queries import EarliestSlot
+from services.query.reads import Reads, StateCache
+from shared.messages.queries import EarliestSlot, LinkSlots
 from shared.settings import Settings
 from tests.integration.booking_setup import WEEKDAYS, Bookable, bookable_account, iso, weekday_at
 from tests.integration.messaging import send
@@ -158,3 +163,76 @@ async def test_links_services_locations_and_schedules_changed_are_seen_at_the_ch
     counts = await service_slots(moved)
     assert counts[at(11)] == 1 and counts[at(12)] == 2  # only Bo before noon
     assert min(s["start_at"] for s in await link_slots(moved)) == iso(day.replace(hour=12))
+
+
+async def test_a_kept_answer_is_reused_only_while_every_input_is_the_same(
+    command_service, nc: nats.NATS, settings: Settings, pool: asyncpg.Pool
+):
+    """The query service's parts in this process, with a clock that stands still unless moved: an answer
+    kept for its second is the same object while its inputs are; any input changed gives a new answer."""
+    account = await bookable_account(nc, settings)
+    day = weekday_at(3, 0)
+    service_id = (await _service_from(nc, settings, account, day))["result"]["service_id"]
+    clock = [float(int(time.time()))]
+    live = LiveCalendars(clock=lambda: clock[0])
+    reads = Reads(pool, clock=lambda: clock[0], calendars=live, states=StateCache(live))
+    runner = ProjectionRunner(pool, list(PROJECTIONS.values()))
+
+    async def follow() -> None:
+        """The read models, then the calendars, to the log's head (as the query service keeps them)."""
+        await runner.catch_up()
+        while await live.catch_up(pool):
+            continue
+
+    async def command(name: str, body: dict[str, Any]) -> dict[str, Any]:
+        reply = await _ok(nc, settings, name, body)
+        await follow()
+        return reply
+
+    await follow()
+    window = LinkSlots(account_id=account.ids["account_id"], link_id=account.link_id, from_=iso(day),
+                       until=iso(day + timedelta(days=1)))
+    first = await slots.link_slots(reads, window)
+    assert await slots.link_slots(reads, window) is first
+    assert await slots.link_slots(reads, msgspec.structs.replace(window, until=iso(day + timedelta(hours=12)))) \
+        == first[:len(first) // 2]  # the window's end is in the key
+    later_start = await slots.link_slots(reads, msgspec.structs.replace(window, from_=iso(day + timedelta(hours=1))))
+    assert later_start == first[4:]  # and its start
+    clock[0] += 1
+    recomputed = await slots.link_slots(reads, window)
+    assert recomputed == first and recomputed is not first  # and the second
+    await command("create_event", account.event_body(day.replace(hour=9)))
+    assert len(await slots.link_slots(reads, window)) == len(first) - 3  # and the host's calendar
+    await command("update_link", {**account.ids, "link_id": account.link_id,
+                                                         "durations": [30, 60]})
+    assert {s["duration"] for s in await slots.link_slots(reads, window)} == {30, 60}  # and the link
+
+    question = EarliestSlot(account_id=account.ids["account_id"], service_id=service_id, time_zone="Etc/UTC")
+    earliest = await slots.earliest_slot(reads, question)
+    assert earliest["data"]["start_at_ts"] == int(day.replace(hour=9, minute=30).timestamp())  # after the event
+    assert await slots.earliest_slot(reads, question) is earliest
+    in_new_york = await slots.earliest_slot(reads, msgspec.structs.replace(question, time_zone="America/New_York"))
+    assert in_new_york["data"]["start_at_ts"] == earliest["data"]["start_at_ts"]
+    assert in_new_york["data"]["start_at"] != earliest["data"]["start_at"]  # the time zone is in the key
+    other = await command("create_provider", {**account.ids, "display_name": "Bo", "email": "bo@example.com",
+                                                        "time_zone": "Etc/UTC"})
+    bo = other["result"]["id"]
+    await command("set_provider_schedule", {
+        **account.ids, "provider_id": bo, "time_zone": "Etc/UTC", "public_bookings": {"enabled": True},
+        "weekly_rules": [{"day_of_week": d, "start_time": "10:00", "end_time": "17:00"} for d in WEEKDAYS]})
+    await command("add_service_provider", {**account.ids, "service_id": service_id,
+                                                                  "provider_id": bo})
+    assert await slots.earliest_slot(reads, question) == earliest  # Bo is free later than the first provider
+    # Two changes on each provider's calendar, so only `provider_ids` tells the two questions apart.
+    await command("sync_external_busy_times", {**account.ids, "provider_id": bo, "from": iso(day - timedelta(days=1)),
+                                               "until": iso(day), "busy_times": []})
+    only_first = await slots.earliest_slot(reads, msgspec.structs.replace(question, provider_ids=account.provider_id))
+    assert only_first == earliest
+    only_bo = await slots.earliest_slot(reads, msgspec.structs.replace(question, provider_ids=bo))
+    assert only_bo["data"]["start_at_ts"] == int(day.replace(hour=10).timestamp())  # provider_ids are in the key
+    for kind, attached_to, free_at in (("service", service_id, 10), ("location", LOCATION, 11)):
+        await command("create_block", {
+            **account.ids, "attachment_type": kind, "attachment_id": attached_to,
+            "start_at": iso(day.replace(hour=9)), "end_at": iso(day.replace(hour=free_at))})
+        moved = await slots.earliest_slot(reads, question)
+        assert moved["data"]["start_at_ts"] == int(day.replace(hour=free_at).timestamp()), kind  # and the states
