@@ -9,11 +9,12 @@ Apply functions are upserts too, so even a replayed event changes nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import math
 import zlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -27,6 +28,9 @@ log = logging.getLogger("sched.projections")
 
 Apply = Callable[[asyncpg.Connection, RecordedEvent, Event], Awaitable[None]]
 ApplyBatch = Callable[[asyncpg.Connection, list[tuple[RecordedEvent, Event]]], Awaitable[None]]
+# A projection's own rebuild from position 0, inside the caller's transaction: it reads the log's events up
+# to `end` (see `events_up_to`), writes the whole read model, and returns how many events it read.
+Rebuild = Callable[[asyncpg.Connection, LogCursor], Awaitable[int]]
 
 
 def one_by_one(apply: Apply) -> ApplyBatch:
@@ -56,6 +60,8 @@ class Projection:
     # (calendars: each provider's own rows) may be split.
     partitions: int = 1
     partition: int = 0
+    # Rebuilding the whole projection (not one partition) with its own fold instead of replaying batches.
+    rebuild: Rebuild | None = None
 
     @property
     def checkpoint(self) -> str:
@@ -122,24 +128,74 @@ async def step(pool: asyncpg.Pool, projection: Projection, limit: int = 1000, le
 
 
 async def rebuild(pool: asyncpg.Pool, projection: Projection, batch: int = 5000) -> int:
-    """Rebuild from position 0 in one transaction: readers keep the old rows until it commits."""
+    """Rebuild from position 0 in one transaction: readers keep the old rows until it commits.
+
+    Returns how many events were read: every event for a replay in batches, only the projection's own
+    types for one with its own `rebuild` (which reads just those).
+    """
     async with pool.acquire() as conn, conn.transaction():
         await _locked_cursor(conn, projection)  # the live runner waits on this lock meanwhile
         await conn.execute("select 1 from checkpoints where name like $1 for update", f"{projection.checkpoint}#%")
-        for table in projection.tables:
-            await conn.execute(f"delete from {table}")
-        cursor, total = LogCursor(), 0
-        while True:
-            count, cursor = await _apply_batch(conn, projection, cursor, batch)
-            total += count
-            if count < batch:
-                break
+        if projection.rebuild is not None and projection.partitions == 1:
+            cursor = await _log_end(conn)
+            total = await projection.rebuild(conn, cursor)
+        else:
+            for table in projection.tables:
+                await conn.execute(f"delete from {table}")
+            cursor, total = LogCursor(), 0
+            while True:
+                count, cursor = await _apply_batch(conn, projection, cursor, batch)
+                total += count
+                if count < batch:
+                    break
         await conn.execute("update checkpoints set tx_id = $2::text::xid8, position = $3, updated_at = now()"
                            " where name = $1", projection.checkpoint, str(cursor.tx_id), cursor.position)
         # Its partitions (when it runs split) resume from the rebuilt state too.
         await conn.execute("update checkpoints set tx_id = $2::text::xid8, position = $3, updated_at = now()"
                            " where name like $1", f"{projection.checkpoint}#%", str(cursor.tx_id), cursor.position)
         return total
+
+
+async def _log_end(conn: asyncpg.Connection) -> LogCursor:
+    """The last event of the log older than every running transaction: everything up to it is final
+    (the gap-safe bound of `_READ`, taken once), and every later event sorts after it."""
+    row = await conn.fetchrow(
+        "select tx_id::text::bigint, position from events where tx_id < pg_snapshot_xmin(pg_current_snapshot())"
+        " order by events.tx_id desc, events.position desc limit 1")
+    return LogCursor(row[0], row[1]) if row else LogCursor()
+
+
+_READ_TYPES = (
+    "select tx_id::text::bigint, position, data from events where (tx_id, position) > ($1::text::xid8, $2)"
+    " and (tx_id, position) <= ($3::text::xid8, $4) and type = any($5::text[])"
+    " order by events.tx_id, events.position limit $6"
+)
+
+
+async def events_up_to(conn: asyncpg.Connection, event_types: frozenset[str], end: LogCursor,
+                       batch: int = 10_000) -> AsyncIterator[list[bytes]]:
+    """The data of the log's events of `event_types` up to `end`, in commit order, a batch at a time.
+
+    The next batch is asked for before this one is handed over, so Postgres reads it while the caller
+    folds this one. Only what the projection applies crosses the wire.
+    """
+    types, tx_end = sorted(event_types), str(end.tx_id)
+
+    def fetch(after: LogCursor) -> asyncio.Future[list[asyncpg.Record]]:
+        return asyncio.ensure_future(conn.fetch(_READ_TYPES, str(after.tx_id), after.position, tx_end, end.position,
+                                                types, batch))
+
+    pending: asyncio.Future[list[asyncpg.Record]] | None = fetch(LogCursor())
+    try:
+        while pending is not None:
+            rows = await pending
+            pending = fetch(LogCursor(rows[-1][0], rows[-1][1])) if len(rows) == batch else None
+            yield [row[2] for row in rows]
+    finally:
+        if pending is not None:  # the caller stopped early: let the read end before the connection goes on
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, asyncpg.PostgresError):
+                await pending
 
 
 @dataclass

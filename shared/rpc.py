@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,7 +12,10 @@ from faststream.nats import NatsBroker, NatsMessage
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 
+from shared.errors import internal_error_reply
+
 _encoder = msgspec.json.Encoder()
+log = logging.getLogger("sched.rpc")
 Execute = Callable[[str, bytes], Awaitable[bytes]]
 
 
@@ -56,10 +60,15 @@ async def answer_requests_lean(nc: NatsClient, prefix: str, queue: str, workers:
     answering = Answering()
     overloaded = _encoder.encode({"ok": False, "error": {"code": "internal", "message": "overloaded; try again",
                                                          "fields": {}}})
+    failed = _encoder.encode(internal_error_reply())
 
     async def answer(message: Msg) -> None:
         async with running:
-            reply = await execute(message.subject[start:], message.data)
+            try:
+                reply = await execute(message.subject[start:], message.data)
+            except Exception:  # a bug in a handler: its caller still gets a typed error, not a timeout
+                log.exception("request on %s failed", message.subject)
+                reply = failed
         if message.reply:
             await message.respond(reply)
 

@@ -187,6 +187,10 @@ class LiveCalendars:
         """
         horizon = self.clock() - KEEP
         async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            # Locked before the first read, which fixes the snapshot: a rebuild swapping in fresh tables
+            # (projections.swap) commits first, or after we are done; never between, or we would read its
+            # tables with an older snapshot and find them empty.
+            await conn.execute("lock table rm_providers, rm_reservations, rm_external_busy in access share mode")
             cursors = await conn.fetch("select tx_id::text::bigint, position from checkpoints where name = any($1)",
                                        list(checkpoints))
             row = min(((r[0], r[1]) for r in cursors), default=None) if len(cursors) == len(checkpoints) else None

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import msgspec
 
-from projections.runner import Projection
+from projections.runner import Projection, events_up_to
+from projections.swap import replace_tables
 from shared.availability import ProviderSchedule, parse_instant
 from shared.domain.core import UnfoldedEvent
 from shared.domain.reservations import replace_window
-from shared.eventstore import RecordedEvent
+from shared.eventstore import LogCursor, RecordedEvent
 from shared.messages.events import (
     Event,
     ExternalBusyTimesSynced,
@@ -20,6 +22,7 @@ from shared.messages.events import (
     ReservationMoved,
     TimeReleased,
     TimeReserved,
+    decode_event,
 )
 
 
@@ -131,6 +134,76 @@ async def apply_batch(conn: asyncpg.Connection, batch: list[tuple[RecordedEvent,
             [v[0] for v in moved.values()], [v[1] for v in moved.values()])
 
 
+class FoldedCalendars:
+    """The calendars read model's rows folded in memory, as `apply`'s statements would leave the tables.
+
+    Each case mirrors its statement: a provider is inserted once (a later ProviderCreated changes nothing)
+    and only an existing one takes a schedule; a reservation is upserted whole, deleted, or moved when it
+    exists; external busy times are replaced inside the synced window. Rows need no provider, as in SQL.
+    Instants stay epoch seconds until the rows are written.
+    """
+
+    def __init__(self) -> None:
+        self.providers: dict[str, list[Any]] = {}
+        self.reservations: dict[tuple[str, str], list[Any]] = {}
+        self.external: dict[str, list[tuple[int, int]]] = {}
+
+    def apply(self, event: Event) -> None:
+        """Fold one calendars event."""
+        match event:
+            case TimeReserved():
+                self.reservations[(event.provider_id, event.reservation_id)] = [
+                    event.kind, parse_instant(event.start_at), parse_instant(event.end_at), event.buffer_before,
+                    event.buffer_after, parse_instant(event.expires_at) if event.expires_at else None]
+            case TimeReleased():
+                self.reservations.pop((event.provider_id, event.reservation_id), None)
+            case ReservationMoved():
+                row = self.reservations.get((event.provider_id, event.reservation_id))
+                if row is not None:
+                    row[1], row[2] = parse_instant(event.start_at), parse_instant(event.end_at)
+            case ProviderCreated():
+                if event.provider_id not in self.providers:
+                    self.providers[event.provider_id] = [
+                        event.account_id, event.display_name, event.email, event.user_id, event.created_at,
+                        msgspec.json.encode(ProviderSchedule(time_zone=event.time_zone)), False]
+            case ProviderScheduleSet():
+                provider = self.providers.get(event.provider_id)
+                if provider is not None:
+                    provider[5] = msgspec.json.encode(event.schedule)
+                    provider[6] = event.schedule.public_bookings.enabled
+            case ExternalBusyTimesSynced():
+                self.external[event.provider_id] = replace_window(
+                    self.external.get(event.provider_id, []), parse_instant(event.from_at),
+                    parse_instant(event.until_at),
+                    [(parse_instant(b.start_at), parse_instant(b.end_at)) for b in event.busy_times])
+            case _:
+                raise UnfoldedEvent(f"calendars read {type(event).__name__} but have no case for it")
+
+    async def write(self, conn: asyncpg.Connection) -> None:
+        """Make the tables hold exactly these rows (fresh tables filled with COPY, swapped in)."""
+        await replace_tables(conn, {
+            "rm_providers": [(provider_id, *row) for provider_id, row in self.providers.items()],
+            "rm_reservations": [
+                (provider_id, reservation_id, kind, _ts(start), _ts(end), before, after,
+                 _ts(expires) if expires is not None else None)
+                for (provider_id, reservation_id), (kind, start, end, before, after, expires)
+                in self.reservations.items()],
+            "rm_external_busy": [(provider_id, _ts(start), _ts(end))
+                                 for provider_id, busy in self.external.items() for start, end in busy],
+        })
+
+
+async def rebuild(conn: asyncpg.Connection, end: LogCursor) -> int:
+    """The whole read model from the log up to `end`: folded in memory, then written with COPY."""
+    folded, read = FoldedCalendars(), 0
+    async for batch in events_up_to(conn, PROJECTION.event_types, end):
+        for data in batch:
+            folded.apply(decode_event(data))
+        read += len(batch)
+    await folded.write(conn)
+    return read
+
+
 PROJECTION = Projection(
     name="calendars",
     tables=("rm_providers", "rm_reservations", "rm_external_busy"),
@@ -138,4 +211,5 @@ PROJECTION = Projection(
                            "reservation_moved", "external_busy_times_synced"}),
     apply=apply_batch,
     kinds=frozenset({"provider"}),  # every event of a provider stream is applied, none ignored
+    rebuild=rebuild,
 )

@@ -13,6 +13,7 @@ import pytest
 from tests.e2e.conftest import Site
 from tests.integration.booking_setup import bookable_account, iso, weekday_at
 from tests.integration.messaging import send
+from tests.integration.messaging_query import query
 from tests.integration.webhook_receiver import eventually
 
 pytestmark = pytest.mark.integration
@@ -259,6 +260,10 @@ async def test_an_appointment_is_rescheduled_through_its_manage_link(site: Site,
         **bookable.ids, "service_id": bookable.service_id, "start_at": iso(start + timedelta(hours=1)),
         "display_name": "Kim", "email": "kim@example.com", "time_zone": "Etc/UTC"})
     assert other["ok"], other
+    # Kim's booking did not go through these pages, so they do not wait for it: the query service has it
+    # once it answers a query at its position.
+    await query(nc, site.settings, "appointment_get", {"account_id": bookable.ids["account_id"],
+                                                       "id": other["result"]["id"], "min_position": other["position"]})
 
     page = await site.http.get(reschedule, params={"date": start.date().isoformat(), "tz": "Etc/UTC"})
     assert page.status_code == 200 and "Rescheduling your appointment" in page.text, page.text
