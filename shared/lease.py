@@ -7,12 +7,22 @@ lease from acting on it when it resumes:
 
 - `held()` trusts the lease only until `ttl * 0.8` after the renewal was *sent* (a local monotonic
   clock, so it errs towards "lost"); callers check it before each side effect (a publish, a send).
-- `fence(conn)` in the caller's transaction re-reads the row `for share` with the holder's token:
+- `fence(conn)` in the caller's transaction re-reads the row `for key share` with the holder's token:
   a new holder's token, or an expiry in the past, raises `LeaseLost`, so a stale checkpoint never
-  commits; and while the row is share-locked no standby can take it over mid-transaction. So that a
-  holder paused *inside* such a transaction cannot block its standby for ever, the transaction gets
+  commits; and while the row is so locked no standby can take it over mid-transaction (a takeover
+  first locks the row `for update`, which waits for every key-share lock). So that a holder paused
+  *inside* such a transaction cannot block its standby for ever, the transaction gets
   `idle_in_transaction_session_timeout` of one lease length: Postgres ends the paused session, its
   locks go, and the standby takes over.
+
+Why `key share` and not `share`: the holder's own renewal is an UPDATE of `expires_at` (not a key
+column), which takes only a `no key update` row lock. That lock conflicts with `share` but not with
+`key share`, so the renewal never queues behind the holder's own fenced transaction: a batch longer
+than the lease no longer lets the lease expire under a live holder. Only the takeover's explicit
+`for update` waits for the fence, which is the one thing the fence must stop.
+
+Lease names are fixed per role (`relay`, `webhooks`, `projection:calendars#2/4`, ...), never per
+process: the table holds one row per role and partition however often processes restart.
 """
 
 from __future__ import annotations
@@ -64,6 +74,9 @@ class Lease:
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.execute("set local lock_timeout = 500")  # a holder mid-transaction: try again later
+                # `for update` waits for a live holder's fenced transaction (its `for key share`); the
+                # upsert alone would not, as it changes no key column.
+                await conn.execute("select 1 from leases where name = $1 for update", self.name)
                 token = await conn.fetchval(
                     "insert into leases (name, holder, token, expires_at)"
                     " values ($1, $2, 1, clock_timestamp() + make_interval(secs => $3))"
@@ -108,7 +121,7 @@ class Lease:
             raise LeaseLost(self.name)
         await conn.execute(f"set local idle_in_transaction_session_timeout = {int(self.ttl * 1000)}")
         ok = await conn.fetchval(
-            "select true from leases where name = $1 and token = $2 and expires_at > clock_timestamp() for share",
+            "select true from leases where name = $1 and token = $2 and expires_at > clock_timestamp() for key share",
             self.name, self.token)
         if not ok:
             self.lose()
