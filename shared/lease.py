@@ -119,13 +119,19 @@ class Lease:
         if self.token is None or not self.held():
             self.lose()
             raise LeaseLost(self.name)
-        await conn.execute(f"set local idle_in_transaction_session_timeout = {int(self.ttl * 1000)}")
-        ok = await conn.fetchval(
-            "select true from leases where name = $1 and token = $2 and expires_at > clock_timestamp() for key share",
-            self.name, self.token)
+        ok = await conn.fetchval(  # one round trip: the check, the lock, and the paused-session timeout
+            "select set_config('idle_in_transaction_session_timeout', $3, true) is not null from leases"
+            " where name = $1 and token = $2 and expires_at > clock_timestamp() for key share",
+            self.name, self.token, str(int(self.ttl * 1000)))
         if not ok:
             self.lose()
             raise LeaseLost(self.name)
+
+    async def execute(self, pool: asyncpg.Pool, sql: str, *args: object) -> str:
+        """Run one write in its own transaction fenced by this lease (LeaseLost when it is not ours)."""
+        async with pool.acquire() as conn, conn.transaction():
+            await self.fence(conn)
+            return str(await conn.execute(sql, *args))
 
     async def release(self) -> None:
         """Give the lease up at once (a clean shutdown), so a standby need not wait for it to expire."""
