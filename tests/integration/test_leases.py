@@ -14,6 +14,7 @@ import asyncpg
 import nats
 import pytest
 
+from services.relay.relay import FeedOutOfStep, Relay
 from shared.eventstore import EventStore, LogCursor
 from shared.lease import Lease, LeaseLost
 from shared.settings import Settings
@@ -168,3 +169,34 @@ async def test_standby_relay_takes_over_from_a_sigstopped_holder_which_then_publ
     assert [m["id"] for m in received] == [e.id for e in logged]  # every event once, in log order
     resumed_log = (tmp_path / f"relay{relays.index(paused) + 1}.log").read_text()
     assert "lease relay lost" in resumed_log  # it noticed, and stood down
+
+
+async def test_a_stale_relays_publish_is_refused_by_the_stream_which_keeps_the_log_once_in_order(
+    pool: asyncpg.Pool, store: EventStore, nc: nats.NATS, settings: Settings,
+) -> None:
+    """A reads its next batch, passes its lease check, pauses; B takes over and publishes; A's publish is refused."""
+    js = nc.jetstream()
+    a_lease, b_lease = Lease(pool, "relay", ttl=1.0, holder="a"), Lease(pool, "relay", ttl=1.0, holder="b")
+    a = Relay(store, js, settings, batch_size=100, lease=a_lease)
+    b = Relay(store, js, settings, batch_size=100, lease=b_lease)
+    await a.start()
+    await b.start()
+    assert await a_lease.try_acquire()
+    await append_many(store, 30)
+    assert await a.publish_batch() == 30
+    await append_many(store, 20)
+    stale = await store.read_all(a.cursor, 100)  # A is active, has read its batch... and is paused here
+    # Give A ids JetStream's duplicate window would not catch (as after a repair of its own): only the
+    # sequence fence can stop these.
+    a.msg_id_suffix = ":r1"
+    await wait_for(b_lease.try_acquire, timeout=PATIENCE)  # A renews nothing: B takes over
+    assert await b.publish_batch() == 20
+    a_lease.valid_until = float("inf")  # A resumes, its local clock none the wiser
+    with pytest.raises(FeedOutOfStep):
+        await a.publish(stale)
+    await append_many(store, 10)
+    assert await b.publish_batch() == 10  # B goes on in place
+    logged = await store.read_all(LogCursor(), limit=1000)
+    assert (await js.stream_info(settings.events_stream)).state.messages == len(logged) == 60
+    received = await read_stream(js, settings, len(logged))
+    assert [m["id"] for m in received] == [e.id for e in logged]  # every event once, in log order
