@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import msgspec
 import nats
@@ -449,3 +450,57 @@ async def test_webhooks_get_each_event_once_after_messages_and_then_the_stream_a
     await wait_for(feed_is_log, timeout=PATIENCE)
     await asyncio.sleep(1)  # room for a second copy to arrive, were one sent
     assert [r.json["id"] for r in receiver.received] == [event_id(r) for r in created]  # once each, in order
+
+
+# --- single-active: a standby takes over from a paused dispatcher, which then sends nothing -----------
+
+async def _lease_holder(pool: asyncpg.Pool, name: str) -> tuple[str, int] | None:
+    row = await pool.fetchrow("select holder, token from leases where name = $1 and expires_at > now()", name)
+    return (row["holder"], row["token"]) if row else None
+
+
+async def test_a_standby_dispatcher_takes_over_from_a_sigstopped_one_which_sends_nothing_when_it_resumes(
+    nc: nats.NATS, pool: asyncpg.Pool, hook_settings: Settings, hook_env: dict[str, str], commands, relay,
+    receivers, tmp_path: Path,
+):
+    """A's first attempt fails and its retry is due while it is paused; B sends it; A, resumed, sends nothing."""
+    receiver = start_receiver(receivers, plan=lambda n, _: Reply(500 if n == 0 else 200))
+    ids = await account_ids(nc, hook_settings)
+    await subscribe(nc, hook_settings, ids, receiver.url)
+    replies = [await ok(nc, hook_settings, "create_link", {**ids, "name": "Paused"})]
+    env = {**hook_env, "SCHED_WEBHOOK_RETRY_SCHEDULE": "3,0.3,0.3"}  # A's retry: due while it is paused
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    a = start_dispatcher({**env, "SCHED_INSTANCE": "1"}, logs[0])
+    procs = [a]
+    try:
+        await eventually(lambda: _holder_is(pool, a.pid), timeout=30, what="A to lead")
+        b = start_dispatcher({**env, "SCHED_INSTANCE": "2"}, logs[1])
+        procs.append(b)
+        await eventually(lambda: [r.status for r in receiver.snapshot()] == [500], timeout=30,
+                         what="A's first, failed attempt")
+        os.kill(a.pid, signal.SIGSTOP)
+        try:
+            await eventually(lambda: _holder_is(pool, b.pid), timeout=30, what="B to take over")
+            for n in range(3):
+                replies.append(await ok(nc, hook_settings, "update_link", {
+                    **ids, "link_id": replies[0]["result"]["id"], "description": f"{n}"}))
+            await eventually(lambda: len(receiver.delivered()) == 4, timeout=30, what="B's deliveries")
+        finally:
+            os.kill(a.pid, signal.SIGCONT)
+        await eventually(lambda: "lost its lease" in logs[0].read_text(), timeout=30, what="A to stand down")
+        replies.append(await ok(nc, hook_settings, "update_link", {**ids, "link_id": replies[0]["result"]["id"],
+                                                                   "description": "after"}))
+        await eventually(lambda: len(receiver.delivered()) == 5, timeout=30, what="the last delivery")
+        await asyncio.sleep(1)  # room for a stale send to show up, were there one
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(timeout=30)
+    expected = [event_id(r) for r in replies]
+    assert [r.json["id"] for r in receiver.snapshot()] == expected[:1] + expected  # the failed try, then each once
+
+
+async def _holder_is(pool: asyncpg.Pool, pid: int) -> bool:
+    holder = await _lease_holder(pool, "webhooks")
+    return holder is not None and f":{pid}:" in holder[0]
