@@ -504,3 +504,33 @@ async def test_a_standby_dispatcher_takes_over_from_a_sigstopped_one_which_sends
 async def _holder_is(pool: asyncpg.Pool, pid: int) -> bool:
     holder = await _lease_holder(pool, "webhooks")
     return holder is not None and f":{pid}:" in holder[0]
+
+
+async def test_an_event_the_stream_lost_is_delivered_in_its_place_and_its_republished_copy_is_skipped(
+    nc: nats.NATS, hook_settings: Settings, store: EventStore, commands, relay, receivers,
+) -> None:
+    """Event 2 of 5 vanishes from the stream before the intake reads it: the receiver still gets 1..5 in order, once."""
+    from shared.eventstore import LogCursor
+    from tests.integration.test_feed_repair import PATIENCE, stream_ids
+    from tests.integration.test_relay import wait_for
+    js = nc.jetstream()
+    receiver = start_receiver(receivers)
+    ids = await account_ids(nc, hook_settings)
+    await subscribe(nc, hook_settings, ids, receiver.url)
+    created = [await ok(nc, hook_settings, "create_link", {**ids, "name": f"Link {n}"}) for n in range(5)]
+    expected = [event_id(r) for r in created]
+
+    async def feed_is_log() -> bool:
+        return await stream_ids(js, hook_settings) == [e.id for e in await store.read_all(LogCursor(), limit=10_000)]
+
+    await wait_for(feed_is_log, timeout=PATIENCE)
+    lost = (await stream_ids(js, hook_settings)).index(expected[1]) + 1  # its stream sequence (nothing deleted yet)
+    await js.delete_msg(hook_settings.events_stream, lost)
+    async with dispatcher_bootstrap(hook_settings) as dispatcher:  # reads 1, 3, 4, 5 from the stream
+        await eventually(lambda: len(receiver.delivered()) == 5, what="five deliveries")
+        assert dispatcher.intake.filled == 1
+        relay.request_check()  # the relay republishes 2..5 after 1
+        await wait_for(feed_is_log, timeout=PATIENCE)
+        await eventually(lambda: dispatcher.intake.skipped >= 4, what="the republished copies, read and skipped")
+        await asyncio.sleep(0.5)  # room for a late copy to be sent, were one queued
+    assert [r.json["id"] for r in receiver.snapshot()] == expected  # in log order, each once
