@@ -534,3 +534,36 @@ async def test_an_event_the_stream_lost_is_delivered_in_its_place_and_its_republ
         await eventually(lambda: dispatcher.intake.skipped >= 4, what="the republished copies, read and skipped")
         await asyncio.sleep(0.5)  # room for a late copy to be sent, were one queued
     assert [r.json["id"] for r in receiver.snapshot()] == expected  # in log order, each once
+
+
+async def test_a_sender_past_its_lease_posts_nothing_and_a_stale_outcome_is_not_recorded(
+    pool: asyncpg.Pool, hook_settings: Settings, receivers,
+) -> None:
+    """The check right before the POST, and the fence on the outcome's write, each on its own."""
+    import random
+    import ssl
+    from datetime import UTC, datetime
+
+    from services.webhooks import outbox
+    from services.webhooks.senders import WebhookSender
+    from services.webhooks.transport import AttemptOutcome
+    from shared.lease import Lease, LeaseLost
+
+    receiver = start_receiver(receivers)
+    stale, current = Lease(pool, "webhooks", ttl=1.0, holder="stale"), Lease(pool, "webhooks", ttl=1.0, holder="new")
+    assert await stale.try_acquire()
+    sender = WebhookSender("whk_x", pool, hook_settings, asyncio.Semaphore(1), random.Random(),
+                           ssl.create_default_context(), lease=stale)
+    sender.subscription = outbox.Subscription("whk_x", receiver.url, "sec_x", None, None, "active")
+    sender.secrets = {"sec_x": "whsec_test"}
+    delivery = outbox.Delivery(1, "whk_x", b'{"id": "evt_x"}', 0, datetime.now(UTC), "link.updated")
+    stale.valid_until = 0.0  # resumed from a pause longer than its lease: its own clock tells it
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(LeaseLost):
+            await sender._attempt(client, delivery)
+    assert receiver.snapshot() == []  # nothing posted
+
+    await eventually(current.try_acquire, what="the new holder")  # the stale lease ran out; taken over
+    stale.token, stale.valid_until = 1, float("inf")  # a stale holder whose clock has not noticed
+    with pytest.raises(LeaseLost):
+        await outbox.record_attempt(pool, delivery, datetime.now(UTC), AttemptOutcome(200, None, 1.0), None, stale)
