@@ -88,7 +88,8 @@ async def test_a_holder_stuck_mid_transaction_blocks_the_takeover_until_postgres
         await transaction.start()
         await a.fence(conn)
         await store.save_checkpoint("stuck", LogCursor(7, 7), conn)
-        await conn.execute("select pg_sleep(2.5)")  # A renews nothing: its lease is past its expiry now
+        assert await a.renew()  # a renewal meanwhile (a new row version) keeps the fence's lock in force
+        await conn.execute("select pg_sleep(2.5)")  # then A renews nothing: its lease is past its expiry now
         assert not await b.try_acquire()  # expired, but A is mid-transaction: B must wait
         await wait_for(b.try_acquire, timeout=PATIENCE)  # A stays idle: Postgres ends its session, B takes over
         with pytest.raises((asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError)):
