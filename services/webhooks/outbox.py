@@ -13,7 +13,7 @@ import asyncpg
 from services.webhooks.transport import AttemptOutcome
 from shared.eventstore import LogCursor
 from shared.ids import new_id
-from shared.lease import Lease
+from shared.lease import Lease, LeaseLost
 from shared.messages.events import Event, WebhookCreated, WebhookDeleted, WebhookSecretRotated
 from shared.webhook_secrets import forget_secrets
 
@@ -158,6 +158,27 @@ with attempt as (
 update webhook_subscriptions set state = $9, updated_at = now() where webhook_id = $10 and state = $11
 """
 
+# The same, fenced by the dispatcher's lease in the same statement (still one round trip): every write
+# happens only if the lease row still carries our token unexpired, locked `for key share` as
+# Lease.fence does; the statement answers whether it did.
+_RECORD_FENCED = """
+with fence as (
+    select true from leases where name = $12 and token = $13 and expires_at > clock_timestamp() for key share
+), attempt as (
+    insert into webhook_attempts
+    select $1::bigint, $2::integer, $3::timestamptz, $4::double precision, $5::integer, $6::text from fence
+    on conflict do nothing
+), delivery as (
+    update webhook_deliveries set attempt_count = $2, state = $7, next_attempt_at = coalesce($8, next_attempt_at),
+           finished_at = case when $7 = 'pending' then null else now() end
+     where seq = $1 and state = 'pending' and exists (select from fence)
+), subscription as (
+    update webhook_subscriptions set state = $9, updated_at = now()
+     where webhook_id = $10 and state = $11 and exists (select from fence)
+)
+select exists (select from fence)
+"""
+
 
 async def record_attempt(pool: asyncpg.Pool, delivery: Delivery, attempted_at: datetime, outcome: AttemptOutcome,
                          retry_at: datetime | None, lease: Lease | None = None) -> Delivery | None:
@@ -173,8 +194,14 @@ async def record_attempt(pool: asyncpg.Pool, delivery: Delivery, attempted_at: d
         state, webhook_from, webhook_to = "dead", "active", "failing"
     else:
         state, webhook_from, webhook_to = "pending", "", ""  # the webhook's state stays as it is
-    await _write(pool, lease, _RECORD, delivery.seq, attempt, attempted_at, outcome.duration_ms, outcome.status_code,
-                       outcome.error, state, retry_at, webhook_to, delivery.webhook_id, webhook_from)
+    args = (delivery.seq, attempt, attempted_at, outcome.duration_ms, outcome.status_code, outcome.error, state,
+            retry_at, webhook_to, delivery.webhook_id, webhook_from)
+    if lease is None:
+        await pool.execute(_RECORD, *args)
+    elif lease.token is None or not lease.held() or not await pool.fetchval(_RECORD_FENCED, *args, lease.name,
+                                                                          lease.token):
+        lease.lose()
+        raise LeaseLost(lease.name)
     if state != "pending":
         return None
     assert retry_at is not None
