@@ -7,19 +7,23 @@ lease from acting on it when it resumes:
 
 - `held()` trusts the lease only until `ttl * 0.8` after the renewal was *sent* (a local monotonic
   clock, so it errs towards "lost"); callers check it before each side effect (a publish, a send).
-- `fence(conn)` in the caller's transaction re-reads the row `for key share` with the holder's token:
-  a new holder's token, or an expiry in the past, raises `LeaseLost`, so a stale checkpoint never
-  commits; and while the row is so locked no standby can take it over mid-transaction (a takeover
-  first locks the row `for update`, which waits for every key-share lock). So that a holder paused
-  *inside* such a transaction cannot block its standby for ever, the transaction gets
+- `fence(conn)` in the caller's transaction first takes the lease's advisory lock in shared mode
+  (`pg_advisory_xact_lock_shared`), then re-reads the row with the holder's token: a new holder's
+  token, or an expiry in the past, raises `LeaseLost`, so a stale checkpoint never commits; and while
+  the shared lock is held no standby can take the lease over mid-transaction (a takeover first takes
+  the same advisory lock exclusively, and the row `for update`). So that a holder paused *inside*
+  such a transaction cannot block its standby for ever, the transaction gets
   `idle_in_transaction_session_timeout` of one lease length: Postgres ends the paused session, its
   locks go, and the standby takes over.
 
-Why `key share` and not `share`: the holder's own renewal is an UPDATE of `expires_at` (not a key
-column), which takes only a `no key update` row lock. That lock conflicts with `share` but not with
-`key share`, so the renewal never queues behind the holder's own fenced transaction: a batch longer
-than the lease no longer lets the lease expire under a live holder. Only the takeover's explicit
-`for update` waits for the fence, which is the one thing the fence must stop.
+Why an advisory lock and not a row lock on the lease: the holder's own renewal (an UPDATE of
+`expires_at`) takes no advisory lock, so it never queues behind the holder's own fenced transaction,
+and a batch longer than the lease no longer lets the lease expire under a live holder. And an
+advisory lock needs no transaction id, where a row lock (even `for key share`) assigns one at once:
+a fenced transaction that holds an xid from its first statement would hide every later commit from
+the gap-safe log readers (they read below the oldest running xid) for as long as it runs. A fenced
+write that is a single statement may lock the row `for key share` instead (the takeover's
+`for update` waits for it, the renewal does not): it writes anyway, so it has its xid anyway.
 
 Lease names are fixed per role (`relay`, `webhooks`, `projection:calendars#2/4`, ...), never per
 process: the table holds one row per role and partition however often processes restart.
@@ -39,6 +43,7 @@ import asyncpg
 log = logging.getLogger("sched.lease")
 
 DEFAULT_TTL = 5.0
+LOCK_CLASS = 7_310  # the first key of every lease's advisory lock (the second: hashtext of its name)
 
 
 class LeaseLost(RuntimeError):
@@ -74,8 +79,10 @@ class Lease:
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.execute("set local lock_timeout = 500")  # a holder mid-transaction: try again later
-                # `for update` waits for a live holder's fenced transaction (its `for key share`); the
-                # upsert alone would not, as it changes no key column.
+                # Wait for every fenced transaction of the live holder: the advisory lock for `fence`, the
+                # row lock for one-statement fenced writes (`for key share`, which the upsert alone would
+                # not wait for, as it changes no key column).
+                await conn.execute("select pg_advisory_xact_lock($1, hashtext($2))", LOCK_CLASS, self.name)
                 await conn.execute("select 1 from leases where name = $1 for update", self.name)
                 token = await conn.fetchval(
                     "insert into leases (name, holder, token, expires_at)"
@@ -119,10 +126,13 @@ class Lease:
         if self.token is None or not self.held():
             self.lose()
             raise LeaseLost(self.name)
-        ok = await conn.fetchval(  # one round trip: the check, the lock, and the paused-session timeout
-            "select set_config('idle_in_transaction_session_timeout', $3, true) is not null from leases"
-            " where name = $1 and token = $2 and expires_at > clock_timestamp() for key share",
-            self.name, self.token, str(int(self.ttl * 1000)))
+        # The lock first, then the check in a statement of its own: its snapshot is taken after any
+        # takeover that held the lock has committed.
+        await conn.execute("select pg_advisory_xact_lock_shared($1, hashtext($2)),"
+                           " set_config('idle_in_transaction_session_timeout', $3, true)",
+                           LOCK_CLASS, self.name, str(int(self.ttl * 1000)))
+        ok = await conn.fetchval("select true from leases where name = $1 and token = $2"
+                                 " and expires_at > clock_timestamp()", self.name, self.token)
         if not ok:
             self.lose()
             raise LeaseLost(self.name)

@@ -159,8 +159,8 @@ update webhook_subscriptions set state = $9, updated_at = now() where webhook_id
 """
 
 # The same, fenced by the dispatcher's lease in the same statement (still one round trip): every write
-# happens only if the lease row still carries our token unexpired, locked `for key share` as
-# Lease.fence does; the statement answers whether it did.
+# happens only if the lease row still carries our token unexpired, locked `for key share` so that no
+# takeover (`for update`) commits meanwhile (shared/lease.py); the statement answers whether it did.
 _RECORD_FENCED = """
 with fence as (
     select true from leases where name = $12 and token = $13 and expires_at > clock_timestamp() for key share

@@ -92,7 +92,7 @@ async def test_a_holder_stuck_mid_transaction_blocks_the_takeover_until_postgres
         await conn.execute("select pg_sleep(2.5)")  # then A renews nothing: its lease is past its expiry now
         assert not await b.try_acquire()  # expired, but A is mid-transaction: B must wait
         await wait_for(b.try_acquire, timeout=PATIENCE)  # A stays idle: Postgres ends its session, B takes over
-        with pytest.raises((asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError)):
+        with pytest.raises((asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, ConnectionError)):
             await transaction.commit()
     finally:
         await pool.release(conn)
