@@ -25,9 +25,11 @@ mark in the log (the last event it handled, in commit order) and compares every 
   feed again after the stream was recreated) was handled already: it is skipped.
 
 Deliveries are also unique per (webhook, event id), so even a reader that lost its high-water mark
-sends nothing twice. What no reader can undo is a request already sent: the guarantee above is for
-the order in which this intake queues deliveries, which the senders keep per webhook. A lost tail
-(the newest events) waits until the relay republishes it, in order, as nothing later arrives first.
+queues nothing twice. Precisely, then: for each webhook, the *first* arrival of each delivery is in
+log order and none is missing. A repeat may come later than that: the re-send of an interrupted
+attempt, or, at worst, the one POST a dispatcher had passed its lease check for when it was paused
+(the new holder has sent that delivery, in order, meanwhile). A lost tail (the newest events) waits
+until the relay republishes it, in order, as nothing later arrives first.
 """
 
 from __future__ import annotations
