@@ -26,6 +26,8 @@ from shared.messages.events import Event, decode_event
 
 log = logging.getLogger("sched.projections")
 
+MEMBER_PREFIX = "projection-runner#"  # membership seats of the runners sharing the units
+
 Apply = Callable[[asyncpg.Connection, RecordedEvent, Event], Awaitable[None]]
 ApplyBatch = Callable[[asyncpg.Connection, list[tuple[RecordedEvent, Event]]], Awaitable[None]]
 # A projection's own rebuild from position 0, inside the caller's transaction: it reads the log's events up
@@ -235,16 +237,32 @@ class ProjectionRunner:
         else:
             await asyncio.gather(*[self._follow(p) for p in self.projections])
 
+    async def _join(self, member: Lease | None, holder: str) -> Lease | None:
+        """Hold a membership seat: renew ours, or take the lowest free one (`projection-runner#k`).
+
+        Seats, not one row per process: a runner that restarts takes a free seat again, so the
+        `leases` table holds no more membership rows than runners were ever alive at once.
+        """
+        if member is not None and member.held() and await member.renew():
+            return member
+        seat = 0
+        while True:
+            candidate = Lease(self.pool, f"{MEMBER_PREFIX}{seat}", self.lease_ttl, holder)
+            if await candidate.try_acquire():
+                return candidate
+            if not await self.pool.fetchval("select true from leases where name = $1", candidate.name):
+                return None  # a free seat we could not take (a race): try again next round
+            seat += 1
+
     async def _balance(self, holder: str) -> None:
         """Keep our membership alive, renew what we hold, take or hand back units towards a fair share."""
-        member = Lease(self.pool, f"projection-runner:{holder}", self.lease_ttl, holder)
+        member: Lease | None = None
         while not self.stop.is_set():
             try:
-                if not (await member.renew() if member.token is not None else await member.try_acquire()):
-                    await member.try_acquire()
+                member = await self._join(member, holder)
                 runners = await self.pool.fetchval(
-                    "select count(*) from leases where name like 'projection-runner:%'"
-                    " and expires_at > clock_timestamp()")
+                    "select count(*) from leases where name like $1 and expires_at > clock_timestamp()",
+                    f"{MEMBER_PREFIX}%")
                 share = math.ceil(len(self.leases) / max(1, int(runners)))
                 for lease in self.leases.values():
                     if lease.token is not None and not (lease.held() and await lease.renew()):
@@ -262,7 +280,8 @@ class ProjectionRunner:
             await sleep_unless_stopped(self.stop, self.lease_ttl / 5)
         for lease in self.leases.values():
             await lease.release()
-        await member.release()
+        if member is not None:
+            await member.release()
 
     async def _follow(self, projection: Projection) -> None:
         lease = self.leases.get(projection.checkpoint)

@@ -7,12 +7,26 @@ lease from acting on it when it resumes:
 
 - `held()` trusts the lease only until `ttl * 0.8` after the renewal was *sent* (a local monotonic
   clock, so it errs towards "lost"); callers check it before each side effect (a publish, a send).
-- `fence(conn)` in the caller's transaction re-reads the row `for share` with the holder's token:
-  a new holder's token, or an expiry in the past, raises `LeaseLost`, so a stale checkpoint never
-  commits; and while the row is share-locked no standby can take it over mid-transaction. So that a
-  holder paused *inside* such a transaction cannot block its standby for ever, the transaction gets
+- `fence(conn)` in the caller's transaction first takes the lease's advisory lock in shared mode
+  (`pg_advisory_xact_lock_shared`), then re-reads the row with the holder's token: a new holder's
+  token, or an expiry in the past, raises `LeaseLost`, so a stale checkpoint never commits; and while
+  the shared lock is held no standby can take the lease over mid-transaction (a takeover first takes
+  the same advisory lock exclusively, and the row `for update`). So that a holder paused *inside*
+  such a transaction cannot block its standby for ever, the transaction gets
   `idle_in_transaction_session_timeout` of one lease length: Postgres ends the paused session, its
   locks go, and the standby takes over.
+
+Why an advisory lock and not a row lock on the lease: the holder's own renewal (an UPDATE of
+`expires_at`) takes no advisory lock, so it never queues behind the holder's own fenced transaction,
+and a batch longer than the lease no longer lets the lease expire under a live holder. And an
+advisory lock needs no transaction id, where a row lock (even `for key share`) assigns one at once:
+a fenced transaction that holds an xid from its first statement would hide every later commit from
+the gap-safe log readers (they read below the oldest running xid) for as long as it runs. A fenced
+write that is a single statement may lock the row `for key share` instead (the takeover's
+`for update` waits for it, the renewal does not): it writes anyway, so it has its xid anyway.
+
+Lease names are fixed per role (`relay`, `webhooks`, `projection:calendars#2/4`, ...), never per
+process: the table holds one row per role and partition however often processes restart.
 """
 
 from __future__ import annotations
@@ -29,6 +43,7 @@ import asyncpg
 log = logging.getLogger("sched.lease")
 
 DEFAULT_TTL = 5.0
+LOCK_CLASS = 7_310  # the first key of every lease's advisory lock (the second: hashtext of its name)
 
 
 class LeaseLost(RuntimeError):
@@ -64,6 +79,11 @@ class Lease:
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.execute("set local lock_timeout = 500")  # a holder mid-transaction: try again later
+                # Wait for every fenced transaction of the live holder: the advisory lock for `fence`, the
+                # row lock for one-statement fenced writes (`for key share`, which the upsert alone would
+                # not wait for, as it changes no key column).
+                await conn.execute("select pg_advisory_xact_lock($1, hashtext($2))", LOCK_CLASS, self.name)
+                await conn.execute("select 1 from leases where name = $1 for update", self.name)
                 token = await conn.fetchval(
                     "insert into leases (name, holder, token, expires_at)"
                     " values ($1, $2, 1, clock_timestamp() + make_interval(secs => $3))"
@@ -106,13 +126,22 @@ class Lease:
         if self.token is None or not self.held():
             self.lose()
             raise LeaseLost(self.name)
-        await conn.execute(f"set local idle_in_transaction_session_timeout = {int(self.ttl * 1000)}")
-        ok = await conn.fetchval(
-            "select true from leases where name = $1 and token = $2 and expires_at > clock_timestamp() for share",
-            self.name, self.token)
+        # The lock first, then the check in a statement of its own: its snapshot is taken after any
+        # takeover that held the lock has committed.
+        await conn.execute("select pg_advisory_xact_lock_shared($1, hashtext($2)),"
+                           " set_config('idle_in_transaction_session_timeout', $3, true)",
+                           LOCK_CLASS, self.name, str(int(self.ttl * 1000)))
+        ok = await conn.fetchval("select true from leases where name = $1 and token = $2"
+                                 " and expires_at > clock_timestamp()", self.name, self.token)
         if not ok:
             self.lose()
             raise LeaseLost(self.name)
+
+    async def execute(self, pool: asyncpg.Pool, sql: str, *args: object) -> str:
+        """Run one write in its own transaction fenced by this lease (LeaseLost when it is not ours)."""
+        async with pool.acquire() as conn, conn.transaction():
+            await self.fence(conn)
+            return str(await conn.execute(sql, *args))
 
     async def release(self) -> None:
         """Give the lease up at once (a clean shutdown), so a standby need not wait for it to expire."""

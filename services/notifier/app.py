@@ -9,8 +9,9 @@ from contextlib import asynccontextmanager
 import asyncpg
 import nats
 
-from services.notifier.notifier import Notifier
+from services.notifier.notifier import LEASE, Notifier
 from shared.eventstore import init_connection
+from shared.lease import Lease
 from shared.manage import require_signing_secret
 from shared.settings import Settings
 
@@ -22,7 +23,7 @@ async def bootstrap(settings: Settings) -> AsyncIterator[Notifier]:
     pool = await asyncpg.create_pool(settings.database_url, min_size=2, max_size=6, init=init_connection)
     assert pool is not None
     nc = await nats.connect(settings.nats_servers, max_reconnect_attempts=-1)
-    notifier = Notifier(pool, nc.jetstream(), settings)
+    notifier = Notifier(pool, nc.jetstream(), settings, Lease(pool, LEASE))  # one sends; the others stand by
     stop = asyncio.Event()
     task = asyncio.create_task(notifier.run(stop))
     try:

@@ -6,7 +6,19 @@ are acknowledged only after that commit, and the consumer restarts from the comm
 a notifier killed at any moment loses nothing. Sender: sends pending rows in outbox order and
 records each outcome on the row; a failure is retried on the webhook schedule, then the mail is
 dead. A mail interrupted between sending and recording is sent again with the same Message-ID (at
-least once). One notifier leads (a Postgres advisory lock); the others stand by.
+least once).
+
+One notifier is active: the holder of the `notifier` lease (shared/lease.py); the others stand by and
+one takes over within a lease's length of the holder's death or pause. A holder paused past its lease
+that resumes does nothing more: it checks `lease.held()` right before each mail, every write (intake
+position with its outbox rows, each outcome) is a transaction fenced by the lease's token, and each
+term reads through its own consumer (`notifier-<token>`), so a stale holder takes no message from the
+new one.
+
+A recreated SCHED_EVENTS (deleted, then rebuilt by the relay's repair, numbering from 1 again) is
+noticed at the start of each term and whenever the consumer is gone or the stream went back (the
+intake then restarts): the intake reads the new stream from the start, and the outbox, unique per
+(event, recipient), keeps every mail once.
 """
 
 from __future__ import annotations
@@ -26,13 +38,13 @@ import asyncpg
 import msgspec
 import nats
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from projections.calendars import queries as calendars
 from services.notifier.mails import KINDS, Booking, Recipient, outbox_messages
 from shared.calendar_files import Person, appointment_entry, event_entry
 from shared.domain.registry import stream_kind
-from shared.feed import Envelope, ensure_events_stream
+from shared.feed import Envelope, ensure_events_stream, stream_incarnation, term_consumer
+from shared.lease import Lease, LeaseLost
 from shared.lifecycle import sleep_unless_stopped
 from shared.manage import manage_urls, view_url
 from shared.messages.events import (
@@ -47,7 +59,8 @@ from shared.settings import Settings
 log = logging.getLogger("sched.notifier")
 
 CONSUMER = "notifier"
-LEADER_LOCK = 7_310_012  # distinct from the webhook dispatcher's and the projectors' locks
+LEASE = "notifier"
+STANDBY_POLL_SECONDS = 0.2
 JITTER = 0.2
 _envelope = msgspec.json.Decoder(Envelope)
 # CRLF line ends; headers folded only past 200 characters (a subject stays on its line in most clients)
@@ -113,16 +126,19 @@ async def _fold(conn: asyncpg.Connection, stream_id: str, version: int) -> Any:
 
 
 class Notifier:
-    """One process's notifier: intake and sender while it holds the leader lock."""
+    """One process's notifier: intake and sender while it holds the `notifier` lease (`lease` None: unfenced)."""
 
-    def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, settings: Settings) -> None:
+    def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, settings: Settings,
+                 lease: Lease | None = None) -> None:
         self.pool = pool
+        self.lease = lease
         self.js = js
         self.settings = settings
         self.public_url = settings.public_url
         self.target = smtp_target(settings.smtp_url) if settings.smtp_url else None
         self.sender = send_blocking  # tests put a fake here
         self.position = 0
+        self.stream_created: str | None = None
         self.leading = asyncio.Event()
         self.wake = asyncio.Event()
         self.rng = random.Random()
@@ -130,21 +146,44 @@ class Notifier:
 
     # --- intake -------------------------------------------------------------------------------------
 
+    async def _write(self, sql: str, *args: object) -> None:
+        """One write, fenced by the lease when there is one."""
+        if self.lease is None:
+            await self.pool.execute(sql, *args)
+        else:
+            await self.lease.execute(self.pool, sql, *args)
+
     async def start_intake(self) -> None:
-        """(Re)create the durable consumer right after the committed intake position."""
+        """(Re)create this term's durable consumer right after the committed intake position.
+
+        A stream recreated since that position was written (another creation time) is read from the
+        start: its sequences begin at 1 again.
+        """
         stream = self.settings.events_stream
         await ensure_events_stream(self.js, self.settings)
-        self.position = int(await self.pool.fetchval("select sequence from mail_intake where stream = $1", stream)
-                            or 0)
+        row = await self.pool.fetchrow("select sequence, stream_created from mail_intake where stream = $1", stream)
+        self.position, known = (int(row["sequence"]), row["stream_created"]) if row else (0, None)
+        created = await stream_incarnation(self.js, self.settings)
+        if known != created:
+            if known is not None:
+                log.warning("SCHED_EVENTS was recreated; the notifier reads it again from the start")
+                self.position = 0
+            await self._write("insert into mail_intake (stream, sequence, stream_created) values ($1, $2, $3)"
+                              " on conflict (stream) do update set sequence = excluded.sequence,"
+                              " stream_created = excluded.stream_created", stream, self.position, created)
+        self.stream_created = created
         if self._sub is not None:
             await self._sub.unsubscribe()
-        with contextlib.suppress(nats.js.errors.NotFoundError):
-            await self.js.delete_consumer(stream, CONSUMER)
-        await self.js.add_consumer(stream, ConsumerConfig(
-            durable_name=CONSUMER, deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.position + 1,
-            ack_policy=AckPolicy.ALL, ack_wait=60, max_ack_pending=100_000,
-            filter_subject=f"{self.settings.events_subject_prefix}.>"))
-        self._sub = await self.js.pull_subscribe_bind(durable=CONSUMER, stream=stream)
+        token = self.lease.token if self.lease is not None else None
+        self._sub = await term_consumer(self.js, self.settings, CONSUMER, token, self.position)
+
+    async def _stream_replaced(self) -> bool:
+        """Whether the stream we read is gone or another one now (deleted and recreated, say)."""
+        try:
+            info = await self.js.stream_info(self.settings.events_stream)
+        except nats.js.errors.NotFoundError:
+            return True
+        return str(info.created) != self.stream_created or info.state.last_seq < self.position
 
     async def intake_step(self, wait: float = 1.0) -> int:
         """Turn the next batch into outbox rows, commit, then acknowledge; return how many messages it held."""
@@ -152,11 +191,15 @@ class Notifier:
         try:
             messages = await self._sub.fetch(1, timeout=wait)
         except (TimeoutError, nats.errors.TimeoutError):
+            if await self._stream_replaced():  # a pull on a deleted consumer just times out: look
+                await self.start_intake()
             return 0
         with contextlib.suppress(TimeoutError, nats.errors.TimeoutError):
             messages += await self._sub.fetch(199, timeout=0.005)
         last, queued = self.position, False
         async with self.pool.acquire() as conn, conn.transaction():
+            if self.lease is not None:
+                await self.lease.fence(conn)
             for message in messages:
                 sequence = message.metadata.sequence.stream
                 if sequence <= last:
@@ -170,8 +213,9 @@ class Notifier:
                                       envelope.type)
                 last = sequence
             if last > self.position:
-                await conn.execute("insert into mail_intake values ($1, $2) on conflict (stream) do update"
-                                   " set sequence = excluded.sequence", self.settings.events_stream, last)
+                await conn.execute("insert into mail_intake (stream, sequence) values ($1, $2)"
+                                   " on conflict (stream) do update set sequence = excluded.sequence",
+                                   self.settings.events_stream, last)
         self.position = last
         await messages[-1].ack()
         if queued:
@@ -251,6 +295,8 @@ class Notifier:
                 return
             if self.target is None:
                 return  # no SMTP server configured: the mail waits in the outbox
+            if self.lease is not None and not self.lease.held():
+                raise LeaseLost(self.lease.name)  # paused past our lease: the new holder sends it
             try:
                 await asyncio.to_thread(self.sender, self.target, row["message"], _address(self.settings.mail_from),
                                         row["recipient"], self.settings.webhook_timeout * 2)
@@ -265,7 +311,7 @@ class Notifier:
                 log.exception("mail %d to %s failed unexpectedly", row["seq"], row["recipient"])
                 await self._failed(row, exc)
                 continue
-            await self.pool.execute("update mail_outbox set state = 'sent', attempt_count = attempt_count + 1,"
+            await self._write("update mail_outbox set state = 'sent', attempt_count = attempt_count + 1,"
                                     " sent_at = now(), last_error = null where seq = $1", row["seq"])
 
     async def _failed(self, row: Any, exc: BaseException) -> None:
@@ -274,12 +320,12 @@ class Notifier:
         schedule = self.settings.webhook_retry_schedule
         error = (str(exc) or type(exc).__name__)[:500]
         if attempt > len(schedule):
-            await self.pool.execute("update mail_outbox set state = 'dead', attempt_count = $2,"
+            await self._write("update mail_outbox set state = 'dead', attempt_count = $2,"
                                     " last_error = $3 where seq = $1", row["seq"], attempt, error)
             log.warning("mail %d to %s is dead after %d attempts: %s", row["seq"], row["recipient"], attempt, error)
             return
         delay = schedule[attempt - 1] * self.rng.uniform(1 - JITTER, 1 + JITTER)
-        await self.pool.execute("update mail_outbox set attempt_count = $2, last_error = $3,"
+        await self._write("update mail_outbox set attempt_count = $2, last_error = $3,"
                                 " next_attempt_at = $4 where seq = $1", row["seq"], attempt, error,
                                 datetime.now(UTC) + timedelta(seconds=delay))
 
@@ -288,6 +334,9 @@ class Notifier:
         while not stop.is_set():
             try:
                 await self.send_pending(stop)
+            except LeaseLost:
+                log.warning("the notifier's lease is no longer ours: no more mail from this instance")
+                return
             except Exception:
                 log.exception("sending mail failed; trying again shortly")
             waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
@@ -301,46 +350,47 @@ class Notifier:
     # --- leadership ---------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Work while leading, until `stop`; after losing the database, try to lead again."""
-        while not stop.is_set():
-            try:
-                async with self.pool.acquire() as lock_conn:
-                    await self._lead(lock_conn, stop)
-            except Exception:
-                log.exception("notifier lost its database connection; retrying")
-                await sleep_unless_stopped(stop, 1.0)
+        """Work while holding the lease, until `stop`; stand by while another instance holds it."""
+        assert self.lease is not None, "a running notifier is a single-active role: give it its lease"
+        keeping = asyncio.create_task(self.lease.keep(stop))
+        try:
+            while not stop.is_set():
+                if not self.lease.held():
+                    await sleep_unless_stopped(stop, STANDBY_POLL_SECONDS)
+                    continue
+                try:
+                    await self._lead(stop)
+                except Exception:
+                    log.exception("notifier term failed; trying again")
+                    await sleep_unless_stopped(stop, 1.0)
+        finally:
+            await keeping
 
-    async def _lead(self, lock_conn: asyncpg.Connection, stop: asyncio.Event) -> None:
-        while not await lock_conn.fetchval("select pg_try_advisory_lock($1)", LEADER_LOCK):
-            await sleep_unless_stopped(stop, 0.5)
-            if stop.is_set():
-                return
-        work_stop = asyncio.Event()
+    async def _lead(self, stop: asyncio.Event) -> None:
+        assert self.lease is not None and self.lease.token is not None
+        token, work_stop = self.lease.token, asyncio.Event()
 
         async def watch() -> None:
-            try:
-                while not stop.is_set():
-                    await sleep_unless_stopped(stop, 2.0)
-                    if not stop.is_set():
-                        await lock_conn.fetchval("select 1", timeout=2.0)
-            except Exception:
-                log.exception("the notifier's lock connection failed; stepping down")
-            finally:
-                work_stop.set()
+            """End the term on `stop`, or as soon as the lease is no longer ours."""
+            assert self.lease is not None
+            while not stop.is_set() and self.lease.held() and self.lease.token == token:
+                await sleep_unless_stopped(stop, STANDBY_POLL_SECONDS)
+            if not stop.is_set():
+                log.warning("notifier lost its lease (token %d); standing by", token)
+            work_stop.set()
 
         try:
             await self.start_intake()
             self.leading.set()
-            log.info("notifier leading from stream sequence %d", self.position)
+            log.info("notifier leading (lease token %d) from stream sequence %d", token, self.position)
             await asyncio.gather(self.run_intake(work_stop), self.run_sender(work_stop), watch())
         finally:
             work_stop.set()
             self.leading.clear()
             if self._sub is not None:
-                await self._sub.unsubscribe()
+                with contextlib.suppress(Exception):
+                    await self._sub.unsubscribe()
                 self._sub = None
-            if not lock_conn.is_closed():
-                await lock_conn.execute("select pg_advisory_unlock($1)", LEADER_LOCK)
 
 
 def _address(mail_from: str) -> str:

@@ -1,9 +1,16 @@
-"""The dispatcher: one leader per database runs the intake and the senders; other instances stand by.
+"""The dispatcher: one active instance runs the intake and the senders; the others stand by.
 
-Leadership is a Postgres advisory lock held on a dedicated connection. Two dispatchers reading the
-same events concurrently could write a webhook's outbox out of order, so only the lock holder
-works; when it dies its connection closes, the lock is released and a standby takes over from
-the committed intake position and the pending outbox rows.
+Being active is holding the `webhooks` lease (shared/lease.py), a single-active role like the
+relay's: a standby takes over within a lease's length of the holder's death or pause, from the
+committed intake position and the pending outbox rows. Two dispatchers reading the same events
+concurrently could write a webhook's outbox out of order, so only the holder works, and a holder
+paused past its lease that resumes does nothing more:
+
+- every write (intake position with its outbox rows, each attempt's outcome, a cancellation) is a
+  transaction fenced by the lease's token, so a stale holder's write fails with `LeaseLost`;
+- each sender checks `lease.held()` right before each HTTP delivery, so a stale holder sends nothing;
+- each term reads SCHED_EVENTS through its own durable consumer, named after the lease token, so a
+  stale holder's pending pull requests cannot take messages from the new holder's consumer.
 """
 
 from __future__ import annotations
@@ -16,63 +23,63 @@ from nats.js import JetStreamContext
 
 from services.webhooks.intake import Intake
 from services.webhooks.senders import Senders
+from shared.lease import DEFAULT_TTL, Lease
 from shared.lifecycle import sleep_unless_stopped
 from shared.settings import Settings
 
 log = logging.getLogger("sched.webhooks")
 
-LEADER_LOCK = 7_310_006  # any fixed number, distinct from the other advisory locks of the project
-STANDBY_POLL_SECONDS = 0.5
-WATCHDOG_SECONDS = 2.0
+LEASE = "webhooks"
+STANDBY_POLL_SECONDS = 0.2
 
 
 class Dispatcher:
-    """One process's dispatcher: runs the intake and the senders while it holds the leader lock."""
+    """One process's dispatcher: runs the intake and the senders while it holds the `webhooks` lease."""
 
-    def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, settings: Settings) -> None:
+    def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, settings: Settings,
+                 lease_ttl: float = DEFAULT_TTL) -> None:
         self.pool = pool
-        self.senders = Senders(pool, settings)
-        self.intake = Intake(pool, js, settings, self.senders.poke)
+        self.lease = Lease(pool, LEASE, lease_ttl)
+        self.senders = Senders(pool, settings, lease=self.lease)
+        self.intake = Intake(pool, js, settings, self.senders.poke, lease=self.lease)
         self.leading = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver while leading, until `stop`; after losing the lock (database gone), try to lead again."""
-        while not stop.is_set():
-            try:
-                async with self.pool.acquire() as lock_conn:
-                    await self._lead(lock_conn, stop)
-            except Exception:
-                log.exception("webhook dispatcher lost its database connection; retrying")
-                await sleep_unless_stopped(stop, 1.0)
+        """Deliver while holding the lease, until `stop`; stand by while another instance holds it."""
+        keeping = asyncio.create_task(self.lease.keep(stop))
+        try:
+            while not stop.is_set():
+                if not self.lease.held():
+                    await sleep_unless_stopped(stop, STANDBY_POLL_SECONDS)
+                    continue
+                try:
+                    await self._lead(stop)
+                except Exception:
+                    log.exception("webhook dispatcher term failed; trying again")
+                    await sleep_unless_stopped(stop, 1.0)
+        finally:
+            await keeping
 
-    async def _lead(self, lock_conn: asyncpg.Connection, stop: asyncio.Event) -> None:
-        while not await lock_conn.fetchval("select pg_try_advisory_lock($1)", LEADER_LOCK):
-            await sleep_unless_stopped(stop, STANDBY_POLL_SECONDS)
-            if stop.is_set():
-                return
+    async def _lead(self, stop: asyncio.Event) -> None:
+        token = self.lease.token
+        assert token is not None
         work_stop = asyncio.Event()
         try:
             await self.intake.start()
             self.leading.set()
-            log.info("webhook dispatcher leading from stream sequence %d", self.intake.position)
+            log.info("webhook dispatcher leading (lease token %d) from stream sequence %d", token,
+                     self.intake.position)
             await asyncio.gather(self.senders.run(work_stop), self.intake.run(work_stop),
-                                 self._watch(lock_conn, stop, work_stop))
+                                 self._watch(stop, work_stop, token))
         finally:
             work_stop.set()
             self.leading.clear()
             await self.intake.stop()
-            if not lock_conn.is_closed():
-                await lock_conn.execute("select pg_advisory_unlock($1)", LEADER_LOCK)
 
-    async def _watch(self, lock_conn: asyncpg.Connection, stop: asyncio.Event, work_stop: asyncio.Event) -> None:
-        """End the term on `stop`, or when the lock's connection fails (another instance may lead now)."""
-        try:
-            while not stop.is_set():
-                await sleep_unless_stopped(stop, WATCHDOG_SECONDS)
-                if not stop.is_set():
-                    await lock_conn.fetchval("select 1", timeout=WATCHDOG_SECONDS)
-        except Exception:
-            log.exception("the leader lock's connection failed; stepping down")
-        finally:
-            work_stop.set()
-
+    async def _watch(self, stop: asyncio.Event, work_stop: asyncio.Event, token: int) -> None:
+        """End the term on `stop`, or as soon as the lease is no longer ours (expired, taken, or we were paused)."""
+        while not stop.is_set() and self.lease.held() and self.lease.token == token:
+            await sleep_unless_stopped(stop, STANDBY_POLL_SECONDS)
+        if not stop.is_set():
+            log.warning("webhook dispatcher lost its lease (token %d); standing by", token)
+        work_stop.set()

@@ -1,15 +1,35 @@
 """The intake: a durable JetStream consumer of SCHED_EVENTS that turns events into outbox rows.
 
-Each fetched batch is handled in one Postgres transaction: webhook events update the
-subscriptions, deliverable events become one pending delivery per subscribed webhook (payload
-built now, from the event store), and the batch's last stream sequence is saved as the intake
-position. Only after that commit are the messages acknowledged, so a dispatcher killed at any
-point loses nothing: the deliveries are in Postgres, or the messages are read again.
+Each fetched batch is handled in one Postgres transaction, fenced by the dispatcher's lease: webhook
+events update the subscriptions, deliverable events become one pending delivery per subscribed
+webhook (payload built now, from the event store), and the batch's last stream sequence and last
+log event are saved as the intake position. Only after that commit are the messages acknowledged,
+so a dispatcher killed at any point loses nothing: the deliveries are in Postgres, or the messages
+are read again.
 
 Order matters more than acks here: JetStream redelivers an unacknowledged message only after its
 ack wait, by which time later messages may have been handled. So the intake position, not the
-consumer's ack state, says where to resume: at start-up the durable consumer is re-created to
+consumer's ack state, says where to resume: at the start of each term the consumer is created to
 begin right after it, and a message at or below it (a redelivery) is skipped.
+
+Ordering guarantee. Each webhook receives its deliveries in log order (the commit order the relay
+publishes in), one at a time, each at least once; a delivery interrupted between its POST and its
+recorded outcome is sent again, before anything later. This holds when the feed fails too. The
+relay republishes an event the stream lost *after* later events the intake may already have
+handled, so the stream alone cannot give log order; the log can. The intake keeps a high-water
+mark in the log (the last event it handled, in commit order) and compares every batch with the log:
+
+- an event of the log between the high-water mark and a message of the batch that the batch lacks
+  was lost by the stream: it is read from the log and handled in its place, before that message;
+- a message at or below the high-water mark (the republished copy of such an event, or the whole
+  feed again after the stream was recreated) was handled already: it is skipped.
+
+Deliveries are also unique per (webhook, event id), so even a reader that lost its high-water mark
+queues nothing twice. Precisely, then: for each webhook, the *first* arrival of each delivery is in
+log order and none is missing. A repeat may come later than that: the re-send of an interrupted
+attempt, or, at worst, the one POST a dispatcher had passed its lease check for when it was paused
+(the new holder has sent that delivery, in order, meanwhile). A lost tail (the newest events) waits
+until the relay republishes it, in order, as nothing later arrives first.
 """
 
 from __future__ import annotations
@@ -25,7 +45,6 @@ import asyncpg
 import msgspec
 import nats
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from services.webhooks import outbox
 from services.webhooks.payloads import resource_payload, webhook_body, webhook_type
@@ -34,7 +53,9 @@ from shared.domain.core import account_stream
 from shared.domain.link_bookings import event_resource
 from shared.domain.registry import stream_kind
 from shared.domain.webhooks import CALENDLY_TYPE_OF
-from shared.feed import Envelope, ensure_events_stream
+from shared.eventstore import LogCursor, RecordedEvent
+from shared.feed import Envelope, ensure_events_stream, envelope_of, stream_incarnation, term_consumer
+from shared.lease import Lease
 from shared.messages.events import (
     EventRescheduled,
     WebhookCreated,
@@ -47,6 +68,12 @@ from shared.settings import Settings
 log = logging.getLogger("sched.webhooks.intake")
 
 CONSUMER = "webhooks"
+# The log's cursor of each message's event, and the log between the high-water mark and the batch's newest event.
+_CURSORS = "select position, tx_id::text::bigint from events where position = any($1::bigint[])"
+_BETWEEN = ("select position from events where (tx_id, position) > ($1::text::xid8, $2)"
+            " and (tx_id, position) <= ($3::text::xid8, $4) order by events.tx_id, events.position")
+_EVENTS = ("select position, id, stream_id, version, type, account_id, data, occurred_at, tx_id::text::bigint"
+           " from events where position = any($1::bigint[])")
 _WEBHOOK_EVENTS = {"webhook_created", "webhook_secret_rotated", "webhook_deleted"}
 _envelope = msgspec.json.Decoder(Envelope)
 
@@ -86,8 +113,9 @@ class Intake:
     """Reads SCHED_EVENTS in stream order into the outbox; `on_enqueued` hears which webhooks got work."""
 
     def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, settings: Settings,
-                 on_enqueued: Callable[[set[str]], None], batch: int = 500) -> None:
+                 on_enqueued: Callable[[set[str]], None], batch: int = 500, lease: Lease | None = None) -> None:
         self.pool = pool
+        self.lease = lease
         self.js = js
         self.settings = settings
         self.on_enqueued = on_enqueued
@@ -97,32 +125,31 @@ class Intake:
         self.calendly_url = calendly.api_url(settings.public_url)
         self._scopes: dict[str, WebhookCreated] = {}
         self.position = 0
+        self.high_water: LogCursor | None = None
+        self.filled = 0  # events the stream lost, taken from the log in their place
+        self.skipped = 0  # messages at or below the high-water mark (republished copies)
         self.states = StreamStates()
         self._sub: JetStreamContext.PullSubscription | None = None
 
     async def start(self) -> None:
-        """(Re)create the durable consumer right after the committed intake position."""
+        """(Re)create this term's durable consumer right after the committed intake position."""
         stream = self.settings.events_stream
         await ensure_events_stream(self.js, self.settings)
-        self.position = await outbox.intake_position(self.pool, stream)
-        created = str((await self.js.stream_info(stream)).created)
-        known = await outbox.intake_stream_created(self.pool, stream)
-        if known != created:
-            # A rebuilt stream (the relay republished the log into it) numbers from 1 again: read it from
-            # the start; deliveries are unique per (webhook, event id), so nothing is sent twice.
-            if known is not None:
+        state = await outbox.intake_state(self.pool, stream)
+        self.position, self.high_water = state.sequence, state.high_water
+        created = await stream_incarnation(self.js, self.settings)
+        if state.stream_created != created:
+            # A rebuilt stream (the relay republished the log into it) numbers from 1 again: read it from the
+            # start; what is at or below the high-water mark is skipped, and deliveries are unique per
+            # (webhook, event id), so nothing is sent twice.
+            if state.stream_created is not None:
                 log.warning("SCHED_EVENTS was recreated; the intake reads it again from the start")
                 self.position = 0
-            await outbox.restart_intake(self.pool, stream, created, self.position)
+            await outbox.restart_intake(self.pool, stream, created, self.position, self.lease)
         if self._sub is not None:
             await self._sub.unsubscribe()
-        with contextlib.suppress(nats.js.errors.NotFoundError):
-            await self.js.delete_consumer(stream, CONSUMER)
-        await self.js.add_consumer(stream, ConsumerConfig(
-            durable_name=CONSUMER, deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.position + 1,
-            ack_policy=AckPolicy.ALL, ack_wait=60, max_ack_pending=100_000,
-            filter_subject=f"{self.settings.events_subject_prefix}.>"))
-        self._sub = await self.js.pull_subscribe_bind(durable=CONSUMER, stream=stream)
+        token = self.lease.token if self.lease is not None else None
+        self._sub = await term_consumer(self.js, self.settings, CONSUMER, token, self.position)
 
     async def stop(self) -> None:
         """Drop the subscription to the consumer (the consumer itself stays)."""
@@ -142,21 +169,52 @@ class Intake:
             with contextlib.suppress(TimeoutError, nats.errors.TimeoutError):
                 messages += await self._sub.fetch(self.batch - 1, timeout=0.005)
         woken: set[str] = set()
-        last = self.position
+        fresh = [(m.metadata.sequence.stream, _envelope.decode(m.data)) for m in messages
+                 if m.metadata.sequence.stream > self.position]  # the rest: redeliveries of what is committed
         async with self.pool.acquire() as conn, conn.transaction():
-            for message in messages:
-                sequence = message.metadata.sequence.stream
-                if sequence <= last:
-                    continue  # a redelivery of what is already committed
-                woken |= await self._handle(conn, _envelope.decode(message.data))
-                last = sequence
+            if self.lease is not None:
+                await self.lease.fence(conn)
+            in_order, high_water = await self._in_log_order(conn, [envelope for _, envelope in fresh])
+            for envelope in in_order:
+                woken |= await self._handle(conn, envelope)
+            last = max((sequence for sequence, _ in fresh), default=self.position)
             if last > self.position:
-                await outbox.save_intake_position(conn, self.settings.events_stream, last)
-        self.position = last
+                await outbox.save_intake_position(conn, self.settings.events_stream, last,
+                                                  high_water or self.high_water or LogCursor())
+        self.position, self.high_water = last, high_water or self.high_water
         await messages[-1].ack()  # AckPolicy.ALL: acknowledges the whole batch
         if woken:
             self.on_enqueued(woken)
         return len(messages)
+
+    async def _in_log_order(self, conn: asyncpg.Connection,
+                            envelopes: list[Envelope]) -> tuple[list[Envelope], LogCursor | None]:
+        """The events to handle for these messages, in log order: the stream's losses filled in from the log,
+        copies at or below the high-water mark left out; and the new high-water mark (None: unchanged)."""
+        if not envelopes:
+            return [], None
+        cursors = {row[0]: LogCursor(row[1], row[0])
+                   for row in await conn.fetch(_CURSORS, [e.position for e in envelopes])}
+        floor = self.high_water
+        if floor is None:  # the first batch ever: it starts where the stream starts
+            first = min(cursors.values(), default=LogCursor())
+            floor = LogCursor(first.tx_id, first.position - 1)
+        new = {e.position: e for e in envelopes if e.position in cursors and cursors[e.position] > floor}
+        self.skipped += len(envelopes) - len(new)
+        if not new:
+            return [], None
+        top = max(cursors[p] for p in new)
+        between = [row[0] for row in await conn.fetch(_BETWEEN, str(floor.tx_id), floor.position,
+                                                      str(top.tx_id), top.position)]
+        lost = [p for p in between if p not in new]
+        if lost:
+            log.warning("SCHED_EVENTS lacks %d log events before position %d: delivering them from the log, in order",
+                        len(lost), top.position)
+            rows = await conn.fetch(_EVENTS, lost)
+            for row in rows:
+                new[row[0]] = _envelope.decode(envelope_of(RecordedEvent(*row)))
+            self.filled += len(rows)
+        return [new[p] for p in between if p in new], top
 
     async def _handle(self, conn: asyncpg.Connection, envelope: Envelope) -> set[str]:
         """Apply one event; return the webhooks whose senders must look again (new work, or changed)."""

@@ -11,7 +11,9 @@ from typing import NamedTuple
 import asyncpg
 
 from services.webhooks.transport import AttemptOutcome
+from shared.eventstore import LogCursor
 from shared.ids import new_id
+from shared.lease import Lease, LeaseLost
 from shared.messages.events import Event, WebhookCreated, WebhookDeleted, WebhookSecretRotated
 from shared.webhook_secrets import forget_secrets
 
@@ -38,30 +40,48 @@ class Delivery(NamedTuple):
     type: str = ""  # the webhook event type (`invitee.*` deliveries are Calendly's)
 
 
+async def _write(pool: asyncpg.Pool, lease: Lease | None, sql: str, *args: object) -> None:
+    """One write, fenced by the dispatcher's lease when there is one."""
+    if lease is None:
+        await pool.execute(sql, *args)
+    else:
+        await lease.execute(pool, sql, *args)
+
+
 # --- intake -------------------------------------------------------------------------------------
 
-async def intake_position(db: asyncpg.Pool | asyncpg.Connection, stream: str) -> int:
-    """The last SCHED_EVENTS sequence whose deliveries are committed (0 before the first)."""
-    return int(await db.fetchval("select sequence from webhook_intake where stream = $1", stream) or 0)
+class IntakeState(NamedTuple):
+    """Where the intake stands: the stream sequence read up to, in which incarnation, and its log high-water mark."""
+
+    sequence: int = 0
+    stream_created: str | None = None
+    high_water: LogCursor | None = None  # the last log event handled (None before the first batch)
 
 
-async def save_intake_position(conn: asyncpg.Connection, stream: str, sequence: int) -> None:
-    """Record `sequence` as the last SCHED_EVENTS message whose deliveries are committed."""
-    await conn.execute("insert into webhook_intake values ($1, $2) on conflict (stream) do update"
-                       " set sequence = excluded.sequence", stream, sequence)
+async def intake_state(db: asyncpg.Pool | asyncpg.Connection, stream: str) -> IntakeState:
+    """The committed intake state for `stream` (zeros before the first batch)."""
+    row = await db.fetchrow("select sequence, stream_created, log_tx_id, log_position from webhook_intake"
+                            " where stream = $1", stream)
+    if row is None:
+        return IntakeState()
+    high_water = None if row["log_tx_id"] is None else LogCursor(row["log_tx_id"], row["log_position"])
+    return IntakeState(int(row["sequence"]), row["stream_created"], high_water)
 
 
-async def intake_stream_created(db: asyncpg.Pool | asyncpg.Connection, stream: str) -> str | None:
-    """The creation time of the stream the intake position counts in (None before it was recorded)."""
-    value = await db.fetchval("select stream_created from webhook_intake where stream = $1", stream)
-    return None if value is None else str(value)
+async def save_intake_position(conn: asyncpg.Connection, stream: str, sequence: int, high_water: LogCursor) -> None:
+    """Record `sequence` as the last SCHED_EVENTS message, and `high_water` the last log event, handled."""
+    await conn.execute("insert into webhook_intake (stream, sequence, log_tx_id, log_position) values ($1, $2, $3, $4)"
+                       " on conflict (stream) do update set sequence = excluded.sequence,"
+                       " log_tx_id = excluded.log_tx_id, log_position = excluded.log_position",
+                       stream, sequence, high_water.tx_id, high_water.position)
 
 
-async def restart_intake(db: asyncpg.Pool | asyncpg.Connection, stream: str, created: str, sequence: int) -> None:
-    """Record a new incarnation of the stream and where in it the intake stands."""
-    await db.execute("insert into webhook_intake (stream, sequence, stream_created) values ($1, $2, $3)"
-                     " on conflict (stream) do update set sequence = excluded.sequence,"
-                     " stream_created = excluded.stream_created", stream, sequence, created)
+async def restart_intake(pool: asyncpg.Pool, stream: str, created: str, sequence: int,
+                         lease: Lease | None = None) -> None:
+    """Record a new incarnation of the stream and where in it the intake stands (the high-water mark stays)."""
+    await _write(pool, lease, "insert into webhook_intake (stream, sequence, stream_created) values ($1, $2, $3)"
+                 " on conflict (stream) do update set sequence = excluded.sequence,"
+                 " stream_created = excluded.stream_created", stream, sequence, created)
 
 
 async def apply_webhook_event(conn: asyncpg.Connection, version: int, event: Event) -> None:
@@ -138,9 +158,30 @@ with attempt as (
 update webhook_subscriptions set state = $9, updated_at = now() where webhook_id = $10 and state = $11
 """
 
+# The same, fenced by the dispatcher's lease in the same statement (still one round trip): every write
+# happens only if the lease row still carries our token unexpired, locked `for key share` so that no
+# takeover (`for update`) commits meanwhile (shared/lease.py); the statement answers whether it did.
+_RECORD_FENCED = """
+with fence as (
+    select true from leases where name = $12 and token = $13 and expires_at > clock_timestamp() for key share
+), attempt as (
+    insert into webhook_attempts
+    select $1::bigint, $2::integer, $3::timestamptz, $4::double precision, $5::integer, $6::text from fence
+    on conflict do nothing
+), delivery as (
+    update webhook_deliveries set attempt_count = $2, state = $7, next_attempt_at = coalesce($8, next_attempt_at),
+           finished_at = case when $7 = 'pending' then null else now() end
+     where seq = $1 and state = 'pending' and exists (select from fence)
+), subscription as (
+    update webhook_subscriptions set state = $9, updated_at = now()
+     where webhook_id = $10 and state = $11 and exists (select from fence)
+)
+select exists (select from fence)
+"""
+
 
 async def record_attempt(pool: asyncpg.Pool, delivery: Delivery, attempted_at: datetime, outcome: AttemptOutcome,
-                         retry_at: datetime | None) -> Delivery | None:
+                         retry_at: datetime | None, lease: Lease | None = None) -> Delivery | None:
     """Record one attempt and its consequence, atomically; return the delivery if it is still pending.
 
     A success delivers it (and a failing webhook is active again); a failure either schedules the
@@ -153,15 +194,21 @@ async def record_attempt(pool: asyncpg.Pool, delivery: Delivery, attempted_at: d
         state, webhook_from, webhook_to = "dead", "active", "failing"
     else:
         state, webhook_from, webhook_to = "pending", "", ""  # the webhook's state stays as it is
-    await pool.execute(_RECORD, delivery.seq, attempt, attempted_at, outcome.duration_ms, outcome.status_code,
-                       outcome.error, state, retry_at, webhook_to, delivery.webhook_id, webhook_from)
+    args = (delivery.seq, attempt, attempted_at, outcome.duration_ms, outcome.status_code, outcome.error, state,
+            retry_at, webhook_to, delivery.webhook_id, webhook_from)
+    if lease is None:
+        await pool.execute(_RECORD, *args)
+    elif lease.token is None or not lease.held() or not await pool.fetchval(_RECORD_FENCED, *args, lease.name,
+                                                                          lease.token):
+        lease.lose()
+        raise LeaseLost(lease.name)
     if state != "pending":
         return None
     assert retry_at is not None
     return delivery._replace(attempt_count=attempt, next_attempt_at=retry_at)
 
 
-async def cancel_pending(pool: asyncpg.Pool, webhook_id: str) -> None:
+async def cancel_pending(pool: asyncpg.Pool, webhook_id: str, lease: Lease | None = None) -> None:
     """Cancel every pending delivery of the webhook."""
-    await pool.execute("update webhook_deliveries set state = 'canceled', finished_at = now()"
+    await _write(pool, lease, "update webhook_deliveries set state = 'canceled', finished_at = now()"
                        " where webhook_id = $1 and state = 'pending'", webhook_id)

@@ -23,6 +23,7 @@ import httpx
 from services.webhooks import outbox
 from services.webhooks.signing import signed_headers, with_calendly_signature
 from services.webhooks.transport import USER_AGENT, AttemptOutcome, post
+from shared.lease import Lease, LeaseLost
 from shared.lifecycle import sleep_unless_stopped
 from shared.settings import Settings
 from shared.webhook_secrets import secrets_by_id
@@ -58,8 +59,10 @@ class WebhookSender:
     """Delivers one webhook's queue; ends when the queue is empty (the supervisor restarts it on new work)."""
 
     def __init__(self, webhook_id: str, pool: asyncpg.Pool, settings: Settings, in_flight: asyncio.Semaphore,
-                 rng: random.Random, tls: ssl.SSLContext, clock: Callable[[], datetime] = _now) -> None:
+                 rng: random.Random, tls: ssl.SSLContext, clock: Callable[[], datetime] = _now,
+                 lease: Lease | None = None) -> None:
         self.webhook_id = webhook_id
+        self.lease = lease
         self.tls = tls
         self.pool = pool
         self.settings = settings
@@ -99,7 +102,7 @@ class WebhookSender:
         """Read the webhook and its secrets again; False (after cancelling its queue) when it is gone."""
         subscription = await outbox.subscription(self.pool, self.webhook_id)
         if subscription is None or subscription.state == "deleted":
-            await outbox.cancel_pending(self.pool, self.webhook_id)
+            await outbox.cancel_pending(self.pool, self.webhook_id, self.lease)
             return False
         ids = [i for i in (subscription.secret_id, subscription.previous_secret_id) if i]
         self.secrets = await secrets_by_id(self.pool, ids)
@@ -130,6 +133,8 @@ class WebhookSender:
             if delivery.type.startswith("invitee."):
                 headers = with_calendly_signature(headers)
             async with self.in_flight:
+                if self.lease is not None and not self.lease.held():
+                    raise LeaseLost(self.lease.name)  # paused past our lease: the new holder sends it
                 outcome = await post(client, self.subscription.url, delivery.body, headers,
                                      timeout=self.settings.webhook_timeout,
                                      allow_loopback=self.settings.webhook_allow_loopback)
@@ -139,7 +144,7 @@ class WebhookSender:
         if not outcome.ok and retry_at is None:
             log.warning("webhook %s: delivery %d is dead after %d attempts (%s)", self.webhook_id, delivery.seq,
                         delivery.attempt_count + 1, outcome.error or f"HTTP {outcome.status_code}")
-        return await outbox.record_attempt(self.pool, delivery, attempted_at, outcome, retry_at)
+        return await outbox.record_attempt(self.pool, delivery, attempted_at, outcome, retry_at, self.lease)
 
     async def _sleep(self, seconds: float, stop: asyncio.Event, clear: bool = True) -> None:
         """Sleep, but wake early on stop or when poked (a deletion, new work)."""
@@ -157,8 +162,9 @@ class Senders:
     """Keeps one sender running per webhook with pending deliveries."""
 
     def __init__(self, pool: asyncpg.Pool, settings: Settings, max_in_flight: int = 256,
-                 clock: Callable[[], datetime] = _now) -> None:
+                 clock: Callable[[], datetime] = _now, lease: Lease | None = None) -> None:
         self.pool = pool
+        self.lease = lease
         self.settings = settings
         self.clock = clock
         self.in_flight = asyncio.Semaphore(max_in_flight)
@@ -177,7 +183,8 @@ class Senders:
         if entry is not None and not entry[1].done():
             entry[0].wake.set()
             return
-        sender = WebhookSender(webhook_id, self.pool, self.settings, self.in_flight, self.rng, self.tls, self.clock)
+        sender = WebhookSender(webhook_id, self.pool, self.settings, self.in_flight, self.rng, self.tls, self.clock,
+                               self.lease)
         task = asyncio.create_task(self._guarded(sender), name=f"webhook-sender-{webhook_id}")
         self.running[webhook_id] = (sender, task)
 
@@ -186,6 +193,8 @@ class Senders:
             await sender.run(self._stop)
         except asyncio.CancelledError:
             raise
+        except LeaseLost:
+            log.warning("webhook %s: sender stopped, the dispatcher's lease is no longer ours", sender.webhook_id)
         except Exception:  # the database went away: the next scan restarts this sender
             log.exception("webhook %s: sender failed; restarting on the next scan", sender.webhook_id)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import asyncpg
 import icalendar
 import msgspec
 import nats
@@ -46,12 +47,17 @@ class Mailbox:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.lock = threading.Lock()
+        self.refuse_first = 0  # how many of the first messages get a temporary failure (451), not kept
+        self.refused = 0
         self.hold_at: int | None = None
         self.release = threading.Event()
         self.port = free_port()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
+            if self.refused < self.refuse_first:
+                self.refused += 1
+                return "451 try again later"
             self.messages.append(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[arg-type]
             count = len(self.messages)
         if count == self.hold_at:
@@ -239,3 +245,91 @@ async def test_a_notifier_killed_mid_send_sends_one_mail_per_change(
     per_change = {(re.sub(r"\s+", " ", str(m["Subject"])).strip(), str(m["To"])) for m in messages}
     assert len(per_change) == 10
     assert "notifier ready" in log.read_text()
+
+
+async def test_a_standby_notifier_takes_over_from_a_sigstopped_one_which_sends_nothing_when_it_resumes(
+    site: Site, nc: nats.NATS, relay: Relay, mailbox: Mailbox, pool: asyncpg.Pool, settings_env: dict[str, str],
+    tmp_path: Path,
+):
+    """A's first mail fails and its retry is due while A is paused; B sends it; A, resumed, sends nothing."""
+    bookable = await bookable_account(nc, site.settings)
+    env = {**settings_env, "SCHED_SMTP_URL": site.settings.smtp_url, "SCHED_HTTP_PORT": str(site.settings.http_port),
+           "SCHED_WEBHOOK_RETRY_SCHEDULE": "3,0.5,1"}  # A's retry: due while it is paused
+    mailbox.refuse_first = 1
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+
+    async def holder_is(pid: int) -> bool:
+        row = await pool.fetchrow("select holder from leases where name = 'notifier' and expires_at > now()")
+        return row is not None and f":{pid}:" in row["holder"]
+
+    a = start_notifier({**env, "SCHED_INSTANCE": "1"}, logs[0])
+    procs = [a]
+    try:
+        await eventually(lambda: holder_is(a.pid), timeout=30, what="A to lead")
+        b = start_notifier({**env, "SCHED_INSTANCE": "2"}, logs[1])
+        procs.append(b)
+        booked = await send(nc, site.settings, "create_event", bookable.event_body(weekday_at(2, 10)))
+        assert booked["ok"], booked
+
+        async def first_failed_second_sent() -> bool:  # as recorded by A: nothing left for B to resend
+            row = await pool.fetchrow("select count(*) filter (where state = 'sent') as sent, count(*) filter"
+                                      " (where state = 'pending' and attempt_count = 1) as failed from mail_outbox")
+            return (row["sent"], row["failed"]) == (1, 1)
+
+        await eventually(first_failed_second_sent, timeout=30, what="A's failed first mail and its second")
+        assert mailbox.refused == 1 and len(mailbox.snapshot()) == 1
+        os.kill(a.pid, signal.SIGSTOP)
+        try:
+            await eventually(lambda: holder_is(b.pid), timeout=30, what="B to take over")
+            await eventually(lambda: len(mailbox.snapshot()) >= 2, timeout=30, what="B's retry of the failed mail")
+            canceled = await send(nc, site.settings, "cancel_event", {**bookable.ids, "event_id": booked["result"]["id"],
+                                                                      "cancel_reason": "paused"})
+            assert canceled["ok"], canceled
+            await eventually(lambda: len(mailbox.snapshot()) >= 4, timeout=30, what="B's cancellation mails")
+        finally:
+            os.kill(a.pid, signal.SIGCONT)
+        await eventually(lambda: "lost its lease" in logs[0].read_text(), timeout=30, what="A to stand down")
+        await asyncio.sleep(1)  # room for a stale mail to show up, were there one
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(timeout=30)
+    ids = [m["Message-ID"] for m in mailbox.snapshot()]
+    assert len(ids) == 4 and len(set(ids)) == 4
+
+
+async def test_the_notifier_resumes_on_a_recreated_stream_and_sends_each_mail_once(
+    site: Site, nc: nats.NATS, store: EventStore, mailbox: Mailbox,
+):
+    """SCHED_EVENTS deleted and rebuilt by the relay: the notifier notices, reads it again, sends nothing twice."""
+    from services.relay.app import bootstrap as relay_bootstrap
+
+    js = nc.jetstream()
+    bookable = await bookable_account(nc, site.settings)
+    async with relay_bootstrap(site.settings) as relay, notifier_bootstrap(site.settings) as notifier:
+        await eventually(notifier.leading.is_set, what="the notifier to lead")
+        first = await send(nc, site.settings, "create_event", bookable.event_body(weekday_at(2, 10)))
+        assert first["ok"], first
+        await eventually(lambda: len(mailbox.snapshot()) == 2, timeout=30, what="the first confirmations")
+        # A repair first (a message lost mid-stream): the stream's sequences run well past the log's length,
+        # so the rebuilt stream below numbers its messages lower than where the notifier stands.
+        await js.delete_msg(site.settings.events_stream, 1)
+        relay.request_check()
+        logged = await store.head_position()
+
+        async def read_the_repaired_stream() -> bool:
+            last = (await js.stream_info(site.settings.events_stream)).state.last_seq
+            return last > logged + 1 and notifier.position == last
+
+        await eventually(read_the_repaired_stream, timeout=60, what="the repaired stream, read")
+        created = notifier.stream_created
+        await js.delete_stream(site.settings.events_stream)
+        second = await send(nc, site.settings, "create_event", bookable.event_body(weekday_at(3, 10),
+                                                                                  name="Second Guest"))
+        assert second["ok"], second  # its publish fails: the relay rebuilds the stream from the log
+        await eventually(lambda: len(mailbox.snapshot()) == 4, timeout=60, what="the second confirmations")
+        assert relay.repairs >= 1 and notifier.stream_created != created
+        await asyncio.sleep(1)  # room for a second copy of the first mails, were one sent
+    ids = [m["Message-ID"] for m in mailbox.snapshot()]
+    assert len(ids) == 4 and len(set(ids)) == 4

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import msgspec
 import nats
@@ -449,3 +450,120 @@ async def test_webhooks_get_each_event_once_after_messages_and_then_the_stream_a
     await wait_for(feed_is_log, timeout=PATIENCE)
     await asyncio.sleep(1)  # room for a second copy to arrive, were one sent
     assert [r.json["id"] for r in receiver.received] == [event_id(r) for r in created]  # once each, in order
+
+
+# --- single-active: a standby takes over from a paused dispatcher, which then sends nothing -----------
+
+async def _lease_holder(pool: asyncpg.Pool, name: str) -> tuple[str, int] | None:
+    row = await pool.fetchrow("select holder, token from leases where name = $1 and expires_at > now()", name)
+    return (row["holder"], row["token"]) if row else None
+
+
+async def test_a_standby_dispatcher_takes_over_from_a_sigstopped_one_which_sends_nothing_when_it_resumes(
+    nc: nats.NATS, pool: asyncpg.Pool, hook_settings: Settings, hook_env: dict[str, str], commands, relay,
+    receivers, tmp_path: Path,
+):
+    """A's first attempt fails and its retry is due while it is paused; B sends it; A, resumed, sends nothing."""
+    receiver = start_receiver(receivers, plan=lambda n, _: Reply(500 if n == 0 else 200))
+    ids = await account_ids(nc, hook_settings)
+    await subscribe(nc, hook_settings, ids, receiver.url)
+    replies = [await ok(nc, hook_settings, "create_link", {**ids, "name": "Paused"})]
+    env = {**hook_env, "SCHED_WEBHOOK_RETRY_SCHEDULE": "3,0.3,0.3"}  # A's retry: due while it is paused
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    a = start_dispatcher({**env, "SCHED_INSTANCE": "1"}, logs[0])
+    procs = [a]
+    try:
+        await eventually(lambda: _holder_is(pool, a.pid), timeout=30, what="A to lead")
+        b = start_dispatcher({**env, "SCHED_INSTANCE": "2"}, logs[1])
+        procs.append(b)
+        await eventually(lambda: [r.status for r in receiver.snapshot()] == [500], timeout=30,
+                         what="A's first, failed attempt")
+        os.kill(a.pid, signal.SIGSTOP)
+        try:
+            await eventually(lambda: _holder_is(pool, b.pid), timeout=30, what="B to take over")
+            for n in range(3):
+                replies.append(await ok(nc, hook_settings, "update_link", {
+                    **ids, "link_id": replies[0]["result"]["id"], "description": f"{n}"}))
+            await eventually(lambda: len(receiver.delivered()) == 4, timeout=30, what="B's deliveries")
+        finally:
+            os.kill(a.pid, signal.SIGCONT)
+        await eventually(lambda: "lost its lease" in logs[0].read_text(), timeout=30, what="A to stand down")
+        replies.append(await ok(nc, hook_settings, "update_link", {**ids, "link_id": replies[0]["result"]["id"],
+                                                                   "description": "after"}))
+        await eventually(lambda: len(receiver.delivered()) == 5, timeout=30, what="the last delivery")
+        await asyncio.sleep(1)  # room for a stale send to show up, were there one
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(timeout=30)
+    expected = [event_id(r) for r in replies]
+    assert [r.json["id"] for r in receiver.snapshot()] == expected[:1] + expected  # the failed try, then each once
+
+
+async def _holder_is(pool: asyncpg.Pool, pid: int) -> bool:
+    holder = await _lease_holder(pool, "webhooks")
+    return holder is not None and f":{pid}:" in holder[0]
+
+
+async def test_an_event_the_stream_lost_is_delivered_in_its_place_and_its_republished_copy_is_skipped(
+    nc: nats.NATS, hook_settings: Settings, store: EventStore, commands, relay, receivers,
+) -> None:
+    """Event 2 of 5 vanishes from the stream before the intake reads it: the receiver still gets 1..5 in order, once."""
+    from shared.eventstore import LogCursor
+    from tests.integration.test_feed_repair import PATIENCE, stream_ids
+    from tests.integration.test_relay import wait_for
+    js = nc.jetstream()
+    receiver = start_receiver(receivers)
+    ids = await account_ids(nc, hook_settings)
+    await subscribe(nc, hook_settings, ids, receiver.url)
+    created = [await ok(nc, hook_settings, "create_link", {**ids, "name": f"Link {n}"}) for n in range(5)]
+    expected = [event_id(r) for r in created]
+
+    async def feed_is_log() -> bool:
+        return await stream_ids(js, hook_settings) == [e.id for e in await store.read_all(LogCursor(), limit=10_000)]
+
+    await wait_for(feed_is_log, timeout=PATIENCE)
+    lost = (await stream_ids(js, hook_settings)).index(expected[1]) + 1  # its stream sequence (nothing deleted yet)
+    await js.delete_msg(hook_settings.events_stream, lost)
+    async with dispatcher_bootstrap(hook_settings) as dispatcher:  # reads 1, 3, 4, 5 from the stream
+        await eventually(lambda: len(receiver.delivered()) == 5, what="five deliveries")
+        assert dispatcher.intake.filled == 1
+        relay.request_check()  # the relay republishes 2..5 after 1
+        await wait_for(feed_is_log, timeout=PATIENCE)
+        await eventually(lambda: dispatcher.intake.skipped >= 4, what="the republished copies, read and skipped")
+        await asyncio.sleep(0.5)  # room for a late copy to be sent, were one queued
+    assert [r.json["id"] for r in receiver.snapshot()] == expected  # in log order, each once
+
+
+async def test_a_sender_past_its_lease_posts_nothing_and_a_stale_outcome_is_not_recorded(
+    pool: asyncpg.Pool, hook_settings: Settings, receivers,
+) -> None:
+    """The check right before the POST, and the fence on the outcome's write, each on its own."""
+    import random
+    import ssl
+    from datetime import UTC, datetime
+
+    from services.webhooks import outbox
+    from services.webhooks.senders import WebhookSender
+    from services.webhooks.transport import AttemptOutcome
+    from shared.lease import Lease, LeaseLost
+
+    receiver = start_receiver(receivers)
+    stale, current = Lease(pool, "webhooks", ttl=1.0, holder="stale"), Lease(pool, "webhooks", ttl=1.0, holder="new")
+    assert await stale.try_acquire()
+    sender = WebhookSender("whk_x", pool, hook_settings, asyncio.Semaphore(1), random.Random(),
+                           ssl.create_default_context(), lease=stale)
+    sender.subscription = outbox.Subscription("whk_x", receiver.url, "sec_x", None, None, "active")
+    sender.secrets = {"sec_x": "whsec_test"}
+    delivery = outbox.Delivery(1, "whk_x", b'{"id": "evt_x"}', 0, datetime.now(UTC), "link.updated")
+    stale.valid_until = 0.0  # resumed from a pause longer than its lease: its own clock tells it
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(LeaseLost):
+            await sender._attempt(client, delivery)
+    assert receiver.snapshot() == []  # nothing posted
+
+    await eventually(current.try_acquire, what="the new holder")  # the stale lease ran out; taken over
+    stale.token, stale.valid_until = 1, float("inf")  # a stale holder whose clock has not noticed
+    with pytest.raises(LeaseLost):
+        await outbox.record_attempt(pool, delivery, datetime.now(UTC), AttemptOutcome(200, None, 1.0), None, stale)
