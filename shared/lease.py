@@ -79,6 +79,9 @@ class Lease:
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.execute("set local lock_timeout = 500")  # a holder mid-transaction: try again later
+                # Paused (SIGSTOP) inside this transaction, we would hold the exclusive lock and the row
+                # for ever: Postgres ends such a session after one lease length, as for `fence`.
+                await conn.execute(f"set local idle_in_transaction_session_timeout = {int(self.ttl * 1000)}")
                 # Wait for every fenced transaction of the live holder: the advisory lock for `fence`, the
                 # row lock for one-statement fenced writes (`for key share`, which the upsert alone would
                 # not wait for, as it changes no key column).
