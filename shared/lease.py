@@ -95,6 +95,7 @@ class Lease:
                     " where leases.expires_at < clock_timestamp()"
                     " returning token", self.name, self.holder, self.ttl)
         except asyncpg.LockNotAvailableError:
+            await self._end_stuck_holders()
             return False
         if token is None:
             return False
@@ -102,6 +103,24 @@ class Lease:
         log.info("lease %s acquired by %s (token %s)", self.name, self.holder, token)
         self.acquired.set()
         return True
+
+    async def _end_stuck_holders(self) -> None:
+        """Terminate the sessions still holding the lease's lock one lease length after it expired.
+
+        The idle-in-transaction timeout only ends a session Postgres waits on for a command; a holder
+        paused while Postgres was still sending it a result leaves its backend "active" (ClientWrite),
+        which no timeout ends. Its lease is long expired, so it can commit nothing anyway: end it.
+        """
+        ended = await self.pool.fetchval(
+            "select count(pg_terminate_backend(l.pid)) from pg_locks l"
+            " where l.locktype = 'advisory' and l.granted and l.classid = $1::bigint::text::oid"
+            "  and l.objid = (hashtext($2)::bigint & 4294967295)::text::oid and l.objsubid = 2"
+            "  and l.pid <> pg_backend_pid()"
+            "  and exists (select 1 from leases where name = $2"
+            "   and expires_at < clock_timestamp() - make_interval(secs => $3))",
+            LOCK_CLASS, self.name, self.ttl)
+        if ended:
+            log.warning("lease %s: ended %d stuck session(s) of a past holder", self.name, ended)
 
     async def renew(self) -> bool:
         """Extend our lease; False (and no longer held) when someone else took it meanwhile."""

@@ -37,7 +37,7 @@ async def stream_ids(js: nats.js.JetStreamContext, settings: Settings) -> list[s
             break
         for message in batch:
             ids.append(msgspec.json.decode(message.data)["id"])
-            assert message.headers["Sched-Position"].isdigit()
+            assert (message.headers or {}).get("Sched-Position", "").isdigit()
             await message.ack()
     await sub.unsubscribe()
     return ids

@@ -100,6 +100,33 @@ async def test_a_holder_stuck_mid_transaction_blocks_the_takeover_until_postgres
     assert await store.load_checkpoint("stuck") == LogCursor()
 
 
+async def test_a_session_holding_an_expired_leases_lock_without_being_idle_is_ended_by_the_standby(
+    pool: asyncpg.Pool, database_url: str,
+) -> None:
+    """A holder's backend that no idle timeout ends (here: timeouts off, as for one blocked sending a
+    result to a paused process) still holds the fence's lock long after the lease expired: the standby
+    terminates that session and takes over; a session holding the lock of a lease still valid is left."""
+    from shared.lease import LOCK_CLASS
+    a, b = Lease(pool, "stuck-active", ttl=1.0, holder="a"), Lease(pool, "stuck-active", ttl=1.0, holder="b")
+    assert await a.try_acquire()
+    stuck = await asyncpg.connect(database_url)
+    try:
+        await stuck.execute("begin")
+        await stuck.execute("select pg_advisory_xact_lock_shared($1, hashtext($2))", LOCK_CLASS, a.name)
+        assert not await b.try_acquire()  # A's lease is valid: nothing to take, nobody ended
+        assert not stuck.is_closed() and await stuck.fetchval("select 1") == 1
+        await asyncio.sleep(1.2)  # expired, but not one lease length ago: B waits on the lock, ends nobody
+        assert not await b.try_acquire()
+        assert await stuck.fetchval("select 1") == 1
+        await wait_for(b.try_acquire, timeout=PATIENCE)  # then B ends the stuck session and takes over
+        with pytest.raises((asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError)):
+            await stuck.fetchval("select 1")
+    finally:
+        with contextlib.suppress(Exception):
+            await stuck.close()
+    assert b.token == a.token + 1  # type: ignore[operator]
+
+
 async def test_runner_restarts_reuse_membership_seats_so_the_lease_rows_stay_bounded(pool: asyncpg.Pool) -> None:
     """Six runners in turn, each killed (no release): lease rows are the units plus at most two seats."""
     from projections.calendars.projector import PROJECTION as calendars
