@@ -10,7 +10,8 @@ least once).
 
 One notifier is active: the holder of the `notifier` lease (shared/lease.py); the others stand by and
 one takes over within a lease's length of the holder's death or pause. A holder paused past its lease
-that resumes does nothing more: it checks `lease.held()` right before each mail, every write (intake
+that resumes writes nothing and sends at most the one mail it had passed its check for when paused (a
+repeat with the same Message-ID): it checks `lease.held()` right before each mail, every write (intake
 position with its outbox rows, each outcome) is a transaction fenced by the lease's token, and each
 term reads through its own consumer (`notifier-<token>`), so a stale holder takes no message from the
 new one.

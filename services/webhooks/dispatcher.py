@@ -8,7 +8,9 @@ paused past its lease that resumes does nothing more:
 
 - every write (intake position with its outbox rows, each attempt's outcome, a cancellation) is a
   transaction fenced by the lease's token, so a stale holder's write fails with `LeaseLost`;
-- each sender checks `lease.held()` right before each HTTP delivery, so a stale holder sends nothing;
+- each sender checks `lease.held()` right before each HTTP delivery, so a stale holder sends nothing
+  more, except the one POST it may already have passed that check for when it was paused (a repeat
+  of a delivery, at least once; the order of first arrivals holds);
 - each term reads SCHED_EVENTS through its own durable consumer, named after the lease token, so a
   stale holder's pending pull requests cannot take messages from the new holder's consumer.
 """
