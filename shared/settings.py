@@ -25,6 +25,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     events_replicas: int = 1  # 3 on a three-node NATS cluster (`sched run --cluster`)
     calendar_partitions: int = 1  # the calendars read model split by provider (4 in cluster mode)
     command_workers: int = 32
+    # Bytes the query service keeps of links' slots per day and of answers (SCHED_QUERY_DAYS_BYTES,
+    # SCHED_QUERY_ANSWERS_BYTES): least recently used / oldest go first past them.
+    query_days_bytes: int = 64 * 1024 * 1024
+    query_answers_bytes: int = 32 * 1024 * 1024
     webhook_allow_loopback: bool = False
     # Seconds before each retry of a failed webhook delivery (then it is dead), and per-attempt timeout.
     webhook_retry_schedule: tuple[float, ...] = (5.0, 30.0, 120.0, 600.0, 3600.0, 21600.0, 86400.0)
@@ -91,6 +95,10 @@ def load_settings(**overrides: object) -> Settings:
         values["calendar_partitions"] = int(env["SCHED_CALENDAR_PARTITIONS"])
     if env.get("SCHED_COMMAND_WORKERS"):
         values["command_workers"] = int(env["SCHED_COMMAND_WORKERS"])
+    for field, name in (("query_days_bytes", "SCHED_QUERY_DAYS_BYTES"),
+                        ("query_answers_bytes", "SCHED_QUERY_ANSWERS_BYTES")):
+        if env.get(name):
+            values[field] = int(env[name])
     if env.get("SCHED_WEBHOOK_ALLOW_LOOPBACK"):
         values["webhook_allow_loopback"] = env["SCHED_WEBHOOK_ALLOW_LOOPBACK"] in ("1", "true", "yes")
     if env.get("SCHED_WEBHOOK_RETRY_SCHEDULE"):  # e.g. "5,30,120,600,3600,21600,86400"

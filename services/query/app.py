@@ -16,6 +16,7 @@ from nats.aio.client import Client as NatsClient
 
 from projections import runnable
 from projections.calendars.memory import LiveCalendars
+from services.query.answers import KeptAnswers
 from services.query.link_days import LinkDays
 from services.query.next_free import NextFreeIndex
 from services.query.reads import Reads, StateCache
@@ -59,8 +60,9 @@ async def bootstrap(settings: Settings, clock: Callable[[], float] | None = None
     follower = asyncio.create_task(calendars.follow(pool, stop))
     states = StateCache(calendars)
     reads = Reads(pool, settings.public_url, clock or time.time, calendars=calendars, states=states,
-                  projections=units, signing_secret=settings.signing_secret, link_days=LinkDays(calendars),
-                  next_free=NextFreeIndex(calendars))
+                  projections=units, signing_secret=settings.signing_secret,
+                  link_days=LinkDays(calendars, settings.query_days_bytes), next_free=NextFreeIndex(calendars),
+                  answers=KeptAnswers(settings.query_answers_bytes))
     service = QueryService(reads, check_replies=settings.check_replies)
     nc = await nats.connect(settings.nats_servers, max_reconnect_attempts=-1)
     answering = await answer_requests_lean(nc, subject_prefix(settings.nats_prefix, "query"), "sched-queries",

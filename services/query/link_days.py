@@ -8,11 +8,16 @@ applied when a window is assembled). An entry therefore holds while
 * every host's calendar version is unchanged: the in-memory calendars bump a provider's version in the
   same no-await step that applies its events, in commit order, so a query never sees a day computed
   before a booking it can see,
-* `now` is before the first expiry of one of the hosts' holds at the time it was computed.
+* `now` is before the first expiry of one of the hosts' holds at the time it was computed, and not before
+  the moment it was computed (a clock stepped back may be before a hold expired: the day is computed again).
 
 Each entry keeps the slots' JSON, so assembling a window is slicing and joining bytes. Memory is bounded
-by MAX_LINK_DAYS entries (least recently used go first); a day holds at most 96 starts per duration and
-rank at the default increment, about 120 bytes each.
+by bytes, not entries: a day of a link with a 1-minute increment and several durations holds thousands of
+slots. Each entry's size is estimated (its JSON plus SLOT_OVERHEAD bytes of Python objects per slot, plus
+ENTRY_OVERHEAD) and the least recently used entries go until the total is within the budget
+(`Settings.query_days_bytes`, DEFAULT_BUDGET = 64 MiB). A day larger than the whole budget is used for its
+answer and not kept. Worst case: the budget, plus the one day being assembled (a link's day may reach
+1,440 starts times its durations, about 210 bytes a slot; 64 MiB keeps some 300,000 slots).
 """
 
 from __future__ import annotations
@@ -28,7 +33,11 @@ from shared.availability import HostCalendar, LinkRules, iso_utc
 from shared.availability.days import day_link_slots, window_bounds, window_days
 from shared.availability.timezones import SECONDS_PER_DAY
 
-MAX_LINK_DAYS = 2048
+DEFAULT_BUDGET = 64 * 1024 * 1024  # bytes of kept days
+# Per slot beyond its JSON: the bytes object's header (33) and the list's pointer (8), and two ints of the
+# starts and ends (32 each, and a pointer each); per entry: the tuple, three lists, the key and the dict slot.
+SLOT_OVERHEAD = 33 + 8 + 2 * (32 + 8)
+ENTRY_OVERHEAD = 512
 _encoder = msgspec.json.Encoder()
 
 
@@ -36,20 +45,28 @@ class DaySlots(NamedTuple):
     """One link's slots of one UTC day, and what they were computed from."""
 
     versions: tuple[int, ...]  # each host's calendar version
+    computed_at: int  # the `now` it was computed at: valid for no earlier `now`
     valid_until: float  # the first expiry of a host's hold after the moment they were computed
     starts: list[int]
     ends: list[int]
     last_end: int
     fragments: list[bytes]  # each slot as the reply's JSON object
+    size: int  # estimated bytes kept
+
+
+def entry_size(fragments: list[bytes]) -> int:
+    """The estimated bytes a day's entry keeps: its JSON and the Python objects around it."""
+    return ENTRY_OVERHEAD + sum(map(len, fragments)) + SLOT_OVERHEAD * len(fragments)
 
 
 class LinkDays:
     """The per-day slot lists of links, over the query service's in-memory calendars."""
 
-    def __init__(self, calendars: LiveCalendars, size: int = MAX_LINK_DAYS) -> None:
+    def __init__(self, calendars: LiveCalendars, budget: int = DEFAULT_BUDGET) -> None:
         self.calendars = calendars
-        self.size = size
-        self.days: dict[tuple[int, int], DaySlots] = {}  # (link serial, UTC midnight) -> its slots
+        self.budget = budget
+        self.days: dict[tuple[int, int], DaySlots] = {}  # (link serial, UTC midnight) -> its slots, LRU first
+        self.kept_bytes = 0  # the sum of the kept entries' sizes, at most `budget`
         self.computed = 0  # days computed (misses), for tests and the benchmark
 
     def answer(self, serial: int, link: LinkRules, host_ids: Sequence[str], now: int, start: int,
@@ -64,13 +81,14 @@ class LinkDays:
         for day in window_days(link, now, start, end):
             key = (serial, day)
             entry = self.days.pop(key, None)  # re-inserted below: the dict's order is least recently used first
-            if entry is None or entry.versions != versions or now >= entry.valid_until:
+            if entry is not None:
+                self.kept_bytes -= entry.size
+            if (entry is None or entry.versions != versions or now >= entry.valid_until
+                    or now < entry.computed_at):
                 if hosts is None:
                     hosts = live.host_calendars(host_ids, now)
                 entry = self._compute(link, hosts, host_ids, versions, day, now)
-            if len(self.days) >= self.size:
-                del self.days[next(iter(self.days))]
-            self.days[key] = entry
+            self._keep(key, entry)
             if not entry.starts:
                 continue
             if entry.starts[0] >= earliest and entry.starts[-1] <= horizon and entry.last_end <= end:
@@ -83,13 +101,22 @@ class LinkDays:
                 parts.append(kept)
         return b"[" + b",".join(parts) + b"]"
 
+    def _keep(self, key: tuple[int, int], entry: DaySlots) -> None:
+        """Keep an entry as the most recently used, dropping the least recently used past the budget."""
+        if entry.size > self.budget:
+            return  # larger than everything kept may be: used for this answer only
+        while self.days and self.kept_bytes + entry.size > self.budget:
+            self.kept_bytes -= self.days.pop(next(iter(self.days))).size
+        self.days[key] = entry
+        self.kept_bytes += entry.size
+
     def _compute(self, link: LinkRules, hosts: list[HostCalendar], host_ids: Sequence[str],
                  versions: tuple[int, ...], day: int, now: int) -> DaySlots:
         self.computed += 1
         slots = day_link_slots(link, hosts, day)
         expiries = [t for h in host_ids if (t := self.calendars.holds_expiring(h, now)) is not None]
+        fragments = [_encoder.encode({"start_at": iso_utc(s.start), "end_at": iso_utc(s.end),
+                                      "duration": s.duration, "rank": s.rank}) for s in slots]
         return DaySlots(
-            versions, min(expiries, default=float("inf")), [s.start for s in slots], [s.end for s in slots],
-            max((s.end for s in slots), default=0),
-            [_encoder.encode({"start_at": iso_utc(s.start), "end_at": iso_utc(s.end), "duration": s.duration,
-                              "rank": s.rank}) for s in slots])
+            versions, now, min(expiries, default=float("inf")), [s.start for s in slots], [s.end for s in slots],
+            max((s.end for s in slots), default=0), fragments, entry_size(fragments))

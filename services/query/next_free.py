@@ -13,7 +13,9 @@ A provider's entry is true until one of three things happens, and each is caught
   changed since it last looked, before it answers;
 * the slot starts (nothing before now is a slot) or one of the provider's holds expires (time it held is
   free again): the entry's last valid second, in a heap of the group;
-* the day moves on, the service or its location changes: another group (the key changes).
+* the day moves on, the service or its location changes: another group (the key changes);
+* the clock steps back before the moment an entry was computed (a hold that had expired then occupies
+  time again, and slots between the two moments were not looked at): the entry is computed again.
 
 Memory is bounded by MAX_GROUPS groups and MAX_ENTRIES entries in all (everything is dropped, and rebuilt
 on demand, past either).
@@ -39,10 +41,12 @@ _NEVER = float("inf")
 class ServiceIndex:
     """One group: every provider's first open slot (None: none within the search) and the order of them."""
 
-    __slots__ = ("entries", "expiring", "order", "seen")
+    __slots__ = ("entries", "expiring", "latest", "order", "seen")
 
     def __init__(self, seen: int) -> None:
-        self.entries: dict[str, tuple[int | None, float]] = {}  # provider -> (first open slot, last valid second)
+        # provider -> (first open slot, last valid second, the `now` it was computed at)
+        self.entries: dict[str, tuple[int | None, float, int]] = {}
+        self.latest = 0  # the latest `now` an entry was computed at: a `now` before it finds stale entries
         self.order: list[tuple[int, str]] = []  # (first, provider) of the public providers that have one
         self.expiring: list[tuple[float, str]] = []  # heap of (last valid second, provider); stale items skipped
         self.seen = seen  # the calendars' change count the entries are up to date with
@@ -79,6 +83,9 @@ class NextFreeIndex:
             # more changes than the log keeps: look at everyone again
             stale = provider_ids if changed is None else [p for p in changed if p in group.entries]
             group.seen = live.changes
+        if now < group.latest:  # the clock stepped back: entries computed after `now` are not true at `now`
+            stale = {*stale, *(p for p, entry in group.entries.items() if entry[2] > now)}
+            group.latest = now
         for provider_id in stale:
             self._compute(group, provider_id, rules, extra.get(provider_id, []), zone_name, from_date, now)
         while group.expiring and group.expiring[0][0] < now:
@@ -109,11 +116,12 @@ class NextFreeIndex:
         # Open slots only go as time passes, except where a hold expires: the entry holds through `until`,
         # the last second at which its slot still starts at or after now and every hold still occupies.
         until = min(_NEVER if first is None else first, _NEVER if expiring is None else expiring - 1)
-        group.entries[provider_id] = (first, until)
+        group.entries[provider_id] = (first, until, now)
+        group.latest = max(group.latest, now)
         if first is not None:
             insort(group.order, (first, provider_id))
         if until != _NEVER:
             if len(group.expiring) > 4 * len(group.entries):  # mostly replaced items: start the heap afresh
-                group.expiring = [(u, p) for p, (_, u) in group.entries.items() if u != _NEVER]
+                group.expiring = [(u, p) for p, (_, u, _) in group.entries.items() if u != _NEVER]
                 heapq.heapify(group.expiring)
             heapq.heappush(group.expiring, (until, provider_id))

@@ -15,6 +15,7 @@ from projections.calendars import queries as calendar_rows
 from projections.calendars.memory import LiveCalendars
 from projections.resources import queries as resources
 from projections.runner import Projection, applied_everywhere, log_head, tx_of
+from services.query.answers import KeptAnswers
 from services.query.link_days import LinkDays
 from services.query.next_free import NextFreeIndex
 from shared.availability import Busy, HostCalendar
@@ -90,7 +91,7 @@ class Reads:
     calendars: LiveCalendars | None = None  # the query service's in-memory calendars; None: read rm_* rows
     next_free: NextFreeIndex | None = None  # slots.earliest_slot's index, over `calendars`
     states: StateCache | None = None
-    answers: dict[tuple[Any, ...], Any] = field(default_factory=dict)  # slots.link_slots' answers this second
+    answers: KeptAnswers = field(default_factory=KeptAnswers)  # slots.link_slots' answers this second, and more
     link_days: LinkDays | None = None  # links' slots per day, over `calendars`
 
     async def state(self, kind: str, resource_id: str, account_id: str) -> tuple[int, Any] | None:

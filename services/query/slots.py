@@ -24,9 +24,6 @@ from shared.errors import NotFound, ValidationFailed
 from shared.messages.queries import EarliestSlot, LinkSlots, ServiceSlots
 
 MAX_LINK_WINDOW = 31 * 86400
-MAX_ANSWERS = 1024  # link slot answers kept (each valid for the second it was computed in)
-_SECOND = ("second",)  # the key under which the answers' second is noted
-_PER_SECOND = ("link",)  # first elements of the keys of answers valid for one second
 # Searching without `until`: a week, a month, then a year, so a free slot next week costs a week.
 SEARCH_SPANS = (7, 31, 366)
 
@@ -137,7 +134,7 @@ async def _service_providers(reads: Reads, query: ServiceSlots | EarliestSlot) -
         states = (serial, location[0]) if location and location[0] and states else None
     # Every provider's extra busy time depends on these states only: kept with them while they are cached.
     key = ("service providers", states) if states else None
-    kept = reads.answers.get(key) if key is not None else None
+    kept = reads.answers.get(key)
     if kept is None:
         everyone = service.ordered_providers()
         location_busy = location[1].busy() if location else []
@@ -223,18 +220,9 @@ async def earliest_slot(reads: Reads, query: EarliestSlot) -> dict[str, Any]:
 
 
 def _keep(reads: Reads, key: tuple[Any, ...], answer: Any, second: int | None = None) -> None:
-    """Keep an answer for its key (the oldest goes first when MAX_ANSWERS are kept).
-
-    Answers computed for one second (`second`) can never be hit once the clock moved on: they all go
-    the first time an answer of a later second is kept, so the cache holds at most one second's answers.
-    """
-    if second is not None and reads.answers.get(_SECOND) != second:
-        for stale in [k for k in reads.answers if k and k[0] in _PER_SECOND]:
-            del reads.answers[stale]
-        reads.answers[_SECOND] = second
-    if len(reads.answers) >= MAX_ANSWERS:
-        reads.answers.pop(next(iter(reads.answers)))
-    reads.answers[key] = answer
+    """Keep an answer for its key (`services.query.answers`: within a byte budget; per-second answers of an
+    earlier second go)."""
+    reads.answers.keep(key, answer, second)
 
 
 HANDLERS: dict[str, Callable[[Any, Any], Awaitable[Any]]]

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from projections.calendars.memory import LiveCalendars
 from services.query.link_days import LinkDays
-from shared.availability import LinkRules, ProviderSchedule, WeeklyRule, iso_utc, link_slots
+from shared.availability import AvailabilityRule, LinkRules, ProviderSchedule, WeeklyRule, iso_utc, link_slots
 from shared.availability.days import assemble, day_link_slots, window_days
 from shared.messages.events import (
     BusyInterval,
@@ -106,13 +106,11 @@ queries = st.tuples(st.integers(0, 36 * 4).map(lambda k: k * 900 + 60 * (k % 3))
 def test_the_day_cache_answers_what_the_engine_answers_as_the_calendars_change(
         zone: str, link: LinkRules, steps: list[object]) -> None:
     live = _calendars(zone)
-    days = LinkDays(live, size=7)  # small: eviction happens too
+    days = LinkDays(live, budget=40_000)  # small (about two days): eviction happens too
     hosts = PROVIDERS
-    latest_now = BASE
     for step in steps:
         if isinstance(step, tuple):
-            now = max(latest_now, BASE + step[0])  # time only moves forward
-            latest_now = now
+            now = BASE + step[0]  # time moves on, and may step back (a clock corrected)
             start, end = BASE + step[1], BASE + step[1] + step[2]
             answer = msgspec.json.decode(days.answer(1, link, hosts, now, start, end))
             expected = [{"start_at": iso_utc(s.start), "end_at": iso_utc(s.end), "duration": s.duration,
@@ -120,6 +118,7 @@ def test_the_day_cache_answers_what_the_engine_answers_as_the_calendars_change(
             assert answer == expected
         else:
             live.apply(step)  # type: ignore[arg-type]
+    assert days.kept_bytes <= days.budget
 
 
 def test_a_second_window_over_the_same_days_computes_nothing_new() -> None:
@@ -151,3 +150,70 @@ def test_a_day_kept_while_a_hold_occupied_it_is_computed_again_once_the_hold_exp
     assert iso_utc(ten) not in starts(BASE)
     assert iso_utc(ten) not in starts(BASE + 3599)  # the same day, from the cache: the hold still occupies it
     assert iso_utc(ten) in starts(BASE + 3600)  # expired: no event changed the calendar, yet the slot is back
+
+
+def test_a_day_computed_after_a_hold_expired_is_computed_again_when_the_clock_steps_back() -> None:
+    live = _calendars("Etc/UTC")
+    days = LinkDays(live)
+    link = LinkRules(time_zone="Etc/UTC", durations=[60])
+    ten = BASE + 10 * 3600
+    live.apply(TimeReserved(provider_id="prov_a", reservation_id="h", kind="hold", start_at=iso_utc(ten),
+                            end_at=iso_utc(ten + 3600), expires_at=iso_utc(BASE + 3600)))
+
+    def starts(now: int) -> set[str]:
+        return {s["start_at"] for s in msgspec.json.decode(days.answer(1, link, ["prov_a"], now, BASE, BASE + DAY))}
+
+    assert iso_utc(ten) in starts(BASE + 7200)  # computed after the hold expired
+    computed = days.computed
+    assert iso_utc(ten) not in starts(BASE + 60)  # the clock stepped back: the hold occupies the slot again
+    assert days.computed == computed + 1
+
+
+# --- memory: the days kept stay within their byte budget, whatever the link's increment and durations
+
+def _minute_link() -> LinkRules:
+    """A link whose day holds thousands of slots: a 1-minute increment, four durations, two ranks."""
+    return LinkRules(time_zone="Etc/UTC", durations=[15, 30, 45, 60], increment=1, availability=[
+        AvailabilityRule(day_of_week=d, start_time="00:00", end_time="12:00", rank=1)
+        for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")] + [
+        AvailabilityRule(day_of_week=d, start_time="12:00", end_time="23:59", rank=2)
+        for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")])
+
+
+def _calendars_all_day() -> LiveCalendars:
+    live = _calendars("Etc/UTC")
+    for provider_id in PROVIDERS:
+        live.providers[provider_id].schedule = ProviderSchedule(time_zone="Etc/UTC", weekly_rules=[
+            WeeklyRule(day_of_week=d, start_time="00:00", end_time="23:59")
+            for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")])
+    return live
+
+
+def test_days_of_a_one_minute_link_stay_within_the_byte_budget_and_answer_what_the_engine_answers() -> None:
+    live = _calendars_all_day()
+    link = _minute_link()
+    budget = 2 * 1024 * 1024
+    days = LinkDays(live, budget=budget)
+    first = msgspec.json.decode(days.answer(1, link, PROVIDERS, BASE, BASE, BASE + DAY))
+    assert len(first) > 4000  # thousands of slots in one day
+    one_day = days.kept_bytes
+    assert one_day >= len(msgspec.json.encode(first))  # the estimate counts at least the JSON kept
+    assert budget // one_day < 6  # so a 6-day window cannot all be kept
+    for serial in (1, 2, 3):  # several link states (serials), windows of 6 days over and over
+        for shift in (0, 2, 1):
+            start, end = BASE + shift * DAY + 3 * 60, BASE + (shift + 6) * DAY
+            answer = msgspec.json.decode(days.answer(serial, link, PROVIDERS, BASE, start, end))
+            expected = [{"start_at": iso_utc(s.start), "end_at": iso_utc(s.end), "duration": s.duration,
+                         "rank": s.rank} for s in link_slots(link, live.host_calendars(PROVIDERS, BASE), BASE, start, end)]
+            assert answer == expected  # eviction never changes an answer
+            assert days.kept_bytes <= budget
+            assert days.kept_bytes == sum(entry.size for entry in days.days.values())
+    assert 0 < len(days.days) < 6
+
+
+def test_a_day_larger_than_the_whole_budget_is_answered_and_not_kept() -> None:
+    live = _calendars_all_day()
+    days = LinkDays(live, budget=100_000)
+    answer = msgspec.json.decode(days.answer(1, _minute_link(), PROVIDERS, BASE, BASE, BASE + DAY))
+    assert len(answer) > 4000
+    assert days.days == {} and days.kept_bytes == 0

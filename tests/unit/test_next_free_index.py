@@ -120,3 +120,19 @@ def test_an_index_the_change_log_no_longer_reaches_looks_at_every_provider_again
         live.apply(TimeReserved(provider_id=provider_id, reservation_id="r", kind="event", start_at=iso_utc(nine),
                                 end_at=iso_utc(nine + 3600)))
     assert index.earliest(key, RULES, PROVIDERS, {}, ZONE, day, nine - 60, None) == nine + 3600
+
+
+def test_an_answer_computed_after_a_hold_expired_is_computed_again_when_the_clock_steps_back() -> None:
+    live = _calendars()
+    index = NextFreeIndex(live)
+    day = datetime.fromtimestamp(BASE, UTC).astimezone(RULES_ZONE).date()  # a Friday, 09:00-11:00 New York
+    nine = int(datetime(day.year, day.month, day.day, 9, tzinfo=RULES_ZONE).timestamp())
+    key = ("srv", 1, ZONE, day)
+    live.apply(TimeReserved(provider_id="prov_a", reservation_id="h", kind="hold", start_at=iso_utc(nine),
+                            end_at=iso_utc(nine + 7200), expires_at=iso_utc(nine - 3600)))
+    assert index.earliest(key, RULES, ["prov_a"], {}, ZONE, day, nine - 1800, None) == nine  # the hold expired
+    earlier = nine - 7200  # the clock stepped back: the hold occupies Friday again
+    hosts = live.host_calendars(["prov_a"], earlier)
+    result = engine_service_slots(RULES, hosts, earlier, ZONE, day, None, 1)
+    assert result.aggregated[0][0].start > nine + 3600
+    assert index.earliest(key, RULES, ["prov_a"], {}, ZONE, day, earlier, None) == result.aggregated[0][0].start
