@@ -37,6 +37,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
@@ -191,3 +192,24 @@ class Lease:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.ttl / 5)
         await self.release()
+
+
+async def serve_terms(lease: Lease, stop: asyncio.Event, lead: Callable[[asyncio.Event], Awaitable[None]],
+                      role: str, poll: float = 0.2) -> None:
+    """Keep `lease` until `stop`, and run `lead(stop)` for every term we hold it (a standby waits; a term
+    that fails is logged and, while the lease is still ours, begun again a second later)."""
+    keeping = asyncio.create_task(lease.keep(stop))
+    try:
+        while not stop.is_set():
+            if not lease.held():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=poll)
+                continue
+            try:
+                await lead(stop)
+            except Exception:
+                log.exception("%s term failed; trying again", role)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=1.0)
+    finally:
+        await keeping

@@ -45,7 +45,7 @@ from services.notifier.mails import KINDS, Booking, Recipient, outbox_messages
 from shared.calendar_files import Person, appointment_entry, event_entry
 from shared.domain.registry import stream_kind
 from shared.feed import Envelope, ensure_events_stream, stream_incarnation, term_consumer
-from shared.lease import Lease, LeaseLost
+from shared.lease import Lease, LeaseLost, serve_terms
 from shared.lifecycle import sleep_unless_stopped
 from shared.manage import manage_urls, view_url
 from shared.messages.events import (
@@ -353,19 +353,7 @@ class Notifier:
     async def run(self, stop: asyncio.Event) -> None:
         """Work while holding the lease, until `stop`; stand by while another instance holds it."""
         assert self.lease is not None, "a running notifier is a single-active role: give it its lease"
-        keeping = asyncio.create_task(self.lease.keep(stop))
-        try:
-            while not stop.is_set():
-                if not self.lease.held():
-                    await sleep_unless_stopped(stop, STANDBY_POLL_SECONDS)
-                    continue
-                try:
-                    await self._lead(stop)
-                except Exception:
-                    log.exception("notifier term failed; trying again")
-                    await sleep_unless_stopped(stop, 1.0)
-        finally:
-            await keeping
+        await serve_terms(self.lease, stop, self._lead, "notifier", STANDBY_POLL_SECONDS)
 
     async def _lead(self, stop: asyncio.Event) -> None:
         assert self.lease is not None and self.lease.token is not None

@@ -25,7 +25,7 @@ from nats.js import JetStreamContext
 
 from services.webhooks.intake import Intake
 from services.webhooks.senders import Senders
-from shared.lease import DEFAULT_TTL, Lease
+from shared.lease import DEFAULT_TTL, Lease, serve_terms
 from shared.lifecycle import sleep_unless_stopped
 from shared.settings import Settings
 
@@ -48,19 +48,7 @@ class Dispatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver while holding the lease, until `stop`; stand by while another instance holds it."""
-        keeping = asyncio.create_task(self.lease.keep(stop))
-        try:
-            while not stop.is_set():
-                if not self.lease.held():
-                    await sleep_unless_stopped(stop, STANDBY_POLL_SECONDS)
-                    continue
-                try:
-                    await self._lead(stop)
-                except Exception:
-                    log.exception("webhook dispatcher term failed; trying again")
-                    await sleep_unless_stopped(stop, 1.0)
-        finally:
-            await keeping
+        await serve_terms(self.lease, stop, self._lead, "webhook dispatcher", STANDBY_POLL_SECONDS)
 
     async def _lead(self, stop: asyncio.Event) -> None:
         token = self.lease.token
