@@ -11,7 +11,11 @@ A transaction whose snapshot predates the commit would find the swapped-in table
 newer than the snapshot): the one repeatable-read reader (`LiveCalendars.load`) locks the tables before
 its first read, so its snapshot is taken after any swap it waited for.
 
-Only for tables nothing else depends on (no views, no foreign keys): the drop refuses otherwise.
+Only for tables nothing else depends on (no views, no foreign keys): the drop refuses otherwise. What
+`LIKE` does not copy is lost with the old table: grants, row-level security policies, triggers, comments,
+publication membership and replica identity. The read models have none today; one that gains any must
+re-apply it after the swap (or be rebuilt by replay instead). And any future reader that reads a read
+model in more than one statement under one snapshot (repeatable read) must lock it first, as the load does.
 """
 
 from __future__ import annotations

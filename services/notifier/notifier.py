@@ -173,8 +173,10 @@ class Notifier:
                               " on conflict (stream) do update set sequence = excluded.sequence,"
                               " stream_created = excluded.stream_created", stream, self.position, created)
         self.stream_created = created
-        if self._sub is not None:
-            await self._sub.unsubscribe()
+        sub, self._sub = self._sub, None  # until a new one is made, `run_intake` knows to start again
+        if sub is not None:
+            with contextlib.suppress(Exception):  # the server may be away: the subscription is gone anyway
+                await sub.unsubscribe()
         token = self.lease.token if self.lease is not None else None
         self._sub = await term_consumer(self.js, self.settings, CONSUMER, token, self.position)
 
@@ -278,6 +280,8 @@ class Notifier:
         """Follow the stream until `stop`; after an error, resume from the committed position."""
         while not stop.is_set():
             try:
+                if self._sub is None:  # a restart failed half-way (NATS away): start again before reading
+                    await self.start_intake()
                 await self.intake_step()
             except Exception:
                 log.exception("notifier intake failed; resuming from the committed position")

@@ -146,16 +146,19 @@ class Intake:
                 log.warning("SCHED_EVENTS was recreated; the intake reads it again from the start")
                 self.position = 0
             await outbox.restart_intake(self.pool, stream, created, self.position, self.lease)
-        if self._sub is not None:
-            await self._sub.unsubscribe()
+        await self._drop_subscription()  # until a new one is made, `run` knows to start again
         token = self.lease.token if self.lease is not None else None
         self._sub = await term_consumer(self.js, self.settings, CONSUMER, token, self.position)
 
+    async def _drop_subscription(self) -> None:
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            with contextlib.suppress(Exception):  # the server may be away: the subscription is gone anyway
+                await sub.unsubscribe()
+
     async def stop(self) -> None:
         """Drop the subscription to the consumer (the consumer itself stays)."""
-        if self._sub is not None:
-            await self._sub.unsubscribe()
-            self._sub = None
+        await self._drop_subscription()
 
     async def step(self, wait: float = 1.0) -> int:
         """Handle the next batch (waiting up to `wait` for one); return how many messages it held."""
@@ -304,6 +307,8 @@ class Intake:
         """Follow the stream until `stop` is set; after an error, resume from the committed position."""
         while not stop.is_set():
             try:
+                if self._sub is None:  # a restart failed half-way (NATS away): start again before reading
+                    await self.start()
                 await self.step()
             except Exception:
                 log.exception("webhook intake failed; resuming from the committed position")

@@ -452,6 +452,36 @@ async def test_webhooks_get_each_event_once_after_messages_and_then_the_stream_a
     assert [r.json["id"] for r in receiver.received] == [event_id(r) for r in created]  # once each, in order
 
 
+async def test_an_intake_whose_restart_failed_half_way_starts_again_and_delivers_on(
+    nc: nats.NATS, hook_settings: Settings, commands, query_service, projector, relay, dispatcher, receivers,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A restart that dropped the old subscription and then could not make its consumer (NATS timing out, as
+    after a node was killed) must not leave the intake reading a dead subscription for ever: it starts again."""
+    from services.webhooks import intake as intake_module
+    receiver = start_receiver(receivers)
+    ids = await account_ids(nc, hook_settings)
+    await subscribe(nc, hook_settings, ids, receiver.url)
+    created = [await ok(nc, hook_settings, "create_link", {**ids, "name": "Link 0"})]
+    await eventually(lambda: len(receiver.delivered()) == 1, what="the first delivery")
+
+    real = intake_module.term_consumer
+    failures = [nats.errors.TimeoutError()]
+
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(intake_module, "term_consumer", flaky)
+    with pytest.raises(nats.errors.TimeoutError):
+        await dispatcher.intake.start()  # the old subscription is gone; no new consumer was made
+    assert not failures
+    created += [await ok(nc, hook_settings, "create_link", {**ids, "name": f"Link {n}"}) for n in (1, 2)]
+    await eventually(lambda: len(receiver.delivered()) == 3, what="the deliveries after the failed restart")
+    assert [r.json["id"] for r in receiver.delivered()] == [event_id(r) for r in created]
+
+
 # --- single-active: a standby takes over from a paused dispatcher, which then sends nothing -----------
 
 async def _lease_holder(pool: asyncpg.Pool, name: str) -> tuple[str, int] | None:
