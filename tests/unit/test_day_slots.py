@@ -9,6 +9,7 @@ they are at that moment, never one computed before an event the calendars have a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import msgspec
@@ -136,7 +137,8 @@ def test_a_second_window_over_the_same_days_computes_nothing_new() -> None:
     assert days.computed == computed + 3  # a host's calendar changed: every day of its links is computed again
 
 
-def test_a_day_kept_while_a_hold_occupied_it_is_computed_again_once_the_hold_expires() -> None:
+def _held_ten_oclock() -> tuple[LinkDays, Callable[[int], set[str]], int]:
+    """A link's days over a calendar with a hold at 10:00 that expires at 01:00; the starts it offers at `now`."""
     live = _calendars("Etc/UTC")
     days = LinkDays(live)
     link = LinkRules(time_zone="Etc/UTC", durations=[60])
@@ -147,22 +149,18 @@ def test_a_day_kept_while_a_hold_occupied_it_is_computed_again_once_the_hold_exp
     def starts(now: int) -> set[str]:
         return {s["start_at"] for s in msgspec.json.decode(days.answer(1, link, ["prov_a"], now, BASE, BASE + DAY))}
 
+    return days, starts, ten
+
+
+def test_a_day_kept_while_a_hold_occupied_it_is_computed_again_once_the_hold_expires() -> None:
+    _, starts, ten = _held_ten_oclock()
     assert iso_utc(ten) not in starts(BASE)
     assert iso_utc(ten) not in starts(BASE + 3599)  # the same day, from the cache: the hold still occupies it
     assert iso_utc(ten) in starts(BASE + 3600)  # expired: no event changed the calendar, yet the slot is back
 
 
 def test_a_day_computed_after_a_hold_expired_is_computed_again_when_the_clock_steps_back() -> None:
-    live = _calendars("Etc/UTC")
-    days = LinkDays(live)
-    link = LinkRules(time_zone="Etc/UTC", durations=[60])
-    ten = BASE + 10 * 3600
-    live.apply(TimeReserved(provider_id="prov_a", reservation_id="h", kind="hold", start_at=iso_utc(ten),
-                            end_at=iso_utc(ten + 3600), expires_at=iso_utc(BASE + 3600)))
-
-    def starts(now: int) -> set[str]:
-        return {s["start_at"] for s in msgspec.json.decode(days.answer(1, link, ["prov_a"], now, BASE, BASE + DAY))}
-
+    days, starts, ten = _held_ten_oclock()
     assert iso_utc(ten) in starts(BASE + 7200)  # computed after the hold expired
     computed = days.computed
     assert iso_utc(ten) not in starts(BASE + 60)  # the clock stepped back: the hold occupies the slot again
