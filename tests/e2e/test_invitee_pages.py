@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode, urlsplit
 
+import httpx
 import icalendar
 import nats
 import pytest
@@ -178,6 +179,18 @@ async def test_the_service_page_cannot_book_a_private_provider(site: Site, nc: n
     assert booked["ok"], booked
 
 
+async def _book_on_page(site: Site, page: str, start: datetime) -> tuple[httpx.Response, str, str]:
+    """Ines books 30 minutes at `start` on a booking page: the redirect, the confirmation page and its
+    reschedule link's path."""
+    booked = await site.http.post(page, data={
+        "display_name": "Ines Invitee", "email": "ines@example.com", "start": iso(start),
+        "end": iso(start + timedelta(minutes=30)), "tz": "Etc/UTC"})
+    assert booked.status_code == 303, booked.text
+    confirmation = (await site.http.get(booked.headers["location"])).text
+    reschedule = path_of(re.search(r'href="([^"]+/book/reschedule/[^"]+)"', confirmation).group(1))
+    return booked, confirmation, reschedule
+
+
 async def _status_is(site: Site, path: str, status: int) -> bool:
     return (await site.http.get(path)).status_code == status
 
@@ -200,12 +213,7 @@ async def test_no_query_parameter_makes_a_booking_page_fail(site: Site, nc: nats
     service = f"/book/{bookable.ids['account_id']}/services/{bookable.service_id}"
     await eventually(lambda: _status_is(site, service, 200), what="the service's page")
     start = weekday_at(3, 9)
-    booked = await site.http.post(path_of(link["url"]), data={
-        "display_name": "Ines Invitee", "email": "ines@example.com", "start": iso(start),
-        "end": iso(start + timedelta(minutes=30)), "tz": "Etc/UTC"})
-    assert booked.status_code == 303, booked.text
-    confirmation = (await site.http.get(booked.headers["location"])).text
-    reschedule = path_of(re.search(r'href="([^"]+/book/reschedule/[^"]+)"', confirmation).group(1))
+    booked, confirmation, reschedule = await _book_on_page(site, path_of(link["url"]), start)
     cancel = path_of(re.search(r'href="([^"]+/book/cancel/[^"]+)"', confirmation).group(1))
     pages = [path_of(link["url"]), service, reschedule, cancel, urlsplit(booked.headers["location"]).path]
     for page in pages:
@@ -227,12 +235,7 @@ async def test_a_used_single_use_link_can_still_be_rescheduled_through_its_manag
     link = (await send(nc, site.settings, "create_link", {**bookable.ids, "name": "Once", "durations": [30],
                                                           "time_zone": "Etc/UTC", "type": "single"}))["result"]
     start = weekday_at(3, 9)
-    booked = await site.http.post(path_of(link["url"]), data={
-        "display_name": "Ines Invitee", "email": "ines@example.com", "start": iso(start),
-        "end": iso(start + timedelta(minutes=30)), "tz": "Etc/UTC"})
-    assert booked.status_code == 303, booked.text
-    confirmation = (await site.http.get(booked.headers["location"])).text
-    reschedule = path_of(re.search(r'href="([^"]+/book/reschedule/[^"]+)"', confirmation).group(1))
+    _, _, reschedule = await _book_on_page(site, path_of(link["url"]), start)
     await eventually(lambda: _status_is(site, path_of(link["url"]), 404), what="the used link disabled")
     page = await site.http.get(reschedule, params={"date": start.date().isoformat()})
     assert page.status_code == 200 and "Rescheduling your booking" in page.text, page.status_code

@@ -11,6 +11,7 @@ import asyncio
 import time
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -65,20 +66,29 @@ async def test_with_the_query_and_command_services_stopped_every_request_answers
     assert answers[3][0].headers["content-type"].startswith("text/html")
 
 
+async def _link_ahead_of_the_reads(http: httpx.AsyncClient, nc: nats.NATS, settings: Settings,
+                                   name: str) -> tuple[dict[str, Any], dict[str, str], httpx.Response]:
+    """An account made while the projections ran (its token known to the gateway), then a link created once
+    they stopped: the account, its auth header and the creation's response (its position out of the reads' reach)."""
+    from projections.app import bootstrap as projections
+
+    async with projections(settings):
+        account = await new_account(nc, settings)
+        auth = {"authorization": f"Bearer {account['token']}"}
+        assert (await http.get("/v1/me", headers=auth)).status_code == 200
+    created = await http.post("/v1/links", headers=auth, json={"name": name})
+    assert created.status_code == 201, created.text
+    return account, auth, created
+
+
 async def test_a_read_behind_its_own_write_answers_503_with_retry_after_not_422(
     settings: Settings, settings_env: dict[str, str], nc: nats.NATS, command_service, query_service,
     tmp_path: Path
 ) -> None:
     """The projections stop; a write's position is then out of the read models' reach: 503 / `unavailable`."""
-    from projections.app import bootstrap as projections
 
     async with gateway_client(settings_env, tmp_path) as http:
-        async with projections(settings):
-            account = await new_account(nc, settings)
-            auth = {"authorization": f"Bearer {account['token']}"}
-            assert (await http.get("/v1/me", headers=auth)).status_code == 200
-        created = await http.post("/v1/links", headers=auth, json={"name": "Ahead of the reads"})
-        assert created.status_code == 201, created.text
+        account, auth, created = await _link_ahead_of_the_reads(http, nc, settings, "Ahead of the reads")
         position = created.headers["x-sched-position"]
         body = {"account_id": account["account_id"], "id": created.json()["id"], "min_position": int(position)}
         over_http, over_nats = await asyncio.gather(
@@ -101,12 +111,7 @@ async def test_a_read_behind_for_longer_than_one_query_wait_is_answered_once_the
     from projections.app import bootstrap as projections
 
     async with gateway_client(settings_env, tmp_path) as http:
-        async with projections(settings):
-            account = await new_account(nc, settings)
-            auth = {"authorization": f"Bearer {account['token']}"}
-            assert (await http.get("/v1/me", headers=auth)).status_code == 200
-        created = await http.post("/v1/links", headers=auth, json={"name": "Read me back"})
-        assert created.status_code == 201, created.text
+        _, auth, created = await _link_ahead_of_the_reads(http, nc, settings, "Read me back")
 
         async def projections_back_after(seconds: float) -> None:
             await asyncio.sleep(seconds)
