@@ -14,7 +14,6 @@ from typing import Any
 
 import asyncpg
 import msgspec
-import nats
 from litestar import Litestar, Request, Response, get, route
 from litestar.enums import HttpMethod
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -203,9 +202,8 @@ def bootstrap(settings: Settings) -> Litestar:
         async def reconnected() -> None:
             backend.forget_all()
 
-        backend.nc = await nats.connect(settings.nats_servers, max_reconnect_attempts=-1,
-                                        reconnected_cb=reconnected)
-        await backend.watch_identities()
+        await backend.connect(reconnected_cb=reconnected)
+        assert backend.nc is not None
         try:
             yield
         finally:

@@ -19,6 +19,7 @@ from services.gateway.errors import HttpError, from_reply
 from shared.catalogue import CATALOGUE
 from shared.catalogue.model import Auth
 from shared.lifecycle import health_subject
+from shared.rpc import LeanClient, Requests, lean_connect
 from shared.settings import Settings
 
 # Identities are cached until the event feed says they changed; the TTL only bounds how long a missed
@@ -64,11 +65,19 @@ class Backend:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.nc: nats.NATS | None = None
+        self.nc: LeanClient | None = None
+        self.requests: Requests | None = None
         self.pool: asyncpg.Pool | None = None
         self.positions: dict[str, int] = {}
         self.tokens: dict[str, tuple[float, dict[str, str]]] = {}
         self.accounts: dict[str, float] = {}  # public requests: accounts known to exist, until when
+
+    async def connect(self, **options: Any) -> None:
+        """Connect to NATS (a LeanClient, requests through `Requests`) and follow identities on the feed."""
+        self.nc = await lean_connect(self.settings.nats_servers, max_reconnect_attempts=-1, **options)
+        self.requests = Requests(self.nc)
+        await self.requests.start()
+        await self.watch_identities()
 
     async def request(self, kind: str, name: str, body: dict[str, Any]) -> Any:
         """The decoded reply of one command or query; an error reply raises its HttpError."""
@@ -79,7 +88,7 @@ class Backend:
 
         A query's success reply is the HTTP response body already, so the gateway passes it on undecoded.
         """
-        assert self.nc is not None
+        assert self.requests is not None
         subject = CATALOGUE[name].subject(self.settings.nats_prefix)
         payload = _encoder.encode(body)
         deadline = _deadline.get() or time.monotonic() + REQUEST_DEADLINE
@@ -90,7 +99,7 @@ class Backend:
             if remaining <= 0:
                 raise behind or HttpError(503, {"errors": {"detail": [f"the {kind} service is not answering"]}})
             try:
-                reply = await self.nc.request(subject, payload, timeout=max(0.1, min(ATTEMPT_TIMEOUT, remaining)))
+                data = await self.requests.request(subject, payload, max(0.1, min(ATTEMPT_TIMEOUT, remaining)))
             except (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.errors.Error):
                 # No responder (a service restarting), a lost reply or NATS reconnecting: ask again with the
                 # same command_id, which the command service answers once, until the deadline.
@@ -100,7 +109,6 @@ class Backend:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 1.0)
                 continue
-            data: bytes = reply.data
             if not data[:32].replace(b" ", b"").startswith(b'{"ok":false'):  # every error reply (shared.errors)
                 return data
             decoded = msgspec.json.decode(data)

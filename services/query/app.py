@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
-import nats
 from nats.aio.client import Client as NatsClient
 
 from projections import runnable
@@ -24,7 +23,7 @@ from services.query.service import QueryService
 from shared.catalogue import subject_prefix
 from shared.eventstore import create_pool
 from shared.manage import require_signing_secret
-from shared.rpc import answer_requests_lean
+from shared.rpc import answer_requests_lean, lean_connect, subscribed
 from shared.settings import Settings
 
 
@@ -64,10 +63,10 @@ async def bootstrap(settings: Settings, clock: Callable[[], float] | None = None
                   link_days=LinkDays(calendars, settings.query_days_bytes), next_free=NextFreeIndex(calendars),
                   answers=KeptAnswers(settings.query_answers_bytes))
     service = QueryService(reads, check_replies=settings.check_replies)
-    nc = await nats.connect(settings.nats_servers, max_reconnect_attempts=-1)
+    nc = await lean_connect(settings.nats_servers, max_reconnect_attempts=-1)
     answering = await answer_requests_lean(nc, subject_prefix(settings.nats_prefix, "query"), "sched-queries",
                                            settings.command_workers, service.execute)
-    await nc.flush()
+    await subscribed(nc)
     try:
         yield QueryApp(nc, pool, service, calendars)
     finally:

@@ -26,6 +26,7 @@ import pytest
 from services.gateway.backend import Backend
 from services.gateway.errors import HttpError
 from services.query.reads import Reads
+from shared.rpc import subscribed
 from shared.settings import Settings
 from tests.integration.messaging import send
 
@@ -69,10 +70,10 @@ async def _until_forgotten(backend: Backend, token: str) -> None:
 async def test_tokens_follow_their_accounts_events_on_the_feed(command_service, query_service, projector,
                                                                nc: nats.NATS, settings: Settings, pool: asyncpg.Pool):
     backend = Backend(settings)
-    backend.nc = await nats.connect(settings.nats_servers)
+    await backend.connect()
+    assert backend.nc is not None
     try:
-        await backend.watch_identities()
-        await backend.nc.flush()
+        await subscribed(backend.nc)
         ada, bob = await _account(nc, settings, pool, "Ada"), await _account(nc, settings, pool, "Bob")
 
         with pytest.raises(HttpError) as refused:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-import msgspec
 import nats
 import pytest
 
@@ -15,23 +13,19 @@ from shared.settings import Settings
 
 
 class SlowNats:
-    """Answers the token lookup after `lookup` seconds; never answers anything else. Records each attempt's timeout."""
+    """In place of the gateway's `Requests`: answers the token lookup after `lookup` seconds; never answers anything else. Records each attempt's timeout."""
 
     def __init__(self, lookup: float) -> None:
         self.lookup = lookup
         self.timeouts: list[tuple[str, float]] = []
 
-    async def request(self, subject: str, payload: bytes, timeout: float) -> Any:
+    async def request(self, subject: str, payload: bytes, timeout: float) -> bytes:
         self.timeouts.append((subject, timeout))
         if subject.endswith(".whoami"):
             await asyncio.sleep(self.lookup)
-            return msgspec.structs.replace(_Reply(), data=b'{"account_id": "acct_1", "user_id": "user_1"}')
+            return b'{"account_id": "acct_1", "user_id": "user_1"}'
         await asyncio.sleep(timeout)
         raise nats.errors.TimeoutError
-
-
-class _Reply(msgspec.Struct):
-    data: bytes = b""
 
 
 class _Request:
@@ -43,7 +37,7 @@ async def test_a_slow_token_lookup_and_a_silent_service_share_one_deadline() -> 
     """Lookup takes 60% of the deadline; the query gets the remaining 40%, not a deadline of its own."""
     backend = Backend(Settings())
     fake = SlowNats(lookup=0.6)
-    backend.nc = fake  # type: ignore[assignment]
+    backend.requests = fake  # type: ignore[assignment]
     with request_deadline(1.0), pytest.raises(HttpError) as refused:
         ids = await backend.caller(_Request("secret"), "bearer")  # type: ignore[arg-type]
         await backend.request("query", "link_get", {**ids, "id": "link_1"})
