@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from projections import runnable
 from projections.runner import ProjectionRunner
 from shared.eventstore import create_pool
+from shared.eventstore.appended import Appended
 from shared.settings import Settings
 
 
@@ -20,11 +21,15 @@ async def bootstrap(settings: Settings) -> AsyncIterator[ProjectionRunner]:
     """
     units = runnable(settings.calendar_partitions)
     pool = await create_pool(settings.database_url, min_size=2, max_size=len(units) + 3)
-    runner = ProjectionRunner(pool, units, shared=True)
+    appended = Appended(settings.database_url)
+    await appended.start()
+    runner = ProjectionRunner(pool, units, shared=True, appended=appended)
     task = asyncio.create_task(runner.run())
     try:
         yield runner
     finally:
         runner.stop.set()
+        appended.wake_all()
         await task
+        await appended.close()
         await pool.close()

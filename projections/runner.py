@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from shared.eventstore import EventStore, LogCursor, RecordedEvent
+from shared.eventstore.appended import Appended
 from shared.lease import Lease, LeaseLost, holder_name
 from shared.lifecycle import sleep_unless_stopped
 from shared.messages.events import Event, decode_event
@@ -219,6 +220,7 @@ class ProjectionRunner:
     lease_ttl: float = 5.0
     holder: str = field(default_factory=holder_name)
     leases: dict[str, Lease] = field(default_factory=dict)
+    appended: Appended | None = None  # wakes the units when an append commits (else they poll every idle_sleep)
 
     async def catch_up(self) -> int:
         """Apply every projection up to the end of the visible log; return how many events were applied."""
@@ -285,10 +287,13 @@ class ProjectionRunner:
 
     async def _follow(self, projection: Projection) -> None:
         lease = self.leases.get(projection.checkpoint)
+        waiter = self.appended.waiter(self.idle_sleep) if self.appended is not None else None
         while not self.stop.is_set():
             if lease is not None and not lease.held():
                 await sleep_unless_stopped(self.stop, 0.2)
                 continue
+            if waiter is not None:
+                waiter.arm()
             try:
                 count = await step(self.pool, projection, self.batch, lease)
             except LeaseLost:
@@ -299,7 +304,10 @@ class ProjectionRunner:
                 count = 0
                 await asyncio.sleep(0.5)
             if count < self.batch:
-                await sleep_unless_stopped(self.stop, self.idle_sleep)
+                if waiter is not None:
+                    await waiter.rest(count > 0)
+                else:
+                    await sleep_unless_stopped(self.stop, self.idle_sleep)
 
 
 async def status(pool: asyncpg.Pool, projections: Sequence[Projection]) -> list[dict[str, object]]:

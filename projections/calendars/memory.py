@@ -30,6 +30,7 @@ import msgspec
 from shared.availability import Busy, HostCalendar, ProviderSchedule
 from shared.domain.reservations import PAST_MARGIN, Calendar, Reservation
 from shared.eventstore import LogCursor
+from shared.eventstore.appended import Appended
 from shared.messages.events import (
     Event,
     ExternalBusyTimesSynced,
@@ -257,11 +258,15 @@ class LiveCalendars:
         return missing
 
     async def follow(self, pool: asyncpg.Pool, stop: asyncio.Event, idle: float = 0.005,
-                     prune_every: float = 60.0) -> None:
-        """Keep up with the log until `stop` is set; a failed read is retried."""
+                     prune_every: float = 60.0, appended: Appended | None = None) -> None:
+        """Keep up with the log until `stop` is set; a failed read is retried. Between reads that find nothing
+        it rests until an append wakes it (`appended`), or polls every `idle` s without one."""
         self._advanced = asyncio.Condition()
         pruned = time.monotonic()
+        waiter = appended.waiter(idle) if appended is not None else None
         while not stop.is_set():
+            if waiter is not None:
+                waiter.arm()
             try:
                 count = await self.catch_up(pool)
             except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
@@ -275,6 +280,9 @@ class LiveCalendars:
                 self.prune(int(self.clock()))
                 pruned = time.monotonic()
             if not count:
+                if waiter is not None:
+                    await waiter.rest(False)
+                    continue
                 try:
                     await asyncio.wait_for(stop.wait(), idle)
                 except TimeoutError:

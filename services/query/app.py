@@ -22,6 +22,7 @@ from services.query.reads import Reads, StateCache
 from services.query.service import QueryService
 from shared.catalogue import subject_prefix
 from shared.eventstore import create_pool
+from shared.eventstore.appended import Appended
 from shared.manage import require_signing_secret
 from shared.rpc import answer_requests_lean, lean_connect, subscribed
 from shared.settings import Settings
@@ -56,7 +57,9 @@ async def bootstrap(settings: Settings, clock: Callable[[], float] | None = None
     # would otherwise grow with the number of providers and show up in every query's latency.
     gc.freeze()
     stop = asyncio.Event()
-    follower = asyncio.create_task(calendars.follow(pool, stop))
+    appended = Appended(settings.database_url)
+    await appended.start()
+    follower = asyncio.create_task(calendars.follow(pool, stop, appended=appended))
     states = StateCache(calendars)
     reads = Reads(pool, settings.public_url, clock or time.time, calendars=calendars, states=states,
                   projections=units, signing_secret=settings.signing_secret,
@@ -74,5 +77,7 @@ async def bootstrap(settings: Settings, clock: Callable[[], float] | None = None
             await nc.drain()
         await answering.finish()
         stop.set()
+        appended.wake_all()
         await follower
+        await appended.close()
         await pool.close()

@@ -10,6 +10,7 @@ import nats
 
 from services.relay.relay import Relay
 from shared.eventstore import EventStore, create_pool
+from shared.eventstore.appended import Appended
 from shared.lease import Lease
 from shared.settings import Settings
 
@@ -28,14 +29,18 @@ async def bootstrap(settings: Settings) -> AsyncIterator[Relay]:
     lease = Lease(pool, "relay")  # one relay publishes; the others stand by
     relay = Relay(EventStore(pool), nc.jetstream(), settings, lease=lease)
     await relay.start()
+    appended = Appended(settings.database_url)
+    await appended.start()
     stop = asyncio.Event()
-    task = asyncio.create_task(relay.run(stop))
+    task = asyncio.create_task(relay.run(stop, appended=appended))
     keeping = asyncio.create_task(lease.keep(stop))
     try:
         yield relay
     finally:
         stop.set()
+        appended.wake_all()
         await task
         await keeping
+        await appended.close()
         await nc.drain()
         await pool.close()

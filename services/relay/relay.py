@@ -22,6 +22,7 @@ from nats.js import JetStreamContext
 
 from services.relay.feed_check import POSITION_HEADER, check_and_repair
 from shared.eventstore import EventStore, LogCursor, RecordedEvent
+from shared.eventstore.appended import Appended
 from shared.feed import aggregate_of, ensure_events_stream, envelope_of
 from shared.lease import Lease, LeaseLost
 from shared.lifecycle import sleep_unless_stopped
@@ -138,9 +139,12 @@ class Relay:
                                     f"{ack.seq}{' (duplicate)' if ack.duplicate else ''}, expected {base + i + 1}")
         self.last_sequence = base + len(events)
 
-    async def run(self, stop: asyncio.Event, idle_sleep: float = 0.01) -> None:
-        """Publish until `stop` is set; poll briefly when caught up."""
+    async def run(self, stop: asyncio.Event, idle_sleep: float = 0.01, appended: Appended | None = None) -> None:
+        """Publish until `stop` is set; when caught up, rest until an append wakes it (`appended`) or poll."""
+        waiter = appended.waiter(idle_sleep) if appended is not None else None
         while not stop.is_set():
+            if waiter is not None:
+                waiter.arm()
             try:
                 published = await self.publish_batch()
             except LeaseLost:
@@ -156,4 +160,9 @@ class Relay:
                 published = 0
                 await asyncio.sleep(0.5)
             if published < self.batch_size:
-                await sleep_unless_stopped(stop, idle_sleep if self.lease is None or self.lease.held() else 0.2)
+                if self.lease is not None and not self.lease.held():
+                    await sleep_unless_stopped(stop, 0.2)
+                elif waiter is not None:
+                    await waiter.rest(published > 0)
+                else:
+                    await sleep_unless_stopped(stop, idle_sleep)

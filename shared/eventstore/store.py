@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import NamedTuple
 
@@ -9,6 +10,7 @@ import asyncpg
 import msgspec
 
 from shared.errors import VersionConflict
+from shared.eventstore.appended import announce
 
 
 class NewEvent(NamedTuple):
@@ -132,6 +134,8 @@ class EventStore:
                     [a.stream_id for a in appends], [a.expected_version for a in appends],
                     [len(a.events) for a in appends], ids, types, data,
                 )
+                with contextlib.suppress(asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
+                    await announce(conn)  # committed already: a lost wake-up only delays the followers
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == "command_replies_pkey":
                 raise DuplicateCommand(command_id) from exc
