@@ -122,6 +122,22 @@ async def _service_providers(reads: Reads, query: ServiceSlots | EarliestSlot) -
     """The service, its service providers (filtered by `provider_ids`), each one's extra busy time (blocks
     on the service, the service provider or the service's location), and a serial naming the service and
     location states read (None: not cached, so not a key for an answer)."""
+    service, sps, _, extra, states = await _service_state(reads, query)
+    wanted = _wanted(query)
+    if wanted is not None:
+        sps = [sp for sp in sps if sp.provider_id in wanted]
+    return service, sps, extra, states
+
+
+def _wanted(query: ServiceSlots | EarliestSlot) -> set[str] | None:
+    """The providers `provider_ids` names, or None: all."""
+    return {p.strip() for p in query.provider_ids.split(",")} if query.provider_ids else None
+
+
+async def _service_state(reads: Reads, query: ServiceSlots | EarliestSlot) -> tuple[
+        ServiceState, list[Any], list[str], dict[str, list[Any]], Any]:
+    """The service, all its service providers in order and their provider ids, each one's extra busy time,
+    and the serial of the states read (kept with those states while they are cached)."""
     found = await reads.state("service", query.service_id, query.account_id)
     if found is None:
         raise NotFound("service")
@@ -138,15 +154,12 @@ async def _service_providers(reads: Reads, query: ServiceSlots | EarliestSlot) -
     if kept is None:
         everyone = service.ordered_providers()
         location_busy = location[1].busy() if location else []
-        kept = (everyone, {sp.provider_id: service.blocked_for(sp.service_provider_id) + location_busy
-                           for sp in everyone})
+        kept = (everyone, [sp.provider_id for sp in everyone],
+                {sp.provider_id: service.blocked_for(sp.service_provider_id) + location_busy for sp in everyone})
         if key is not None:
             _keep(reads, key, kept)
-    sps, extra = kept
-    if query.provider_ids:
-        wanted = {p.strip() for p in query.provider_ids.split(",")}
-        sps = [sp for sp in sps if sp.provider_id in wanted]
-    return service, sps, extra, states
+    everyone, ids, extra = kept
+    return service, everyone, ids, extra, states
 
 
 async def _service_result(reads: Reads, query: ServiceSlots | EarliestSlot, public: bool, from_date: date,
@@ -205,14 +218,12 @@ async def earliest_slot(reads: Reads, query: EarliestSlot) -> dict[str, Any]:
         raise ValidationFailed.on("time_zone", "is not a known IANA time zone")
     from_date = _today(reads, query.time_zone)
     if reads.calendars is not None and reads.next_free is not None:
-        service, sps, extra, states = await _service_providers(reads, query)
+        service, _, everyone, extra, states = await _service_state(reads, query)
         if states is not None:  # the service's state is kept: it keys the index (services.query.next_free)
+            # The index holds the service's providers only, so naming others in `provider_ids` changes nothing.
             rules = service.rules()
-            wanted = {sp.provider_id for sp in sps} if query.provider_ids else None
-            everyone = [sp.provider_id for sp in service.ordered_providers()] if wanted is not None else \
-                [sp.provider_id for sp in sps]
             first = reads.next_free.earliest((query.service_id, states, query.time_zone, from_date), rules, everyone,
-                                             extra, query.time_zone, from_date, reads.now(), wanted)
+                                             extra, query.time_zone, from_date, reads.now(), _wanted(query))
             return {"data": _slot(first, first + 60 * rules.duration, query.time_zone) if first is not None else None}
     result, _ = await _service_result(reads, query, True, from_date, None, 1)
     slot = result.aggregated[0][0] if result.aggregated else None
