@@ -26,6 +26,17 @@ async def _append(store: EventStore) -> None:
                        command_id=None, command_name="t", account_id="a")
 
 
+async def _woken_by_an_append(appended: Appended, store: EventStore) -> bool:
+    """Whether a follower resting (not hot: until a notification, or the hour) is woken by an append."""
+    waiter = appended.waiter(0.005)
+    waiter.hot_until = 0.0
+    waiter.arm()
+    resting = asyncio.create_task(_rested(waiter))
+    await asyncio.sleep(0.05)
+    await _append(store)
+    return await resting
+
+
 async def _rested(waiter: appended_module.Waiter, within: float = 10.0) -> bool:
     """Whether a rest (the fallback made an hour long) ended within `within` s."""
     try:
@@ -46,11 +57,7 @@ async def test_a_committed_append_wakes_a_resting_follower(database_url: str, st
         waiter.hot_until = 0.0  # not hot: the rest lasts until a notification (or the hour)
         waiter.arm()
         assert not await _rested(waiter, within=0.5)  # nothing appended: it keeps resting
-        waiter.arm()
-        resting = asyncio.create_task(_rested(waiter))
-        await asyncio.sleep(0.05)
-        await _append(store)
-        assert await resting
+        assert await _woken_by_an_append(appended, store)
     finally:
         await appended.close()
 
@@ -70,13 +77,7 @@ async def test_a_listen_connection_postgres_ends_is_made_again(database_url: str
                 break
             await asyncio.sleep(0.01)
         await asyncio.wait_for(appended.listening.wait(), 10)
-        waiter = appended.waiter(0.005)
-        waiter.hot_until = 0.0
-        waiter.arm()
-        resting = asyncio.create_task(_rested(waiter))
-        await asyncio.sleep(0.05)
-        await _append(store)
-        assert await resting
+        assert await _woken_by_an_append(appended, store)
     finally:
         await appended.close()
 
