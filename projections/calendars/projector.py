@@ -242,13 +242,16 @@ _FOLD = """
            and (m.tx_id, m.position) > (r.tx_id, r.position)
          where r.type = 'time_reserved'
          order by r.provider_id, r.reservation_id  -- the primary key's order: its index is built from sorted rows
+    ), few as materialized (  -- the providers' and busy times' events: a small fraction, scanned once here
+        select type, tx_id, position, provider_id, data from calendar_events
+         where type in ('provider_created', 'provider_schedule_set', 'external_busy_times_synced')
     ), created as (
         select distinct on (provider_id) provider_id, tx_id, position, data
-          from calendar_events where type = 'provider_created'
+          from few where type = 'provider_created'
          order by provider_id, tx_id, position
     ), scheduled as (
         select distinct on (c.provider_id) c.provider_id, e.data->'schedule' as schedule
-          from calendar_events e join created c on c.provider_id = e.provider_id
+          from few e join created c on c.provider_id = e.provider_id
            and (e.tx_id, e.position) > (c.tx_id, c.position)
          where e.type = 'provider_schedule_set'
          order by c.provider_id, e.tx_id desc, e.position desc
@@ -268,7 +271,7 @@ _FOLD = """
     select 'count', null, null, count(*)::text, null, null, null, null, null from calendar_events
     union all
     select 'busy', null, null, data::text, null, null, null, tx_id::text::bigint, position
-      from calendar_events where type = 'external_busy_times_synced'
+      from few where type = 'external_busy_times_synced'
     union all
     select 'reservation', provider_id, reservation_id, kind, start_at, end_at, expires_at, buffer_before,
            buffer_after
