@@ -21,10 +21,12 @@ model in more than one statement under one snapshot (repeatable read) must lock 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TypeVar
 
 import asyncpg
 
 _SUFFIX = "__fresh"
+T = TypeVar("T")
 
 # Each index of a table: its name, its definition, and the constraint it backs (primary key, unique), if any.
 _INDEXES = """
@@ -36,17 +38,17 @@ _INDEXES = """
 
 
 async def replace_tables(conn: asyncpg.Connection, tables: Sequence[str],
-                         fill: Callable[[Mapping[str, str]], Awaitable[None]]) -> None:
+                         fill: Callable[[Mapping[str, str]], Awaitable[T]]) -> T:
     """Make the tables hold exactly what `fill` writes into their fresh twins, all swapped in at once at the end.
 
     `fill` gets each table's fresh name (empty, without indexes) and fills them all, by COPY or by INSERT ...
-    SELECT. Run inside the caller's transaction; the tables are swapped in the order given, which is the
-    order their locks are taken in.
+    SELECT; what it returns is returned. Run inside the caller's transaction; the tables are swapped in the
+    order given, which is the order their locks are taken in.
     """
     fresh = {table: f"{table}{_SUFFIX}" for table in tables}
     for table in tables:
         await conn.execute(f"create table {fresh[table]} (like {table} including all excluding indexes)")
-    await fill(fresh)
+    filled = await fill(fresh)
     renames: list[tuple[str, str]] = []
     for table in tables:
         for name, definition, constraint, constraint_definition in await conn.fetch(_INDEXES, table):
@@ -62,6 +64,7 @@ async def replace_tables(conn: asyncpg.Connection, tables: Sequence[str],
         await conn.execute(f"alter table {fresh[table]} rename to {table}")
     for temporary, name in renames:
         await conn.execute(f"alter index {temporary} rename to {name}")  # a constraint's index: the constraint too
+    return filled
 
 
 def _index_on(definition: str, name: str, table: str) -> str:

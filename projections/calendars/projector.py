@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -241,17 +242,17 @@ _FOLD = """
           from settled r left join moved m on m.provider_id = r.provider_id and m.reservation_id = r.reservation_id
            and (m.tx_id, m.position) > (r.tx_id, r.position)
          where r.type = 'time_reserved'
-         order by r.provider_id, r.reservation_id  -- the primary key's order: its index is built from sorted rows
-    ), few as materialized (  -- the providers' and busy times' events: a small fraction, scanned once here
+         order by r.provider_id, r.reservation_id  -- the primary key's order (in a C or C.UTF-8 database)
+    ), other_events as materialized (  -- providers' and busy times' events: a small fraction, scanned once
         select type, tx_id, position, provider_id, data from calendar_events
          where type in ('provider_created', 'provider_schedule_set', 'external_busy_times_synced')
     ), created as (
         select distinct on (provider_id) provider_id, tx_id, position, data
-          from few where type = 'provider_created'
+          from other_events where type = 'provider_created'
          order by provider_id, tx_id, position
     ), scheduled as (
         select distinct on (c.provider_id) c.provider_id, e.data->'schedule' as schedule
-          from few e join created c on c.provider_id = e.provider_id
+          from other_events e join created c on c.provider_id = e.provider_id
            and (e.tx_id, e.position) > (c.tx_id, c.position)
          where e.type = 'provider_schedule_set'
          order by c.provider_id, e.tx_id desc, e.position desc
@@ -268,13 +269,13 @@ _FOLD = """
                coalesce((s.schedule->'public_bookings'->>'enabled')::boolean, false)
           from created c left join scheduled s using (provider_id)
     )
-    select 'count', null, null, count(*)::text, null, null, null, null, null from calendar_events
+    select 'count' as what, count(*) as number, null::jsonb as data, null::xid8 as tx_id, null::bigint as position,
+           null::text[] as reservation from calendar_events
     union all
-    select 'busy', null, null, data::text, null, null, null, tx_id::text::bigint, position
-      from few where type = 'external_busy_times_synced'
+    select 'busy', null, data, tx_id, position, null from other_events where type = 'external_busy_times_synced'
     union all
-    select 'reservation', provider_id, reservation_id, kind, start_at, end_at, expires_at, buffer_before,
-           buffer_after
+    select 'reservation', null, null, null, null, array[provider_id, reservation_id, kind, start_at, end_at,
+           buffer_before::text, buffer_after::text, expires_at]
       from reservations where not ({canonical})
 """
 _CANONICAL = ("start_at like '____-__-__T__:__:__Z' and end_at like '____-__-__T__:__:__Z'"
@@ -284,16 +285,18 @@ _schedule = msgspec.json.Decoder(ProviderSchedule)
 
 async def _fill(conn: asyncpg.Connection, end: LogCursor, fresh: Mapping[str, str]) -> int:
     """Fill the fresh tables with the read model as of `end`; return how many calendars events it covers."""
-    rows = await conn.fetch(_FOLD.format(canonical=_CANONICAL, **fresh), str(end.tx_id), end.position, sorted(PROJECTION.event_types))
+    rows = await conn.fetch(_FOLD.format(canonical=_CANONICAL, **fresh), str(end.tx_id), end.position,
+                            sorted(PROJECTION.event_types))
     busy = FoldedCalendars()  # external busy times replace each other's windows in order: folded here
-    for row in sorted((r for r in rows if r[0] == "busy"), key=lambda r: (r[7], r[8])):
-        busy.apply(decode_event(row[3].encode()))
+    for row in sorted((r for r in rows if r["what"] == "busy"), key=lambda r: (int(r["tx_id"]), r["position"])):
+        busy.apply(decode_event(row["data"]))
     await conn.copy_records_to_table(fresh["rm_external_busy"], records=busy.rows()["rm_external_busy"])
     await conn.copy_records_to_table(fresh["rm_reservations"], records=[
-        (p, r, kind, _at(start), _at(until), before, after, _at(expires) if expires else None)
-        for what, p, r, kind, start, until, expires, before, after in rows if what == "reservation"])
+        (p, r, kind, _at(start), _at(until), int(before), int(after), _at(expires) if expires else None)
+        for p, r, kind, start, until, before, after, expires in
+        (row["reservation"] for row in rows if row["what"] == "reservation")])
     await _normalize_schedules(conn, fresh["rm_providers"])
-    return next(int(row[3]) for row in rows if row[0] == "count")
+    return next(int(row["number"]) for row in rows if row["what"] == "count")
 
 
 async def _normalize_schedules(conn: asyncpg.Connection, table: str) -> None:
@@ -315,15 +318,10 @@ async def rebuild(conn: asyncpg.Connection, end: LogCursor) -> int:
 
     Returns how many calendars events the fold covered.
     """
-    covered = 0
-
-    async def fill(fresh: Mapping[str, str]) -> None:
-        nonlocal covered
-        covered = await _fill(conn, end, fresh)
-
-    await conn.execute("set local work_mem = '256MB'")  # the fold's sort in memory (about 100 MB at 1M events)
-    await replace_tables(conn, PROJECTION.tables, fill)
-    return covered
+    # Each sort and materialized set of the fold in memory up to this, then on disk: at 1M events the
+    # largest (the reservations' events, sorted) takes about 100 MB.
+    await conn.execute("set local work_mem = '256MB'")
+    return await replace_tables(conn, PROJECTION.tables, partial(_fill, conn, end))
 
 
 PROJECTION = Projection(
