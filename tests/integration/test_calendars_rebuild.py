@@ -6,9 +6,9 @@ created) projected incrementally in small batches by partitioned units equal the
 and a replay through the projector; seeded histories full of the fold's edge cases (instants with
 offsets, fractions and other ISO forms, moves before any reservation, schedules before their provider
 and stored without their defaults) equal the incremental projector and the memory fold
-(`FoldedCalendars`); the fold follows commit order (tx_id, position), not positions; a reader that
-loads the calendars while the rebuild swaps its tables in sees the old rows or the new ones, never
-empty tables.
+(`FoldedCalendars`); the fold follows commit order (tx_id, position), not positions, and stops before
+a transaction still running; a reader that loads the calendars while the rebuild swaps its tables in
+sees the old rows or the new ones, never empty tables.
 """
 
 from __future__ import annotations
@@ -277,6 +277,30 @@ async def test_rebuild_follows_commit_order_where_positions_disagree(pool: async
     await rebuild(pool, CALENDARS)
 
     assert await _calendar_rows(pool) == incremental
+
+
+async def test_rebuild_stops_before_a_transaction_still_running(pool: asyncpg.Pool):
+    """A transaction that took its id and has not committed: a reservation committed after it is beyond the
+    rebuild's end (the gap-safe bound), so neither the rebuilt rows nor the checkpoint include it yet; the
+    live projector applies it once the older transaction ends."""
+    store = EventStore(pool)
+    await store.append([StreamAppend("provider-prov_0", 0, [_new(_created("prov_0", "prov_0"))])],
+                       command_id=None, command_name="test", account_id="acct_rebuild")
+    async with pool.acquire() as running:
+        transaction = running.transaction()
+        await transaction.start()
+        await running.execute("select pg_current_xact_id()")
+        await store.append([StreamAppend("provider-prov_0", 1, [_new(ev.TimeReserved(
+            provider_id="prov_0", reservation_id="res_0", kind="event", start_at=_iso(BASE),
+            end_at=_iso(BASE + 1800)))])], command_id=None, command_name="test", account_id="acct_rebuild")
+
+        assert await rebuild(pool, CALENDARS) == 1
+
+        assert await pool.fetchval("select count(*) from rm_providers") == 1
+        assert await pool.fetchval("select count(*) from rm_reservations") == 0
+        await transaction.rollback()
+    await ProjectionRunner(pool, [CALENDARS]).catch_up()
+    assert await pool.fetchval("select count(*) from rm_reservations") == 1
 
 
 async def test_a_load_racing_the_swap_sees_old_or_new_rows_never_empty_tables(pool: asyncpg.Pool):
