@@ -1,9 +1,9 @@
-"""Replacing a read model's tables wholesale inside a transaction: fresh tables, filled with COPY, swapped in.
+"""Replacing a read model's tables wholesale inside a transaction: fresh tables, filled, swapped in.
 
 A rebuild that writes every row anew is fastest into an empty table without indexes: COPY streams the
-rows, and each index is then built once, sorted, instead of row by row. The fresh table has the old
-one's columns, defaults and constraints (`LIKE ... INCLUDING ALL EXCLUDING INDEXES`), then the old
-one's indexes and primary key under temporary names. Only at the end are the old tables dropped and
+rows (or an INSERT ... SELECT computes them in Postgres), and each index is then built once, sorted,
+instead of row by row. The fresh table has the old one's columns, defaults and constraints (`LIKE ...
+INCLUDING ALL EXCLUDING INDEXES`), then the old one's indexes and primary key under temporary names. Only at the end are the old tables dropped and
 the fresh ones renamed into their place, so readers use the old rows until the transaction commits and
 wait only for the swap itself (a lock held from the drop to the commit).
 
@@ -20,12 +20,13 @@ model in more than one statement under one snapshot (repeatable read) must lock 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TypeVar
 
 import asyncpg
 
 _SUFFIX = "__fresh"
+T = TypeVar("T")
 
 # Each index of a table: its name, its definition, and the constraint it backs (primary key, unique), if any.
 _INDEXES = """
@@ -36,30 +37,34 @@ _INDEXES = """
 """
 
 
-async def replace_tables(conn: asyncpg.Connection, rows: Mapping[str, Iterable[tuple[Any, ...]]]) -> None:
-    """Make each table hold exactly the given rows (in its column order), all swapped in at once at the end.
+async def replace_tables(conn: asyncpg.Connection, tables: Sequence[str],
+                         fill: Callable[[Mapping[str, str]], Awaitable[T]]) -> T:
+    """Make the tables hold exactly what `fill` writes into their fresh twins, all swapped in at once at the end.
 
-    Run inside the caller's transaction; the tables are swapped in the mapping's order, which is the order
-    their locks are taken in.
+    `fill` gets each table's fresh name (empty, without indexes) and fills them all, by COPY or by INSERT ...
+    SELECT; what it returns is returned. Run inside the caller's transaction; the tables are swapped in the
+    order given, which is the order their locks are taken in.
     """
+    fresh = {table: f"{table}{_SUFFIX}" for table in tables}
+    for table in tables:
+        await conn.execute(f"create table {fresh[table]} (like {table} including all excluding indexes)")
+    filled = await fill(fresh)
     renames: list[tuple[str, str]] = []
-    for table, records in rows.items():
-        fresh = f"{table}{_SUFFIX}"
-        await conn.execute(f"create table {fresh} (like {table} including all excluding indexes)")
-        await conn.copy_records_to_table(fresh, records=records)
+    for table in tables:
         for name, definition, constraint, constraint_definition in await conn.fetch(_INDEXES, table):
             temporary = f"{name}{_SUFFIX}"
             if constraint is not None:
-                await conn.execute(f"alter table {fresh} add constraint {temporary} {constraint_definition}")
+                await conn.execute(f"alter table {fresh[table]} add constraint {temporary} {constraint_definition}")
             else:
-                await conn.execute(_index_on(definition, temporary, fresh))
+                await conn.execute(_index_on(definition, temporary, fresh[table]))
             renames.append((temporary, name))
-        await conn.execute(f"analyze {fresh}")  # plans over the fresh rows from the first query on
-    for table in rows:
+        await conn.execute(f"analyze {fresh[table]}")  # plans over the fresh rows from the first query on
+    for table in tables:
         await conn.execute(f"drop table {table}")
-        await conn.execute(f"alter table {table}{_SUFFIX} rename to {table}")
+        await conn.execute(f"alter table {fresh[table]} rename to {table}")
     for temporary, name in renames:
         await conn.execute(f"alter index {temporary} rename to {name}")  # a constraint's index: the constraint too
+    return filled
 
 
 def _index_on(definition: str, name: str, table: str) -> str:

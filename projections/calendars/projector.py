@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import asyncpg
 import msgspec
 
-from projections.runner import Projection, events_up_to
+from projections.runner import Projection
 from projections.swap import replace_tables
 from shared.availability import ProviderSchedule, parse_instant
 from shared.domain.core import UnfoldedEvent
@@ -140,7 +142,9 @@ class FoldedCalendars:
     Each case mirrors its statement: a provider is inserted once (a later ProviderCreated changes nothing)
     and only an existing one takes a schedule; a reservation is upserted whole, deleted, or moved when it
     exists; external busy times are replaced inside the synced window. Rows need no provider, as in SQL.
-    Instants stay epoch seconds until the rows are written.
+    Instants stay epoch seconds until the rows are written. The rebuild folds only the external busy times
+    here (their windows are replaced in order, and they are few); the tests fold everything, as a third
+    opinion beside the incremental projector and the rebuild.
     """
 
     def __init__(self) -> None:
@@ -179,9 +183,9 @@ class FoldedCalendars:
             case _:
                 raise UnfoldedEvent(f"calendars read {type(event).__name__} but have no case for it")
 
-    async def write(self, conn: asyncpg.Connection) -> None:
-        """Make the tables hold exactly these rows (fresh tables filled with COPY, swapped in)."""
-        await replace_tables(conn, {
+    def rows(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Each table's rows, in its column order, as `apply` would have written them."""
+        return {
             "rm_providers": [(provider_id, *row) for provider_id, row in self.providers.items()],
             "rm_reservations": [
                 (provider_id, reservation_id, kind, _ts(start), _ts(end), before, after,
@@ -190,18 +194,134 @@ class FoldedCalendars:
                 in self.reservations.items()],
             "rm_external_busy": [(provider_id, _ts(start), _ts(end))
                                  for provider_id, busy in self.external.items() for start, end in busy],
-        })
+        }
+
+
+# The rebuild: one statement reads the calendars' events up to the rebuild's end cursor once (one scan of
+# the log: the same bound as `events_up_to`, $1 tx_id and $2 position), folds providers and reservations
+# set-based into the fresh tables, and returns what Python writes itself (see `_fill`). Commit order is
+# (tx_id, position). Ids are compared bytewise (collate "C"): equality is the same under any deterministic
+# collation, and sorting by it is cheaper.
+#
+# Reservations: the newest TimeReserved or TimeReleased of each decides (`settled`). A TimeReleased: no row
+# (it deleted the row, and a move after it finds none). A TimeReserved: its row, with the times of the
+# newest ReservationMoved if that came after it (`moved`; one before it was overwritten by it). Events
+# before a reservation's first TimeReserved find no row and change nothing, here too.
+#
+# Providers: the first ProviderCreated, with a schedule of only its time zone; the last ProviderScheduleSet
+# after that one replaces it (one before it is ignored, as the UPDATE of no row is). A schedule is the
+# event's JSON as stored; `_normalize_schedules` then writes each distinct one as `apply` encodes it.
+#
+# Instants Postgres reads exactly as `parse_instant` does are the shape every command writes (`iso_utc`):
+# "YYYY-MM-DDTHH:MM:SSZ". For a text of that shape that Python parsed (every one in the log), both give the
+# same second. A reservation with any other instant (an offset, a fraction, another ISO form) is returned
+# as texts and written through `parse_instant`, so no parser has to agree with Python's on those.
+_FOLD = """
+    with calendar_events as materialized (
+        select type, tx_id, position, data->>'provider_id' collate "C" as provider_id,
+               data->>'reservation_id' collate "C" as reservation_id, data->>'kind' as kind,
+               data->>'start_at' as start_at, data->>'end_at' as end_at,
+               (data->>'buffer_before')::int as buffer_before, (data->>'buffer_after')::int as buffer_after,
+               nullif(data->>'expires_at', '') as expires_at,
+               case when type in ('provider_created', 'provider_schedule_set', 'external_busy_times_synced')
+                    then data end as data
+          from events
+         where type = any($3::text[]) and (tx_id, position) <= ($1::text::xid8, $2)
+    ), settled as (
+        select distinct on (provider_id, reservation_id) *
+          from calendar_events where type in ('time_reserved', 'time_released')
+         order by provider_id, reservation_id, tx_id desc, position desc
+    ), moved as (
+        select distinct on (provider_id, reservation_id) *
+          from calendar_events where type = 'reservation_moved'
+         order by provider_id, reservation_id, tx_id desc, position desc
+    ), reservations as (
+        select r.provider_id, r.reservation_id, r.kind, coalesce(m.start_at, r.start_at) as start_at,
+               coalesce(m.end_at, r.end_at) as end_at, coalesce(r.buffer_before, 0) as buffer_before,
+               coalesce(r.buffer_after, 0) as buffer_after, r.expires_at
+          from settled r left join moved m on m.provider_id = r.provider_id and m.reservation_id = r.reservation_id
+           and (m.tx_id, m.position) > (r.tx_id, r.position)
+         where r.type = 'time_reserved'
+         order by r.provider_id, r.reservation_id  -- the primary key's order (in a C or C.UTF-8 database)
+    ), other_events as materialized (  -- providers' and busy times' events: a small fraction, scanned once
+        select type, tx_id, position, provider_id, data from calendar_events
+         where type in ('provider_created', 'provider_schedule_set', 'external_busy_times_synced')
+    ), created as (
+        select distinct on (provider_id) provider_id, tx_id, position, data
+          from other_events where type = 'provider_created'
+         order by provider_id, tx_id, position
+    ), scheduled as (
+        select distinct on (c.provider_id) c.provider_id, e.data->'schedule' as schedule
+          from other_events e join created c on c.provider_id = e.provider_id
+           and (e.tx_id, e.position) > (c.tx_id, c.position)
+         where e.type = 'provider_schedule_set'
+         order by c.provider_id, e.tx_id desc, e.position desc
+    ), written_reservations as (
+        insert into {rm_reservations}
+        select provider_id, reservation_id, kind, start_at::timestamptz, end_at::timestamptz, buffer_before,
+               buffer_after, expires_at::timestamptz
+          from reservations where {canonical}
+    ), written_providers as (
+        insert into {rm_providers}
+        select c.provider_id, c.data->>'account_id', c.data->>'display_name', c.data->>'email',
+               c.data->>'user_id', c.data->>'created_at',
+               coalesce(s.schedule, jsonb_build_object('time_zone', c.data->'time_zone')),
+               coalesce((s.schedule->'public_bookings'->>'enabled')::boolean, false)
+          from created c left join scheduled s using (provider_id)
+    )
+    select 'count' as what, count(*) as number, null::jsonb as data, null::xid8 as tx_id, null::bigint as position,
+           null::text[] as reservation from calendar_events
+    union all
+    select 'busy', null, data, tx_id, position, null from other_events where type = 'external_busy_times_synced'
+    union all
+    select 'reservation', null, null, null, null, array[provider_id, reservation_id, kind, start_at, end_at,
+           buffer_before::text, buffer_after::text, expires_at]
+      from reservations where not ({canonical})
+"""
+_CANONICAL = ("start_at like '____-__-__T__:__:__Z' and end_at like '____-__-__T__:__:__Z'"
+              " and (expires_at is null or expires_at like '____-__-__T__:__:__Z')")
+_schedule = msgspec.json.Decoder(ProviderSchedule)
+
+
+async def _fill(conn: asyncpg.Connection, end: LogCursor, fresh: Mapping[str, str]) -> int:
+    """Fill the fresh tables with the read model as of `end`; return how many calendars events it covers."""
+    rows = await conn.fetch(_FOLD.format(canonical=_CANONICAL, **fresh), str(end.tx_id), end.position,
+                            sorted(PROJECTION.event_types))
+    busy = FoldedCalendars()  # external busy times replace each other's windows in order: folded here
+    for row in sorted((r for r in rows if r["what"] == "busy"), key=lambda r: (int(r["tx_id"]), r["position"])):
+        busy.apply(decode_event(row["data"]))
+    await conn.copy_records_to_table(fresh["rm_external_busy"], records=busy.rows()["rm_external_busy"])
+    await conn.copy_records_to_table(fresh["rm_reservations"], records=[
+        (p, r, kind, _at(start), _at(until), int(before), int(after), _at(expires) if expires else None)
+        for p, r, kind, start, until, before, after, expires in
+        (row["reservation"] for row in rows if row["what"] == "reservation")])
+    await _normalize_schedules(conn, fresh["rm_providers"])
+    return next(int(row["number"]) for row in rows if row["what"] == "count")
+
+
+async def _normalize_schedules(conn: asyncpg.Connection, table: str) -> None:
+    """Each distinct schedule as `apply` writes it: decoded into ProviderSchedule (defaults filled in, and
+    a created provider's bare {"time_zone": ...} made whole) and encoded again. Schedules are few, shared."""
+    changed = []
+    for (raw,) in await conn.fetch(f"select distinct schedule from {table}"):
+        normal = msgspec.json.encode(_schedule.decode(raw))
+        if msgspec.json.decode(normal) != msgspec.json.decode(raw):
+            changed.append((raw.decode(), normal.decode()))
+    if changed:
+        await conn.execute(f"update {table} t set schedule = n.normal::jsonb"
+                           " from unnest($1::text[], $2::text[]) as n(raw, normal) where t.schedule = n.raw::jsonb",
+                           *map(list, zip(*changed, strict=True)))
 
 
 async def rebuild(conn: asyncpg.Connection, end: LogCursor) -> int:
-    """The whole read model from the log up to `end`: folded in memory, then written with COPY."""
-    folded, read = FoldedCalendars(), 0
-    async for batch in events_up_to(conn, PROJECTION.event_types, end):
-        for data in batch:
-            folded.apply(decode_event(data))
-        read += len(batch)
-    await folded.write(conn)
-    return read
+    """The whole read model from the log up to `end`, folded in Postgres into fresh tables swapped in.
+
+    Returns how many calendars events the fold covered.
+    """
+    # Each sort and materialized set of the fold in memory up to this, then on disk: at 1M events the
+    # largest (the reservations' events, sorted) takes about 100 MB.
+    await conn.execute("set local work_mem = '256MB'")
+    return await replace_tables(conn, PROJECTION.tables, partial(_fill, conn, end))
 
 
 PROJECTION = Projection(

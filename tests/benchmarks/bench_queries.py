@@ -539,8 +539,8 @@ async def plain_read(system: System) -> tuple[float, int]:
 
 
 async def same_read(system: System) -> tuple[float, int]:
-    """Log events/s of merely reading the events the calendars rebuild reads: its own query
-    (`events_up_to` with its event types, only the `data` column) up to the same end, drained without
+    """Log events/s of merely reading the events the calendars rebuild folds: its event types up to the
+    same end, through `events_up_to` (the gap-safe bounded read, only the `data` column), drained without
     folding; events read. The rate counts every event of the log, as the rebuild's rate does."""
     from projections.calendars.projector import PROJECTION as CALENDARS
 
@@ -1077,7 +1077,7 @@ def report(seconds: float, small: list[QueryRun], big: list[QueryRun], rebuilds:
                        [[r.projection, r.variant, r.events, r.read, r.seconds, r.rate,
                          "yes" if r.finished else "no (cap)", *r.cores.values()] for r in rebuilds],
                        title="Rebuild (projections.runner.rebuild: one transaction from position 0; calendars: "
-                             "its event types folded in memory, COPY into fresh tables swapped in; resources: "
+                             "its event types folded in Postgres into fresh tables swapped in; resources: "
                              "replayed in batches of 5000)"))
     parts.append("\n".join(notes))
     return "\n\n".join(parts)
