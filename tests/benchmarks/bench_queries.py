@@ -394,6 +394,9 @@ class SteadyBookings(Counting):
         self.done.set()
         if self.task is not None:
             await self.task
+        # The fill appends to the host's stream at the version it tracks: these bookings moved it on.
+        host = self.setup.host
+        host.version = await self.system.store.stream_version(f"provider-{host.provider_id}")
 
     async def start(self) -> None:
         await super().start()
