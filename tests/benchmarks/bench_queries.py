@@ -32,6 +32,14 @@ Measured, in this order:
        in a random order. What the query service keeps across requests (calendars, link and service
        states, each link's slots per day, the earliest-slot index) is used, as in production.
      * cached cases repeat one query (the benchmark before issue 13's review measured only these).
+     * last, reported and not a goal: the uncached link_slots case again while create_event books the
+       queried host BOOKING_RATE (30) times a second through the command service, at the half hours
+       after the set-up window in turn (outside every queried window, so the answers stay the set-up's;
+       each booking moves the host's calendar version in the query service, which follows the log, so
+       the kept days of its 32 links are computed again when next asked for). Its queries/s, p50, p99,
+       bookings/s and the kept days the query service computed meanwhile (read from its counters: the
+       query service runs as `tests.benchmarks.system counted-query`, its bootstrap plus one subscription
+       answering them) are shown beside the uncached case's.
      The naive responder replays the link's and the host's streams from the log on every query (a
      fresh services.commands Repository) and runs the same engine; its answer is compared with the
      query service's for the set-up window and for 8 moved windows of other links (they must be
@@ -126,6 +134,9 @@ LINKS = 32  # links on the queried host (same settings): uncached cases spread o
 # link days and the earliest-slot index are warm, since nothing is written while the cases run.
 NO_ANSWER_CACHE = "no answer cache; warm day cache and index, no writes during the run"
 MOVE_MINUTES = 720  # an uncached window's ends move up to 12 hours into the set-up window, on any minute
+BOOKING_RATE = 30  # create_event/s on the queried host during the "with bookings" case
+BOOKING_DAYS = 40  # the half hours after the set-up window that case books, in turn (at most 48 days ahead)
+WITH_BOOKINGS = f"no answer cache; create_event books the queried host {BOOKING_RATE}/s meanwhile"
 BATCH_EVENTS = 2000
 LAG_RATE = 500  # events/s
 SERVICE_ZONE = "America/New_York"
@@ -149,6 +160,7 @@ class Setup:
     token: str = ""
     ahead: dict[int, str] = field(default_factory=dict)  # days until slots begin -> service id
     links: list[str] = field(default_factory=list)  # every link on the host, link_id first
+    next_booking: int = 0  # the next half hour after the window the "with bookings" case books
 
 
 # ---------------------------------------------------------------------------------------------
@@ -226,7 +238,7 @@ async def set_up(system: System) -> Setup:
     host = await hprovider(host_id, "Bench Host")
     sps = [await hprovider(p, f"Agent {i}") for i, p in enumerate(provider_ids)]
     return Setup(who, host, link["id"], service["id"], sps, window, token=ids.get("token", ""), ahead=ahead,
-                 links=[link["id"], *(r["result"]["id"] for r in others)])
+                 links=[link["id"], *(r["result"]["id"] for r in others)], next_booking=window[1])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,16 +320,104 @@ class QueryRun:
     label: str
     outcome: Outcome
     cpu: dict[str, float]
+    counted: dict[str, float] = field(default_factory=dict)  # what Counting measured over the run
+
+
+class Counting:
+    """Reads the query service's cache counters (tests.benchmarks.system counted-query) when a case's
+    measured run starts and ends: how many link days it computed meanwhile."""
+
+    def __init__(self, system: System) -> None:
+        self.system = system
+        self.first: dict[str, Any] = {}
+
+    async def counters(self) -> dict[str, Any]:
+        return await self.system.request(f"{self.system.prefix}.bench.query_counters", {})  # type: ignore[no-any-return]
+
+    async def start(self) -> None:
+        self.first = await self.counters()
+
+    async def stop(self, outcome: Outcome) -> dict[str, float]:
+        last = await self.counters()
+        days = last["days_computed"] - self.first["days_computed"]
+        return {"days computed": days, "days per query": days / max(1, outcome.ops), "days kept": last["days_kept"]}
+
+
+class SteadyBookings(Counting):
+    """create_event on the queried host's link BOOKING_RATE times a second, through the command service, at the
+    half hours after the set-up window in turn: outside every queried window, so the answers stay the set-up's,
+    yet each booking moves the host's calendar version in the query service (it follows the log), so every
+    kept day of the host's links is computed again when next asked for."""
+
+    def __init__(self, system: System, setup: Setup, rate: float) -> None:
+        super().__init__(system)
+        self.setup, self.rate = setup, rate
+        self.booked = self.failed = 0
+        self.booked_at_start = 0
+        self.started = 0.0
+        self.done = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def book(self, start: int) -> None:
+        try:
+            reply = await self.system.send("create_event", {
+                **self.setup.who, "link_id": self.setup.link_id, "display_name": "Steady Booker",
+                "email": "steady@example.com", "start_at": iso(start), "end_at": iso(start + 1800),
+                "time_zone": "Etc/UTC"})
+            ok = isinstance(reply, dict) and reply.get("ok")
+        except Exception:  # noqa: BLE001 - a timeout counts as a failed booking
+            ok = False
+        if ok:
+            self.booked += 1
+        else:
+            self.failed += 1
+
+    async def steadily(self) -> None:
+        loop = asyncio.get_running_loop()
+        pending: set[asyncio.Task[None]] = set()
+        due = loop.time()
+        last = self.setup.window[1] + BOOKING_DAYS * DAY
+        while not self.done.is_set() and self.setup.next_booking < last:
+            if len(pending) < 2 * CONCURRENCY:  # else the command service is behind: the tick is skipped (reported)
+                task = asyncio.create_task(self.book(self.setup.next_booking))
+                self.setup.next_booking += 1800
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+            due += 1 / self.rate
+            await asyncio.sleep(max(0.0, due - loop.time()))
+        await asyncio.gather(*pending)
+
+    def begin(self) -> None:
+        self.task = asyncio.create_task(self.steadily())
+
+    async def end(self) -> None:
+        self.done.set()
+        if self.task is not None:
+            await self.task
+        # The fill appends to the host's stream at the version it tracks: these bookings moved it on.
+        host = self.setup.host
+        host.version = await self.system.store.stream_version(f"provider-{host.provider_id}")
+
+    async def start(self) -> None:
+        await super().start()
+        self.booked_at_start, self.started = self.booked, time.perf_counter()
+
+    async def stop(self, outcome: Outcome) -> dict[str, float]:
+        counted = await super().stop(outcome)
+        elapsed = time.perf_counter() - self.started
+        return {**counted, "bookings/s": (self.booked - self.booked_at_start) / elapsed, "failed bookings": self.failed}
 
 
 Body = dict[str, Any] | Callable[[], dict[str, Any]]
 
 
 async def measure(system: System, groups: dict[str, list[int]], key: str, label: str, subject: str, body: Body,
-                  valid: Any, seconds: float, warmup: float = 1.0, distinct: int = 16_384) -> QueryRun:
+                  valid: Any, seconds: float, warmup: float = 1.0, distinct: int = 16_384,
+                  counting: Counting | None = None) -> QueryRun:
     """`body` is one request repeated (the per-second answer cache answers most of them) or a function
     giving each request its own: `distinct` bodies made and encoded beforehand (so the client's cost stays
-    that of a fixed body), sent in turn, none again within a second at these rates."""
+    that of a fixed body), sent in turn, none again within a second at these rates. `counting` reads the
+    query service's counters around the measured run."""
     payloads = [msgspec.json.encode(body)] if isinstance(body, dict) else \
         [msgspec.json.encode(body()) for _ in range(distinct)]
     assert system.nc is not None
@@ -329,13 +429,16 @@ async def measure(system: System, groups: dict[str, list[int]], key: str, label:
         return None if valid(msgspec.json.decode(reply.data)) else "bad reply"
 
     await closed_loop(CONCURRENCY, warmup, op)
+    if counting is not None:
+        await counting.start()
     meter = CpuMeter(groups)
     load = LoadMonitor().start()
     meter.start()
     outcome = await closed_loop(CONCURRENCY, seconds, op)
     meter.stop()
     load.stop()
-    run = QueryRun(key, label, outcome, {**meter.cores(), "other processes": load.other_cores})
+    counted = {} if counting is None else await counting.stop(outcome)
+    run = QueryRun(key, label, outcome, {**meter.cores(), "other processes": load.other_cores}, counted)
     print(f"  {label}: {outcome.rate:.0f}/s", file=sys.stderr, flush=True)
     return run
 
@@ -382,7 +485,8 @@ async def query_cases(system: System, setup: Setup, groups: dict[str, list[int]]
     has_data = lambda r: isinstance(r, dict) and r.get("data") is not None
     link_subject, earliest_subject = f"{system.prefix}.query.link_slots", f"{system.prefix}.query.earliest_slot"
     runs = [await measure(system, groups, "link", f"link_slots ({NO_ANSWER_CACHE}): {LINKS} links, window moved per request "
-                          f"({size})", link_subject, moving_windows(setup), is_list, seconds),
+                          f"({size})", link_subject, moving_windows(setup), is_list, seconds,
+                          counting=Counting(system)),
             await measure(system, groups, "link cached", f"link_slots, cached: one query repeated ({size})",
                           link_subject, body, is_list, seconds),
             await measure(system, groups, "naive", f"link_slots, replay from log, one query repeated ({size})",
@@ -407,6 +511,16 @@ async def query_cases(system: System, setup: Setup, groups: dict[str, list[int]]
                                       f"out ({NO_ANSWER_CACHE}): provider_ids per request ({size})", earliest_subject,
                                       provider_subsets(setup, service_id, seed=days), has_data, seconds,
                                       distinct=4096))
+    # Last, as its bookings stay on the host: the uncached case again while bookings land (reported, not a goal).
+    bookings = SteadyBookings(system, setup, BOOKING_RATE)
+    bookings.begin()
+    try:
+        mixed = await measure(system, groups, "link bookings", f"link_slots ({WITH_BOOKINGS}): {LINKS} links, window "
+                              f"moved per request ({size})", link_subject, moving_windows(setup, seed=13), is_list,
+                              seconds, counting=bookings)
+    finally:
+        await bookings.end()
+    runs.insert(1, mixed)  # beside the uncached case it repeats
     return runs, check
 
 
@@ -853,7 +967,7 @@ async def run(seconds: float, events: int, profile: bool) -> str:
             t_setup = time.monotonic()
             await system.run("commands")
             projections = await system.run("projections")
-            query_proc = (await system.run("query", profile=profile))[0]
+            query_proc = (await system.run("counted query", profile=profile))[0]
             naive_proc = (await system.run("naive"))[0]
             print("  setting up through commands ...", file=sys.stderr, flush=True)
             setup = await set_up(system)
@@ -946,6 +1060,16 @@ def report(seconds: float, small: list[QueryRun], big: list[QueryRun], rebuilds:
         rows.append([r.label, CONCURRENCY, o.ops, o.rate, o.p(50), o.p(99), o.p(99.9), failed])
     parts.append(table(["query", "concurrency", "queries", "queries/s", "p50 ms", "p99 ms", "p99.9 ms", "failed"],
                        rows, title=f"Queries over NATS ({seconds:g} s per case after 1 s warm-up; durable Postgres)"))
+    counted = [r for r in small + big if r.counted]
+    parts.append(table(
+        ["case", "queries/s", "p50 ms", "p99 ms", "bookings/s", "kept days computed", "per query"],
+        [[r.label, r.outcome.rate, r.outcome.p(50), r.outcome.p(99), r.counted.get("bookings/s", 0.0),
+          int(r.counted["days computed"]), r.counted["days per query"]] for r in counted],
+        title=(f"Link slots while bookings land (report, not a goal): create_event on the queried host {BOOKING_RATE}/s "
+               "through the command service, at half hours after the queried windows (answers unchanged; each "
+               "booking moves the host's calendar version, so the kept days of its links are computed again), "
+               "beside the same case with no writes; kept days computed by the query service during the "
+               "measured run")))
 
     # Every goal is judged on the cases with no answer cache (no answer of the second reused; the link days and
     # the earliest-slot index are warm, nothing being written meanwhile); cached ones are reported.
@@ -992,6 +1116,7 @@ def report(seconds: float, small: list[QueryRun], big: list[QueryRun], rebuilds:
 
     noop, near, far = at_big["noop"], at_big[f"earliest {NEAR_DAYS}"], at_big[f"earliest {FAR_DAYS}"]
     cached_link, cached_earliest = at_big["link cached"], at_big["earliest cached"]
+    big_bookings = next(r for r in big if r.key == "link bookings")
     read_rate, memory_rate, _ = rates
     calendars_rebuild = next(r for r in rebuilds if r.projection == "calendars")
     around = sum(calendars_rebuild.reads_around) / 2 if calendars_rebuild.reads_around else read_rate
@@ -1002,6 +1127,10 @@ def report(seconds: float, small: list[QueryRun], big: list[QueryRun], rebuilds:
          f"({rm_big.rate:,.0f} / {noop.rate:,.0f})"), ">= 0.50", verdict(rm_big.rate / noop.rate >= 0.5)],
         [f"  (report) link_slots cached / no-op at {big_label}", (f"{cached_link.rate / noop.rate:.2f} "
          f"({cached_link.rate:,.0f} / {noop.rate:,.0f})"), "(report)", ""],
+        [f"  (report) link_slots while {BOOKING_RATE} bookings/s land on the queried host / no-op at {big_label}",
+         (f"{at_big['link bookings'].rate / noop.rate:.2f} ({at_big['link bookings'].rate:,.0f} / {noop.rate:,.0f}; "
+          f"p50 {at_big['link bookings'].p(50):.2f} ms, p99 {at_big['link bookings'].p(99):.2f} ms; "
+          f"{big_bookings.counted['days computed']:,.0f} kept days computed)"), "(report)", ""],
     ]
     if isinstance(http, list):
         h = {run.key: run for run in http}

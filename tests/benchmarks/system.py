@@ -8,6 +8,9 @@
 * `History`: realistic events (the real `shared.messages.events` types, encoded as the command
   service encodes them) appended straight into the log with `EventStore.append`, many streams per
   call, for reaching 10k / 1M events quickly.
+* `python -m tests.benchmarks.system counted-query`: the query service (its bootstrap, unchanged), also
+  answering `<prefix>.bench.query_counters` with how many link days and earliest-slot entries it has
+  computed, so a benchmark can tell how many kept days a case made it compute again.
 * `python -m tests.benchmarks.system naive` (env as for the services): answers
   `<prefix>.naive.link_slots` the way a design without read models would - replay the link's and
   its hosts' streams from the log on every query (a fresh `Repository`, no cache), then run the
@@ -26,7 +29,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +44,7 @@ from shared.availability import iso_utc
 from shared.eventstore import EventStore, NewEvent, StreamAppend, create_pool, migrate
 from shared.messages import events as ev
 from shared.messages.events import encode_event, event_type
+from shared.settings import Settings
 from tests.benchmarks.common import Servers, process_tree_cpu
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +57,9 @@ MODULES = {
     "query": ("services.query", "query service ready"),
     "projections": ("projections", "projections ready"),
     "naive": ("tests.benchmarks.system", "naive query service ready"),
+    "counted query": ("tests.benchmarks.system", "query service ready"),
 }
+ARGUMENTS = {"naive": ["naive"], "counted query": ["counted-query"]}  # of the kinds run from this module
 
 
 def iso(seconds: int) -> str:
@@ -177,7 +183,7 @@ class System:
             args = [sys.executable]
             if profile:
                 args += ["-m", "cProfile", "-o", str(self.logdir / f"{name}.prof")]
-            args += ["-m", module] + (["naive"] if kind == "naive" else [])
+            args += ["-m", module, *ARGUMENTS.get(kind, [])]
             with open(log, "ab") as out:
                 popen = subprocess.Popen(args, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
             started.append(Proc(kind, popen, log, ready))
@@ -631,9 +637,37 @@ async def naive_main() -> None:
     await pool.close()
 
 
+# ---------------------------------------------------------------------------------------------
+# The query service with its cache counters on NATS
+
+
+@contextlib.asynccontextmanager
+async def counted_query(settings: Settings) -> AsyncIterator[Any]:
+    """The query service as `python -m services.query` runs it, also answering
+    `<prefix>.bench.query_counters` with its LinkDays and NextFreeIndex counters (days computed, days kept,
+    earliest-slot entries computed): one extra subscription on its connection, read between cases."""
+    from services.query.app import bootstrap
+
+    async with bootstrap(settings) as app:
+        reads = app.service.reads
+
+        async def counters(msg: Any) -> None:
+            days, index = reads.link_days, reads.next_free
+            await msg.respond(msgspec.json.encode({
+                "days_computed": days.computed if days else 0, "days_kept": len(days.days) if days else 0,
+                "index_computed": index.computed if index else 0}))
+
+        await app.nc.subscribe(f"{settings.nats_prefix}.bench.query_counters", cb=counters)
+        yield app
+
+
 if __name__ == "__main__":
     if sys.argv[1:] == ["naive"]:
         asyncio.run(naive_main())
+    elif sys.argv[1:] == ["counted-query"]:
+        from shared.lifecycle import serve
+
+        serve(counted_query, "query service ready", role="query", fast_loop=True)
     else:
-        print("usage: python -m tests.benchmarks.system naive", file=sys.stderr)
+        print("usage: python -m tests.benchmarks.system naive | counted-query", file=sys.stderr)
         sys.exit(2)

@@ -1,4 +1,5 @@
-"""Never a double booking: races through two command-service processes on real NATS and Postgres."""
+"""Races of 50 bookings or holds of one time through two command-service processes on real NATS and Postgres:
+exactly one wins each round, the others get a sequential loser's 422, and no two reservations overlap."""
 
 from __future__ import annotations
 
@@ -103,7 +104,7 @@ async def test_holds_racing_bookings_of_the_same_time_have_one_winner(
     assert await assert_calendar_never_overlaps(store, account.provider_id) == ROUNDS
 
 
-async def test_appointments_race_on_one_service_slot(
+async def test_fifty_concurrent_appointments_of_one_service_slot_give_exactly_one(
     two_command_services, nc: nats.NATS, settings: Settings, store: EventStore
 ):
     account = await bookable_account(nc, settings)

@@ -1,9 +1,11 @@
 """The query service's in-memory calendars: read-your-writes under concurrency, commit order, equal to the log.
 
-Stories: many clients book and query at once, each reading its own booking with `min_position`; a slot
-that a committed booking took is never served again, however the queries interleave with the
-bookings; the calendars in memory equal the `calendars` read model and a fresh load from the log; a
-past reservation moved into the future after it was pruned is found in the log.
+Stories: many clients book and query at once with `min_position` of their last booking, and no answer
+offers a slot that any booking at or before that position took (kept answers and kept days warm); readers
+that do not wait get no slot whose booking's position was reached before they asked, nor is a slot hidden
+once its cancellation's was; the earliest-slot index likewise; a host's busy times in memory equal the
+`calendars` read model and a fresh load from the log; a past reservation moved into the future after it
+was pruned is found in the log.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import random
 import time
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import asyncpg
 import nats
@@ -19,6 +22,7 @@ import pytest
 
 from projections.calendars.memory import LiveCalendars
 from projections.calendars.queries import host_calendars
+from projections.runner import tx_of
 from shared.availability import LinkRules, iso_utc, link_slots, parse_instant
 from shared.eventstore import EventStore, NewEvent, StreamAppend
 from shared.messages.events import ProviderCreated, ReservationMoved, TimeReserved, encode_event, event_type
@@ -37,37 +41,82 @@ def _busy_view(calendars: list) -> dict[str, list[tuple[int, int, int, int]]]:
     return {c.provider_id: sorted(tuple(b) for b in c.busy) for c in calendars}
 
 
-async def test_many_clients_book_and_read_their_own_writes_at_once(
-    command_service, query_service, projector, nc: nats.NATS, settings: Settings
+class Answer(NamedTuple):
+    """One link_slots answer of the race: the position it waited for, its window and the starts it offered."""
+
+    min_position: int
+    start: str
+    end: str
+    served: set[str]
+
+
+async def test_clients_booking_at_once_are_offered_no_slot_booked_at_or_before_their_min_position(
+    command_service, query_service, projector, nc: nats.NATS, settings: Settings, pool: asyncpg.Pool
 ):
-    """Each client books a distinct slot, then at once lists slots and its event with the booking's position:
-    the slot is gone and the event is there, for every client, while the others keep booking."""
+    """Clients book distinct slots of one host's day and, after each booking, ask at once for the day's slots
+    (the same window, which a kept answer may serve, and a window moved per request, assembled from kept
+    days) and for their event, with `min_position` of that booking. No answer offers a slot that any
+    client's booking took at or before that position in the log's order ((tx id, position), the order
+    `min_position` waits by), whichever client booked it; every client reads its own event back."""
     account = await bookable_account(nc, settings)
     account_id = account.ids["account_id"]
+    day = weekday_at(2, 0)
+    rng = random.Random(7)
+    whole_day = {"account_id": account_id, "link_id": account.link_id, "from": iso(day),
+                 "until": iso(day + timedelta(days=1))}
 
-    async def client(index: int) -> list[str]:
-        problems = []
+    def moved() -> dict[str, str]:
+        """The day with its ends moved by up to an hour, on any second: never a kept answer's window."""
+        return {**whole_day, "from": iso(day - timedelta(seconds=rng.randrange(3600))),
+                "until": iso(day + timedelta(days=1, seconds=rng.randrange(3600)))}
+
+    days = query_service.service.reads.link_days  # type: ignore[attr-defined]
+    while not isinstance(await query(nc, settings, "link_slots", whole_day), list):
+        await asyncio.sleep(0.01)  # the link reaches the read models a moment after create_link's reply
+    await query(nc, settings, "link_slots", moved())
+    warm = days.computed
+    assert warm >= 2 and days.days  # the link's days are computed and kept before the race
+    answers: list[Answer] = []
+    bookings: dict[str, int] = {}  # booked slot start -> its reply's position
+    problems: list[str] = []
+
+    async def client(index: int) -> None:
         for k in range(BOOKINGS_PER_CLIENT):
-            start = weekday_at(2, 0) + timedelta(minutes=30 * (index + CLIENTS * k))
+            start = day + timedelta(minutes=30 * (index + CLIENTS * k))
             booked = await send(nc, settings, "create_event", account.event_body(start, name=f"Client {index}"))
             assert booked["ok"], booked
-            window = {"account_id": account_id, "link_id": account.link_id, "from": iso(start - timedelta(hours=2)),
-                      "until": iso(start + timedelta(hours=2)), "min_position": booked["position"]}
-            slots, event = await asyncio.gather(
-                query(nc, settings, "link_slots", window),
+            position = booked["position"]
+            bookings[iso(start)] = position
+            windows = [{**whole_day, "min_position": position}, {**moved(), "min_position": position}]
+            *offered, event = await asyncio.gather(
+                *[query(nc, settings, "link_slots", window) for window in windows],
                 query(nc, settings, "event_get", {"account_id": account_id, "id": booked["result"]["id"],
-                                                  "min_position": booked["position"]}))
-            if iso(start) in [s["start_at"] for s in slots]:
-                problems.append(f"client {index}: booked {iso(start)} still served")
+                                                  "min_position": position}))
+            for window, slots in zip(windows, offered, strict=True):
+                assert isinstance(slots, list), slots
+                answers.append(Answer(position, window["from"], window["until"], {s["start_at"] for s in slots}))
             if event != booked["result"]:
                 problems.append(f"client {index}: event {booked['result']['id']} not read back")
-        return problems
 
-    results = await asyncio.gather(*[client(i) for i in range(CLIENTS)])
-    assert [p for problems in results for p in problems] == []
+    await asyncio.gather(*[client(i) for i in range(CLIENTS)])
+    assert problems == []
+    order = {position: (await tx_of(pool, position), position)
+             for position in {*bookings.values(), *(a.min_position for a in answers)}}
+    checked = 0
+    for answer in answers:
+        for slot, position in bookings.items():
+            if order[position] <= order[answer.min_position] and answer.start <= slot < answer.end:
+                checked += 1
+                if slot in answer.served:
+                    problems.append(f"{slot} (booked at {position}) offered at min_position {answer.min_position}")
+    assert problems == []
+    total = CLIENTS * BOOKINGS_PER_CLIENT
+    assert len(answers) == 2 * total
+    assert checked > 4 * total  # most answers were checked against other clients' bookings, not only their own
+    assert days.computed > warm  # the kept days were computed again as bookings landed
 
 
-async def test_a_slot_a_committed_booking_took_is_never_served(
+async def test_readers_without_min_position_get_no_slot_whose_booking_position_was_reached_before_they_asked(
     command_service, query_service, projector, nc: nats.NATS, settings: Settings
 ):
     """Readers poll the slots without waiting while bookings commit; once a booking's reply is in hand, no
@@ -110,7 +159,7 @@ async def test_a_slot_a_committed_booking_took_is_never_served(
     assert not {s["start_at"] for s in final} & set(committed)
 
 
-async def test_memory_equals_the_read_model_and_a_load_from_the_log(
+async def test_a_hosts_busy_times_in_memory_equal_the_read_model_and_a_load_from_the_log(
     command_service, query_service, projector, nc: nats.NATS, settings: Settings, pool: asyncpg.Pool
 ):
     """After bookings, a reschedule, a cancellation and external busy times, the query service's calendars
@@ -172,7 +221,7 @@ def _iso(seconds: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
-async def test_windows_assembled_from_kept_days_follow_bookings_and_cancellations_in_commit_order(
+async def test_windows_assembled_from_kept_days_show_bookings_and_cancellations_reached_before_the_ask(
     command_service, query_service, projector, nc: nats.NATS, settings: Settings, pool: asyncpg.Pool
 ):
     """Readers ask for a different window each time (so no answer of the second is reused: every one is
@@ -250,7 +299,7 @@ async def test_windows_assembled_from_kept_days_follow_bookings_and_cancellation
     assert not {s["start_at"] for s in final} & (set(booked_at) - set(freed_at))
 
 
-async def test_the_earliest_slot_index_never_serves_a_slot_a_committed_booking_took(
+async def test_the_earliest_slot_index_serves_no_slot_whose_booking_position_was_reached_before_the_ask(
     command_service, query_service, projector, nc: nats.NATS, settings: Settings
 ):
     """Two bookers take the earliest slot again and again while readers ask for it (all providers, or the one

@@ -1,11 +1,13 @@
 """The query service's read path over real NATS: the earliest-slot index, cached states, schedules and blocks.
 
-Stories: the earliest slot of a service follows every change that can move it (a booking of the next
+Stories: the earliest slot of a service follows the changes tried here (a booking of the next
 free slot and its cancellation, a hold and its release, provider, service, service-provider and
 location blocks, external busy times, a new schedule, public bookings turned off), and each answer of
 the query service (in-memory calendars, the next-free index, cached states) equals a search over the
-read models' rows without any of them. Links, services and locations that the query service keeps are
-seen changed by the next query at the change's position, and so are schedules and blocks in slots.
+read models' rows without any of them. A link's update, a service's new provider, location and service
+blocks and a new schedule are seen by the next query at the change's position. A kept answer is reused
+within its second, and not once its window, the second, a host's calendar, the link, the time zone,
+`provider_ids` or a block changes.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ async def _schedule(nc: nats.NATS, settings: Settings, account: Bookable, start:
     return int(reply["position"])
 
 
-async def test_the_earliest_slot_index_follows_every_change_and_equals_a_search_without_it(
+async def test_the_earliest_slot_index_equals_a_search_without_it_after_bookings_holds_blocks_busy_times_and_schedules(
     command_service, query_service, projector, nc: nats.NATS, settings: Settings, pool: asyncpg.Pool
 ):
     account = await bookable_account(nc, settings)
@@ -116,7 +118,7 @@ async def test_the_earliest_slot_index_follows_every_change_and_equals_a_search_
     assert await earliest({"position": await _schedule(nc, settings, account, "11:00", public=False)}) is None
 
 
-async def test_links_services_locations_and_schedules_changed_are_seen_at_the_change_position(
+async def test_a_link_update_a_new_service_provider_blocks_and_a_schedule_are_seen_at_their_positions(
     command_service, query_service, projector, nc: nats.NATS, settings: Settings
 ):
     account = await bookable_account(nc, settings)
@@ -166,11 +168,13 @@ async def test_links_services_locations_and_schedules_changed_are_seen_at_the_ch
     assert min(s["start_at"] for s in await link_slots(moved)) == iso(day.replace(hour=12))
 
 
-async def test_a_kept_answer_is_reused_only_while_every_input_is_the_same(
+async def test_a_kept_answer_is_reused_in_its_second_and_recomputed_when_any_input_tried_here_changes(
     command_service, nc: nats.NATS, settings: Settings, pool: asyncpg.Pool
 ):
     """The query service's parts in this process, with a clock that stands still unless moved: an answer
-    kept for its second is the same object while its inputs are; any input changed gives a new answer."""
+    kept for its second is the same object while its inputs are; changing the window's start or end, the
+    second, the host's calendar, the link, the time zone, `provider_ids`, a service or a location block
+    gives a new answer."""
     account = await bookable_account(nc, settings)
     day = weekday_at(3, 0)
     service_id = (await _service_from(nc, settings, account, day))["result"]["service_id"]

@@ -5,12 +5,18 @@ around DST days in several zones; and the query service's cache of days (`servic
 in-memory calendars while bookings, cancellations, moves, holds and external busy times are applied in
 between queries, and time passes (holds expire): every answer equals the engine's on the calendars as
 they are at that moment, never one computed before an event the calendars have applied.
+
+Both draw links with ranked availability (ranks 1-3), increments of 1, 7 and 45 minutes as well as the
+usual ones, durations that do not divide the day (50, 100 minutes) and 45/90, and link and provider zones
+with half-hour and 45-minute offsets (Kolkata, Kathmandu, Adelaide, St John's), over the DST changes of
+the zones that have them (Adelaide's, St John's, New York's, Berlin's).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import msgspec
 from hypothesis import given, settings
@@ -18,7 +24,15 @@ from hypothesis import strategies as st
 
 from projections.calendars.memory import LiveCalendars
 from services.query.link_days import LinkDays
-from shared.availability import AvailabilityRule, LinkRules, ProviderSchedule, WeeklyRule, iso_utc, link_slots
+from shared.availability import (
+    AvailabilityRule,
+    HostCalendar,
+    LinkRules,
+    ProviderSchedule,
+    WeeklyRule,
+    iso_utc,
+    link_slots,
+)
 from shared.availability.days import assemble, day_link_slots, window_days
 from shared.messages.events import (
     BusyInterval,
@@ -29,24 +43,89 @@ from shared.messages.events import (
     TimeReserved,
 )
 
-from .test_availability_properties import PROPERTY_SETTINGS, LinkScenario, link_scenarios
+from .test_availability_properties import (
+    DST_ZONE_OF_ANCHOR,
+    PROPERTY_SETTINGS,
+    LinkScenario,
+    day_sets,
+    link_scenarios,
+    minute_ranges,
+)
 
 DAY = 86400
+ALL_DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+ODD_OFFSET_ZONES = ["Asia/Kolkata", "Asia/Kathmandu", "Australia/Adelaide", "America/St_Johns"]
+# Adelaide's clocks change on Lord Howe's days, St John's on New York's: the anchors' DST days are theirs too.
+ODD_ZONE_CHANGING_WITH = {"Australia/Lord_Howe": "Australia/Adelaide", "America/New_York": "America/St_Johns"}
+ODD_INCREMENTS = [1, 7, 45]
+ODD_DURATIONS = [45, 50, 90, 100]  # 50 and 100 do not divide the day
 
 
-@PROPERTY_SETTINGS
-@given(link_scenarios())
-def test_a_window_assembled_from_its_days_is_the_engines_answer(case: LinkScenario) -> None:
+def ranked_availability() -> st.SearchStrategy[list[AvailabilityRule]]:
+    """Rules of ranks 1-3 (always at least one above rank 1), often on or across a DST jump."""
+    rule = st.tuples(day_sets(), minute_ranges(), st.integers(1, 3))
+    higher = st.tuples(day_sets(), minute_ranges(), st.integers(2, 3))
+    return st.tuples(st.lists(rule, max_size=3), higher).map(lambda drawn: [
+        AvailabilityRule(day_of_week=day, start_time=start_time, end_time=end_time, rank=rank)
+        for days, (start_time, end_time), rank in [*drawn[0], drawn[1]] for day in days])
+
+
+@st.composite
+def odd_link_scenarios(draw: st.DrawFn) -> LinkScenario:
+    """A link scenario whose link and hosts are in half-hour or 45-minute zones (mostly one whose clocks change
+    on the anchor's day), with ranked rules, a 1, 7 or 45-minute increment and durations that fit the day badly."""
+    case = draw(link_scenarios())
+    changing = ODD_ZONE_CHANGING_WITH.get(DST_ZONE_OF_ANCHOR[case.anchor])
+    zones = st.one_of(st.just(changing), st.sampled_from(ODD_OFFSET_ZONES)) if changing \
+        else st.sampled_from(ODD_OFFSET_ZONES)
+    link = msgspec.structs.replace(
+        case.link, time_zone=draw(zones), increment=draw(st.sampled_from(ODD_INCREMENTS)),
+        durations=draw(st.lists(st.sampled_from(ODD_DURATIONS), min_size=1, max_size=2, unique=True)),
+        availability=draw(st.one_of(ranked_availability(), st.just([]))))
+    hosts = [HostCalendar(provider_id=host.provider_id, busy=host.busy,
+                          schedule=msgspec.structs.replace(host.schedule, time_zone=draw(zones)))
+             for host in case.hosts]
+    return case._replace(link=link, hosts=hosts)
+
+
+def _assembled_is_the_engines_answer(case: LinkScenario) -> None:
     days = [day_link_slots(case.link, case.hosts, day)
             for day in window_days(case.link, case.now, case.start, case.end)]
     assembled = assemble(case.link, days, case.now, case.start, case.end)
     assert assembled == link_slots(case.link, case.hosts, case.now, case.start, case.end)
 
 
+@PROPERTY_SETTINGS
+@given(link_scenarios())
+def test_a_window_assembled_from_its_days_is_the_engines_answer(case: LinkScenario) -> None:
+    _assembled_is_the_engines_answer(case)
+
+
+@settings(max_examples=60, deadline=None)
+@given(odd_link_scenarios())
+def test_a_window_assembled_from_its_days_is_the_engines_answer_for_odd_zones_increments_and_ranks(
+        case: LinkScenario) -> None:
+    _assembled_is_the_engines_answer(case)
+
+
 # --- the query service's cache of days, while the calendars change under it
 
-BASE = int(datetime(2026, 10, 31, tzinfo=UTC).timestamp())  # New York falls back on Nov 1st, Berlin a week before
+def _midnight(year: int, month: int, day: int) -> int:
+    return int(datetime(year, month, day, tzinfo=UTC).timestamp())
+
+
+# Each run covers four days from its base: the day before a DST change and the change itself in these zones.
+DST_ZONES_OF_BASE = {
+    _midnight(2026, 10, 31): ["America/New_York", "America/St_Johns"],  # clocks go back on Nov 1st
+    _midnight(2026, 3, 7): ["America/New_York", "America/St_Johns"],  # forward on Mar 8th
+    _midnight(2026, 10, 3): ["Australia/Adelaide"],  # forward on Oct 4th (02:00 -> 03:00)
+    _midnight(2026, 4, 4): ["Australia/Adelaide"],  # back on Apr 5th (03:00 -> 02:00)
+    _midnight(2026, 3, 28): ["Europe/Berlin"],  # forward on Mar 29th
+}
+BASE = _midnight(2026, 10, 31)  # the example tests' base: New York falls back on Nov 1st, Berlin a week before
+ZONES = ["America/New_York", "Europe/Berlin", "Etc/UTC", *ODD_OFFSET_ZONES]
 PROVIDERS = ["prov_a", "prov_b"]
+WORKING_HOURS = [("08:00", "18:00"), ("00:00", "24:00"), ("01:30", "03:45")]  # the last one across DST jumps
 
 
 def _created(provider_id: str, zone: str) -> ProviderCreated:
@@ -54,30 +133,28 @@ def _created(provider_id: str, zone: str) -> ProviderCreated:
                            user_id=None, time_zone=zone, created_at="2026-01-01T00:00:00Z")
 
 
-def _calendars(zone: str) -> LiveCalendars:
-    live = LiveCalendars(clock=lambda: BASE)
+def _calendars(zone: str, base: int = BASE, hours: tuple[str, str] = ("08:00", "18:00")) -> LiveCalendars:
+    live = LiveCalendars(clock=lambda: base)
     for provider_id in PROVIDERS:
         live.apply(_created(provider_id, zone))
         schedule = ProviderSchedule(time_zone=zone, weekly_rules=[
-            WeeklyRule(day_of_week=d, start_time="08:00", end_time="18:00")
-            for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")])
+            WeeklyRule(day_of_week=d, start_time=hours[0], end_time=hours[1]) for d in ALL_DAYS])
         live.providers[provider_id].schedule = schedule
     return live
 
 
 reservation_ids = st.sampled_from(["r1", "r2", "r3", "r4", "r5"])
-offsets = st.integers(0, 4 * 96).map(lambda k: BASE + k * 900)  # 15-minute marks over four days
 
 
 @st.composite
-def calendar_events(draw: st.DrawFn) -> object:
+def calendar_events(draw: st.DrawFn, base: int) -> object:
     provider_id = draw(st.sampled_from(PROVIDERS))
     kind = draw(st.sampled_from(["reserve", "reserve", "hold", "release", "move", "external"]))
     rid = draw(reservation_ids)
-    start = draw(offsets)
-    length = draw(st.sampled_from([15, 30, 60, 120])) * 60
+    start = base + draw(st.integers(0, 4 * 288)) * 300  # 5-minute marks over four days
+    length = draw(st.sampled_from([15, 30, 45, 60, 120])) * 60
     if kind in ("reserve", "hold"):
-        expires = iso_utc(BASE + draw(st.integers(1, 36 * 4)) * 900) if kind == "hold" else None  # within the run
+        expires = iso_utc(base + draw(st.integers(1, 36 * 4)) * 900) if kind == "hold" else None  # within the run
         return TimeReserved(provider_id=provider_id, reservation_id=rid, kind="hold" if expires else "event",
                             start_at=iso_utc(start), end_at=iso_utc(start + length),
                             buffer_before=draw(st.sampled_from([0, 15])), buffer_after=draw(st.sampled_from([0, 30])),
@@ -87,35 +164,60 @@ def calendar_events(draw: st.DrawFn) -> object:
     if kind == "move":
         return ReservationMoved(provider_id=provider_id, reservation_id=rid, start_at=iso_utc(start),
                                 end_at=iso_utc(start + length))
-    return ExternalBusyTimesSynced(provider_id=provider_id, from_at=iso_utc(BASE), until_at=iso_utc(BASE + 4 * DAY),
+    return ExternalBusyTimesSynced(provider_id=provider_id, from_at=iso_utc(base), until_at=iso_utc(base + 4 * DAY),
                                    busy_times=[BusyInterval(start_at=iso_utc(start), end_at=iso_utc(start + length))])
 
 
-queries = st.tuples(st.integers(0, 36 * 4).map(lambda k: k * 900 + 60 * (k % 3)),  # now: BASE + up to 36 h
-                    st.integers(-8, 3 * 96).map(lambda k: k * 900 + 300 * (k % 2)),  # from: BASE + this
+queries = st.tuples(st.integers(0, 36 * 4).map(lambda k: k * 900 + 60 * (k % 3)),  # now: base + up to 36 h
+                    st.integers(-8, 3 * 96).map(lambda k: k * 900 + 300 * (k % 2)),  # from: base + this
                     st.integers(1, 3 * 96).map(lambda k: k * 900))  # until: from + this
 
 
-@settings(max_examples=80, deadline=None)
-@given(zone=st.sampled_from(["America/New_York", "Europe/Berlin", "Asia/Kathmandu", "Etc/UTC"]),
-       link=st.builds(LinkRules, time_zone=st.sampled_from(["America/New_York", "Europe/Berlin", "Etc/UTC"]),
-                      durations=st.lists(st.sampled_from([15, 30, 60]), min_size=1, max_size=2, unique=True),
-                      increment=st.sampled_from([15, 20, 30]), buffer_before=st.sampled_from([0, 10]),
-                      buffer_after=st.sampled_from([0, 15]), minimum_notice=st.sampled_from([0, 90, 1500]),
-                      maximum_days_ahead=st.sampled_from([1, 2, 60]), host_mode=st.sampled_from(["any", "all"])),
-       steps=st.lists(st.one_of(calendar_events(), queries), min_size=1, max_size=30))
-def test_the_day_cache_answers_what_the_engine_answers_as_the_calendars_change(
-        zone: str, link: LinkRules, steps: list[object]) -> None:
-    live = _calendars(zone)
-    days = LinkDays(live, budget=40_000)  # small (about two days): eviction happens too
+class CacheRun(NamedTuple):
+    base: int
+    provider_zone: str
+    hours: tuple[str, str]
+    link: LinkRules
+    budget: int
+    steps: list[object]  # calendar events, and (now, from, until) queries relative to `base`
+
+
+def _zones_near(base: int) -> st.SearchStrategy[str]:
+    """Half the time a zone whose clocks change in the run."""
+    return st.one_of(st.sampled_from(DST_ZONES_OF_BASE[base]), st.sampled_from(ZONES))
+
+
+@st.composite
+def cache_runs(draw: st.DrawFn) -> CacheRun:
+    base = draw(st.sampled_from(sorted(DST_ZONES_OF_BASE)))
+    link = LinkRules(
+        time_zone=draw(_zones_near(base)),
+        durations=draw(st.lists(st.sampled_from([15, 30, 60, *ODD_DURATIONS]), min_size=1, max_size=2, unique=True)),
+        increment=draw(st.sampled_from([15, 20, 30, *ODD_INCREMENTS])), buffer_before=draw(st.sampled_from([0, 10])),
+        buffer_after=draw(st.sampled_from([0, 15])), minimum_notice=draw(st.sampled_from([0, 90, 1500])),
+        maximum_days_ahead=draw(st.sampled_from([1, 2, 60])), host_mode=draw(st.sampled_from(["any", "all"])),
+        availability=draw(st.one_of(st.just([]), ranked_availability())))
+    return CacheRun(
+        base, draw(_zones_near(base)), draw(st.sampled_from(WORKING_HOURS)), link,
+        # small (about two days of a 15-minute link, not one of a 1-minute one): eviction, days not kept; or ample
+        draw(st.sampled_from([40_000, 4_000_000])),
+        draw(st.lists(st.one_of(calendar_events(base), queries), min_size=1, max_size=30)))
+
+
+@settings(max_examples=100, deadline=None)
+@given(cache_runs())
+def test_the_day_cache_answers_what_the_engine_answers_as_the_calendars_change(run: CacheRun) -> None:
+    live = _calendars(run.provider_zone, run.base, run.hours)
+    days = LinkDays(live, budget=run.budget)
     hosts = PROVIDERS
-    for step in steps:
+    for step in run.steps:
         if isinstance(step, tuple):
-            now = BASE + step[0]  # time moves on, and may step back (a clock corrected)
-            start, end = BASE + step[1], BASE + step[1] + step[2]
-            answer = msgspec.json.decode(days.answer(1, link, hosts, now, start, end))
+            now = run.base + step[0]  # time moves on, and may step back (a clock corrected)
+            start, end = run.base + step[1], run.base + step[1] + step[2]
+            answer = msgspec.json.decode(days.answer(1, run.link, hosts, now, start, end))
             expected = [{"start_at": iso_utc(s.start), "end_at": iso_utc(s.end), "duration": s.duration,
-                         "rank": s.rank} for s in link_slots(link, live.host_calendars(hosts, now), now, start, end)]
+                         "rank": s.rank}
+                        for s in link_slots(run.link, live.host_calendars(hosts, now), now, start, end)]
             assert answer == expected
         else:
             live.apply(step)  # type: ignore[arg-type]
@@ -173,9 +275,9 @@ def _minute_link() -> LinkRules:
     """A link whose day holds thousands of slots: a 1-minute increment, four durations, two ranks."""
     return LinkRules(time_zone="Etc/UTC", durations=[15, 30, 45, 60], increment=1, availability=[
         AvailabilityRule(day_of_week=d, start_time="00:00", end_time="12:00", rank=1)
-        for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")] + [
+        for d in ALL_DAYS] + [
         AvailabilityRule(day_of_week=d, start_time="12:00", end_time="23:59", rank=2)
-        for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")])
+        for d in ALL_DAYS])
 
 
 def _calendars_all_day() -> LiveCalendars:
@@ -183,7 +285,7 @@ def _calendars_all_day() -> LiveCalendars:
     for provider_id in PROVIDERS:
         live.providers[provider_id].schedule = ProviderSchedule(time_zone="Etc/UTC", weekly_rules=[
             WeeklyRule(day_of_week=d, start_time="00:00", end_time="23:59")
-            for d in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")])
+            for d in ALL_DAYS])
     return live
 
 
