@@ -27,7 +27,8 @@ from itertools import islice
 import asyncpg
 import msgspec
 
-from shared.availability import Busy, HostCalendar, ProviderSchedule
+from shared.availability import Busy, HostCalendar, ProviderSchedule, parse_instant
+from shared.availability.days import SECONDS_PER_DAY
 from shared.domain.reservations import PAST_MARGIN, Calendar, Reservation
 from shared.eventstore import LogCursor
 from shared.eventstore.appended import Appended
@@ -63,15 +64,30 @@ _RESERVED = (
 
 
 class ProviderCalendar:
-    """One provider as the engine needs it: schedule, account, calendar, and a version that grows on change."""
+    """One provider as the engine needs it: schedule, account, calendar, and a version that grows on change.
 
-    __slots__ = ("account_id", "calendar", "schedule", "version")
+    `base` is the version of the last change that may move any of its slots (created, a new schedule);
+    `days` maps a UTC day number to the version of the last change that may move that day's slots.
+    """
+
+    __slots__ = ("account_id", "base", "calendar", "days", "schedule", "version")
 
     def __init__(self, account_id: str, schedule: ProviderSchedule, calendar: Calendar | None = None) -> None:
         self.account_id = account_id
         self.schedule = schedule
         self.calendar = calendar or Calendar()
         self.version = 0
+        self.base = 0
+        self.days: dict[int, int] = {}
+
+
+# A slot starting on UTC day D is checked against [start - buffer before, start + duration + buffer after]:
+# with durations and link buffers of at most a day each (shared.domain.links), that lies within
+# [D - 1 day, D + 3 days). Busy time [a, b) with its own buffers can therefore only move the slots of the
+# days from a's day - 2 to b's day + 1; MARGIN_DAYS = 3 on both sides covers that with a day to spare
+# (tests/unit/test_day_slots.py fails with a margin of 1).
+MARGIN_DAYS = 3
+WIDEST_SPAN_DAYS = 400  # a change wider than this counts as a change to every day
 
 
 @dataclass
@@ -114,6 +130,14 @@ class LiveCalendars:
         provider = self.providers.get(provider_id)
         return -1 if provider is None else provider.version
 
+    def day_stamp(self, provider_id: str, day: int) -> int:
+        """The version of the last change that may have moved the provider's slots starting in the UTC day
+        beginning at `day` (-1: unknown provider): a day kept with this stamp is still true while it holds."""
+        provider = self.providers.get(provider_id)
+        if provider is None:
+            return -1
+        return max(provider.base, provider.days.get(day // SECONDS_PER_DAY, -1))
+
     def holds_expiring(self, provider_id: str, now: int) -> int | None:
         """The first instant after `now` at which one of the provider's holds stops occupying time."""
         provider = self.providers.get(provider_id)
@@ -130,10 +154,23 @@ class LiveCalendars:
             return None
         return set(islice(reversed(self.recent), missing))
 
-    def _changed(self, provider: ProviderCalendar, provider_id: str) -> None:
+    def _changed(self, provider: ProviderCalendar, provider_id: str,
+                 spans: Iterable[tuple[int, int]] | None = None) -> None:
+        """Note a change to the provider: to the days `spans` (busy time [a, b) before or after it) may move
+        slots of, or to all of them (None)."""
         provider.version += 1
         self.changes += 1
         self.recent.append(provider_id)
+        if spans is None:
+            provider.base = provider.version
+            return
+        for a, b in spans:
+            first, last = a // SECONDS_PER_DAY - MARGIN_DAYS, b // SECONDS_PER_DAY + MARGIN_DAYS
+            if last - first > WIDEST_SPAN_DAYS:
+                provider.base = provider.version
+                return
+            for day in range(first, last + 1):
+                provider.days[day] = provider.version
 
     def has_reached(self, tx_id: int, position: int) -> bool:
         """Whether the event (tx_id, position) has been applied here."""
@@ -156,11 +193,21 @@ class LiveCalendars:
                     provider.schedule = event.schedule
                     self._changed(provider, event.provider_id)
                 return
-            case TimeReserved() | TimeReleased() | ReservationMoved() | ExternalBusyTimesSynced():
+            case TimeReserved() | TimeReleased() | ReservationMoved():
                 provider = self.providers.get(event.provider_id)
                 if provider is not None:
+                    reservations = provider.calendar.reservations
+                    before = reservations.get(event.reservation_id)
                     provider.calendar.apply(event)
-                    self._changed(provider, event.provider_id)
+                    after = reservations.get(event.reservation_id)
+                    self._changed(provider, event.provider_id, [
+                        (r.start - r.buffer_before, r.end + r.buffer_after) for r in (before, after) if r is not None])
+            case ExternalBusyTimesSynced():
+                provider = self.providers.get(event.provider_id)
+                if provider is not None:
+                    provider.calendar.apply(event)  # the busy times inside the synced window are replaced
+                    self._changed(provider, event.provider_id,
+                                  [(parse_instant(event.from_at), parse_instant(event.until_at))])
 
     def prune(self, now: int) -> int:
         """Forget time that ended more than KEEP ago; return how many intervals went."""
@@ -172,6 +219,10 @@ class LiveCalendars:
                    if r.end + r.buffer_after <= horizon or (r.expires_at is not None and r.expires_at <= horizon)]
             for rid in old:
                 del calendar.reservations[rid]
+            if provider.days and min(provider.days) < horizon // SECONDS_PER_DAY - 2 * MARGIN_DAYS:
+                # days no window reaches any more (a window starts at now at the earliest)
+                provider.days = {d: v for d, v in provider.days.items()
+                                 if d >= horizon // SECONDS_PER_DAY - 2 * MARGIN_DAYS}
             if calendar.external and calendar.external[0][1] <= horizon:
                 kept = [(a, b) for a, b in calendar.external if b > horizon]
                 dropped += len(calendar.external) - len(kept)

@@ -5,9 +5,11 @@ which holds still occupy time; not on the window or on `now` (the engine's notic
 applied when a window is assembled). An entry therefore holds while
 
 * the link state is the one it was computed from (its StateCache serial, part of the key),
-* every host's calendar version is unchanged: the in-memory calendars bump a provider's version in the
-  same no-await step that applies its events, in commit order, so a query never sees a day computed
-  before a booking it can see,
+* every host's stamp for that day is unchanged (`LiveCalendars.day_stamp`): the in-memory calendars note,
+  in the same no-await step that applies an event and in commit order, which UTC days of the provider it
+  may move slots of (a reservation's or synced window's days with a margin that covers the longest
+  duration and buffers; all days for a new schedule), so a query never sees a day computed before a
+  booking it can see, and a booking leaves the other days of its host's links kept,
 * `now` is before the first expiry of one of the hosts' holds at the time it was computed, and not before
   the moment it was computed (a clock stepped back may be before a hold expired: the day is computed again).
 
@@ -44,7 +46,7 @@ _encoder = msgspec.json.Encoder()
 class DaySlots(NamedTuple):
     """One link's slots of one UTC day, and what they were computed from."""
 
-    versions: tuple[int, ...]  # each host's calendar version
+    versions: tuple[int, ...]  # each host's day stamp (LiveCalendars.day_stamp)
     computed_at: int  # the `now` it was computed at: valid for no earlier `now`
     valid_until: float  # the first expiry of a host's hold after the moment they were computed
     starts: list[int]
@@ -73,7 +75,6 @@ class LinkDays:
                end: int) -> bytes:
         """The JSON array of the window's slots: `link_slots` of the engine, from cached days where it can."""
         live = self.calendars
-        versions = tuple(live.version(h) for h in host_ids)
         earliest, _ = window_bounds(link, now, start, end)
         horizon = now + SECONDS_PER_DAY * link.maximum_days_ahead
         hosts: list[HostCalendar] | None = None
@@ -83,6 +84,7 @@ class LinkDays:
             entry = self.days.pop(key, None)  # re-inserted below: the dict's order is least recently used first
             if entry is not None:
                 self.kept_bytes -= entry.size
+            versions = tuple(live.day_stamp(h, day) for h in host_ids)
             if (entry is None or entry.versions != versions or now >= entry.valid_until
                     or now < entry.computed_at):
                 if hosts is None:

@@ -38,6 +38,7 @@ from shared.messages.events import (
     BusyInterval,
     ExternalBusyTimesSynced,
     ProviderCreated,
+    ProviderScheduleSet,
     ReservationMoved,
     TimeReleased,
     TimeReserved,
@@ -317,3 +318,59 @@ def test_a_day_larger_than_the_whole_budget_is_answered_and_not_kept() -> None:
     answer = msgspec.json.decode(days.answer(1, _minute_link(), PROVIDERS, BASE, BASE, BASE + DAY))
     assert len(answer) > 4000
     assert days.days == {} and days.kept_bytes == 0
+
+
+# Kept days are invalidated per day: a booking moves only the days its time (with buffers) can reach. These
+# use the widest durations and buffers the domain allows (a day each), so a margin too narrow shows.
+WIDE = [0, 720, 1440]
+
+
+@st.composite
+def wide_bookings(draw: st.DrawFn) -> object:
+    rid = draw(reservation_ids)
+    kind = draw(st.sampled_from(["reserve", "reserve", "release", "move"]))
+    start = BASE + draw(st.integers(-2 * 24, 11 * 24)) * 3600  # hour marks from two days before to eleven after
+    length = draw(st.sampled_from([30, 60, 1440])) * 60
+    if kind == "reserve":
+        return TimeReserved(provider_id="prov_a", reservation_id=rid, kind="event", start_at=iso_utc(start),
+                            end_at=iso_utc(start + length), buffer_before=draw(st.sampled_from(WIDE)),
+                            buffer_after=draw(st.sampled_from(WIDE)))
+    if kind == "release":
+        return TimeReleased(provider_id="prov_a", reservation_id=rid)
+    return ReservationMoved(provider_id="prov_a", reservation_id=rid, start_at=iso_utc(start),
+                            end_at=iso_utc(start + length))
+
+
+@settings(max_examples=60, deadline=None)
+@given(link=st.builds(LinkRules, time_zone=st.sampled_from(["Etc/UTC", "Asia/Kathmandu", "America/St_Johns"]),
+                      durations=st.lists(st.sampled_from([60, 720, 1440]), min_size=1, max_size=2, unique=True),
+                      increment=st.just(60), buffer_before=st.sampled_from(WIDE), buffer_after=st.sampled_from(WIDE),
+                      maximum_days_ahead=st.just(60)),
+       steps=st.lists(wide_bookings(), min_size=1, max_size=12))
+def test_kept_days_of_links_with_day_long_durations_and_buffers_follow_every_booking_that_reaches_them(
+        link: LinkRules, steps: list[object]) -> None:
+    live = _calendars("Etc/UTC", BASE, ("00:00", "24:00"))
+    days = LinkDays(live)
+    start, end = BASE, BASE + 9 * DAY
+    for event in steps:
+        days.answer(1, link, ["prov_a"], BASE, start, end)  # every day of the window kept before the change
+        live.apply(event)  # type: ignore[arg-type]
+        answer = msgspec.json.decode(days.answer(1, link, ["prov_a"], BASE, start, end))
+        assert answer == [{"start_at": iso_utc(s.start), "end_at": iso_utc(s.end), "duration": s.duration,
+                           "rank": s.rank}
+                          for s in link_slots(link, live.host_calendars(["prov_a"], BASE), BASE, start, end)]
+
+
+def test_a_booking_leaves_kept_the_days_it_cannot_reach() -> None:
+    live = _calendars("Etc/UTC")
+    days = LinkDays(live)
+    link = LinkRules(time_zone="Etc/UTC", durations=[30])
+    days.answer(1, link, PROVIDERS, BASE, BASE, BASE + 20 * DAY)
+    computed = days.computed
+    live.apply(TimeReserved(provider_id="prov_a", reservation_id="r", kind="event",
+                            start_at=iso_utc(BASE + 10 * DAY + 9 * 3600), end_at=iso_utc(BASE + 10 * DAY + 10 * 3600)))
+    days.answer(1, link, PROVIDERS, BASE, BASE, BASE + 20 * DAY)
+    assert days.computed == computed + 7  # days 7 to 13: the booking's day and three on each side
+    live.apply(ProviderScheduleSet(provider_id="prov_b", schedule=live.providers["prov_b"].schedule))
+    days.answer(1, link, PROVIDERS, BASE, BASE, BASE + 20 * DAY)
+    assert days.computed == computed + 7 + 20  # a new schedule may move any day
