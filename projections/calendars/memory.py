@@ -164,13 +164,20 @@ class LiveCalendars:
         if spans is None:
             provider.base = provider.version
             return
+        # Days before this are never in a window again (pruned as in `prune`): history stamps nothing.
+        oldest = self._oldest_day()
         for a, b in spans:
-            first, last = a // SECONDS_PER_DAY - MARGIN_DAYS, b // SECONDS_PER_DAY + MARGIN_DAYS
+            first, last = max(a // SECONDS_PER_DAY - MARGIN_DAYS, oldest), b // SECONDS_PER_DAY + MARGIN_DAYS
             if last - first > WIDEST_SPAN_DAYS:
                 provider.base = provider.version
                 return
             for day in range(first, last + 1):
                 provider.days[day] = provider.version
+
+    def _oldest_day(self, now: float | None = None) -> int:
+        """The first UTC day number whose stamps are kept: a window starts at now at the earliest, and
+        `prune` drops what ended more than KEEP ago (the same assumption: a clock never steps back by more)."""
+        return int((self.clock() if now is None else now) - KEEP) // SECONDS_PER_DAY - 2 * MARGIN_DAYS
 
     def has_reached(self, tx_id: int, position: int) -> bool:
         """Whether the event (tx_id, position) has been applied here."""
@@ -219,10 +226,9 @@ class LiveCalendars:
                    if r.end + r.buffer_after <= horizon or (r.expires_at is not None and r.expires_at <= horizon)]
             for rid in old:
                 del calendar.reservations[rid]
-            if provider.days and min(provider.days) < horizon // SECONDS_PER_DAY - 2 * MARGIN_DAYS:
-                # days no window reaches any more (a window starts at now at the earliest)
-                provider.days = {d: v for d, v in provider.days.items()
-                                 if d >= horizon // SECONDS_PER_DAY - 2 * MARGIN_DAYS}
+            oldest = self._oldest_day(now)
+            if provider.days and min(provider.days) < oldest:  # days no window reaches any more
+                provider.days = {d: v for d, v in provider.days.items() if d >= oldest}
             if calendar.external and calendar.external[0][1] <= horizon:
                 kept = [(a, b) for a, b in calendar.external if b > horizon]
                 dropped += len(calendar.external) - len(kept)
