@@ -18,7 +18,7 @@ from litestar import Litestar, Request, Response, get, route
 from litestar.enums import HttpMethod
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from services.gateway.backend import Backend, request_deadline
+from services.gateway.backend import Backend, clear_deadline, header, set_deadline
 from services.gateway.errors import HttpError, calendly_error
 from services.gateway.metrics import Metrics
 from services.gateway.pages import page_routes
@@ -116,7 +116,7 @@ def make_handler(operation: Operation, http: HttpRoute, backend: Backend,
             if reads_body:
                 body = {k: v for k, v in (await _json_body(request)).items() if k not in FILLED_IN}
             elif http.method == "GET":
-                given = dict(request.query_params.items())
+                given = dict(request.query_params.items()) if request.scope["query_string"] else {}
                 if ignores_unknown:  # Calendly's clients may send GET parameters as a JSON body
                     given = {**(await _json_body(request)), **given}
                 body = parameters({k: v for k, v in given.items() if k not in FILLED_IN}, refused)
@@ -137,7 +137,7 @@ def make_handler(operation: Operation, http: HttpRoute, backend: Backend,
                 if http.status == 204:
                     return Response(None, status_code=204, headers=headers)
                 return Response(reply["result"], status_code=http.status, headers=headers)
-            seen = backend.last_position(ids.get("account_id", ""), request.headers.get("x-sched-position"))
+            seen = backend.last_position(ids.get("account_id", ""), header(request, b"x-sched-position"))
             if seen:
                 body["min_position"] = seen
             if refused:
@@ -157,7 +157,7 @@ def make_handler(operation: Operation, http: HttpRoute, backend: Backend,
 
 def _command_id(request: Request[Any, Any, Any]) -> str:
     """The client's `Idempotency-Key` (1 to 200 characters), else a fresh id for this request."""
-    key = request.headers.get("idempotency-key")
+    key = header(request, b"idempotency-key")
     if key is None:
         return f"http-{time.time_ns()}-{id(request)}"
     if not key.strip() or len(key) > 200:
@@ -180,8 +180,11 @@ def one_deadline(app: ASGIApp) -> ASGIApp:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        with request_deadline():
+        token = set_deadline()
+        try:
             await app(scope, receive, send)
+        finally:
+            clear_deadline(token)
     return with_deadline
 
 

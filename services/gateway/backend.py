@@ -7,7 +7,7 @@ import hashlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any
 
 import asyncpg
@@ -46,6 +46,26 @@ def request_deadline(seconds: float = REQUEST_DEADLINE) -> Iterator[float]:
         yield deadline
     finally:
         _deadline.reset(token)
+
+
+def set_deadline(seconds: float = REQUEST_DEADLINE) -> Token[float | None]:
+    """`request_deadline` without the context manager (the gateway's per-request middleware): call
+    `_deadline.reset` with the token it returns (`clear_deadline`)."""
+    return _deadline.set(time.monotonic() + seconds)
+
+
+def clear_deadline(token: Token[float | None]) -> None:
+    """End what `set_deadline` began."""
+    _deadline.reset(token)
+
+
+def header(request: Request[Any, Any, Any], name: bytes) -> str | None:
+    """A request header read straight from the ASGI scope (its names are lower-case), without building
+    Litestar's Headers of the whole request on the hot path."""
+    for key, value in request.scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")  # type: ignore[no-any-return]
+    return None
 
 
 MAX_POSITION = 2**63 - 1
@@ -128,15 +148,14 @@ class Backend:
         if auth == "none":
             return {}
         if auth == "account":
-            account_id = request.headers.get("x-savvycal-account", "")
+            account_id = header(request, b"x-savvycal-account") or ""
             if not account_id:
                 raise HttpError(401, {"errors": {"detail": ["X-SavvyCal-Account header is required"]}})
             if self.accounts.get(account_id, 0.0) <= time.monotonic():
                 await self.request("query", "account_exists", {"account_id": account_id})
                 self._remember_account(account_id)
             return {"account_id": account_id}
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
+        scheme, _, token = (header(request, b"authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise HttpError(401, {"errors": {"detail": ["a bearer token is required"]}})
         token_hash = hashlib.sha256(token.strip().encode()).hexdigest()

@@ -34,10 +34,10 @@ pytestmark = pytest.mark.integration
 
 
 class _Request:
-    """What Backend.caller reads of an HTTP request: its headers."""
+    """What Backend.caller reads of an HTTP request: its headers, in its ASGI scope."""
 
     def __init__(self, token: str) -> None:
-        self.headers = {"authorization": f"Bearer {token}"}
+        self.scope = {"headers": [(b"authorization", f"Bearer {token}".encode())]}
 
 
 def _hash(token: str) -> str:

@@ -30,7 +30,7 @@ class SlowNats:
 
 class _Request:
     def __init__(self, token: str) -> None:
-        self.headers = {"authorization": f"Bearer {token}"}
+        self.scope = {"headers": [(b"authorization", f"Bearer {token}".encode())]}
 
 
 async def test_a_slow_token_lookup_and_a_silent_service_share_one_deadline() -> None:
