@@ -32,12 +32,12 @@ Measured, in this order:
        in a random order. What the query service keeps across requests (calendars, link and service
        states, each link's slots per day, the earliest-slot index) is used, as in production.
      * cached cases repeat one query (the benchmark before issue 13's review measured only these).
-     * last, reported and not a goal: the uncached link_slots case again while create_event books the
-       queried host BOOKING_RATE (30) times a second through the command service, at the half hours
-       after the set-up window in turn (outside every queried window, so the answers stay the set-up's;
-       each booking moves the host's calendar version in the query service, which follows the log, so
-       the kept days of its 32 links are computed again when next asked for). Its queries/s, p50, p99,
-       bookings/s and the kept days the query service computed meanwhile (read from its counters: the
+     * last, reported and not a goal: the uncached link_slots case again while create_event and
+       cancel_event in turn book and free a slot in the middle of the queried window on the host's link,
+       BOOKING_RATE (30) commands a second through the command service (each one stamps every day of the
+       window in the query service, which follows the log, so the kept days of the host's 32 links are
+       computed again when next asked for). Its queries/s, p50, p99, commands/s and the kept days the
+       query service computed meanwhile (read from its counters: the
        query service runs as `tests.benchmarks.system counted-query`, its bootstrap plus one subscription
        answering them) are shown beside the uncached case's.
      The naive responder replays the link's and the host's streams from the log on every query (a
@@ -135,8 +135,8 @@ LINKS = 32  # links on the queried host (same settings): uncached cases spread o
 NO_ANSWER_CACHE = "no answer cache; warm day cache and index, no writes during the run"
 MOVE_MINUTES = 720  # an uncached window's ends move up to 12 hours into the set-up window, on any minute
 BOOKING_RATE = 30  # create_event/s on the queried host during the "with bookings" case
-BOOKING_DAYS = 40  # the half hours after the set-up window that case books, in turn (at most 48 days ahead)
-WITH_BOOKINGS = f"no answer cache; create_event books the queried host {BOOKING_RATE}/s meanwhile"
+WITH_BOOKINGS = (f"no answer cache; {BOOKING_RATE} bookings and cancels/s in turn at a slot in the middle of the "
+                 "queried window meanwhile")
 BATCH_EVENTS = 2000
 LAG_RATE = 500  # events/s
 SERVICE_ZONE = "America/New_York"
@@ -160,7 +160,6 @@ class Setup:
     token: str = ""
     ahead: dict[int, str] = field(default_factory=dict)  # days until slots begin -> service id
     links: list[str] = field(default_factory=list)  # every link on the host, link_id first
-    next_booking: int = 0  # the next half hour after the window the "with bookings" case books
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,7 +237,7 @@ async def set_up(system: System) -> Setup:
     host = await hprovider(host_id, "Bench Host")
     sps = [await hprovider(p, f"Agent {i}") for i, p in enumerate(provider_ids)]
     return Setup(who, host, link["id"], service["id"], sps, window, token=ids.get("token", ""), ahead=ahead,
-                 links=[link["id"], *(r["result"]["id"] for r in others)], next_booking=window[1])
+                 links=[link["id"], *(r["result"]["id"] for r in others)])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,48 +343,55 @@ class Counting:
 
 
 class SteadyBookings(Counting):
-    """create_event on the queried host's link BOOKING_RATE times a second, through the command service, at the
-    half hours after the set-up window in turn: outside every queried window, so the answers stay the set-up's,
-    yet each booking moves the host's calendar version in the query service (it follows the log), so every
-    kept day of the host's links is computed again when next asked for."""
+    """Changes on the queried days while the reads run: create_event at a free slot in the middle of the
+    set-up window on the queried host's link, then cancel_event of it, in turn, BOOKING_RATE commands a second
+    through the command service. The query service follows the log: each booking and each cancel stamps the
+    days within three of the slot's (LiveCalendars.day_stamp), every day of the 7-day window, so the kept days
+    of the host's 32 links are computed again when next asked for. Answers alternate between two states."""
 
     def __init__(self, system: System, setup: Setup, rate: float) -> None:
         super().__init__(system)
         self.setup, self.rate = setup, rate
-        self.booked = self.failed = 0
-        self.booked_at_start = 0
+        self.done_commands = self.failed = 0
+        self.done_at_start = 0
         self.started = 0.0
         self.done = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
 
-    async def book(self, start: int) -> None:
+    async def command(self, name: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The command's result, or None (refused or timed out: counted as failed)."""
         try:
-            reply = await self.system.send("create_event", {
-                **self.setup.who, "link_id": self.setup.link_id, "display_name": "Steady Booker",
-                "email": "steady@example.com", "start_at": iso(start), "end_at": iso(start + 1800),
-                "time_zone": "Etc/UTC"})
-            ok = isinstance(reply, dict) and reply.get("ok")
-        except Exception:  # noqa: BLE001 - a timeout counts as a failed booking
-            ok = False
-        if ok:
-            self.booked += 1
-        else:
-            self.failed += 1
+            reply = await self.system.send(name, {**self.setup.who, **body})
+        except Exception:  # noqa: BLE001 - a timeout counts as a failure
+            reply = None
+        if isinstance(reply, dict) and reply.get("ok"):
+            self.done_commands += 1
+            return reply.get("result") or {}
+        self.failed += 1
+        return None
 
     async def steadily(self) -> None:
+        window = self.setup.window
+        slots = await self.system.query("link_slots", {
+            "account_id": self.setup.who["account_id"], "link_id": self.setup.link_id, "from": iso(window[0]),
+            "until": iso(window[1])})
+        offered = slots["data"] if isinstance(slots, dict) else slots
+        middle = offered[len(offered) // 2]
         loop = asyncio.get_running_loop()
-        pending: set[asyncio.Task[None]] = set()
         due = loop.time()
-        last = self.setup.window[1] + BOOKING_DAYS * DAY
-        while not self.done.is_set() and self.setup.next_booking < last:
-            if len(pending) < 2 * CONCURRENCY:  # else the command service is behind: the tick is skipped (reported)
-                task = asyncio.create_task(self.book(self.setup.next_booking))
-                self.setup.next_booking += 1800
-                pending.add(task)
-                task.add_done_callback(pending.discard)
+        event_id: str | None = None
+        while not self.done.is_set():
+            if event_id is None:
+                booked = await self.command("create_event", {
+                    "link_id": self.setup.link_id, "display_name": "Steady Booker", "email": "steady@example.com",
+                    "start_at": middle["start_at"], "end_at": middle["end_at"], "time_zone": "Etc/UTC"})
+                event_id = booked.get("id") if booked is not None else None
+            elif await self.command("cancel_event", {"event_id": event_id}) is not None:
+                event_id = None
             due += 1 / self.rate
             await asyncio.sleep(max(0.0, due - loop.time()))
-        await asyncio.gather(*pending)
+        if event_id is not None:
+            await self.command("cancel_event", {"event_id": event_id})
 
     def begin(self) -> None:
         self.task = asyncio.create_task(self.steadily())
@@ -400,12 +406,12 @@ class SteadyBookings(Counting):
 
     async def start(self) -> None:
         await super().start()
-        self.booked_at_start, self.started = self.booked, time.perf_counter()
+        self.done_at_start, self.started = self.done_commands, time.perf_counter()
 
     async def stop(self, outcome: Outcome) -> dict[str, float]:
         counted = await super().stop(outcome)
         elapsed = time.perf_counter() - self.started
-        return {**counted, "bookings/s": (self.booked - self.booked_at_start) / elapsed, "failed bookings": self.failed}
+        return {**counted, "commands/s": (self.done_commands - self.done_at_start) / elapsed, "failed commands": self.failed}
 
 
 Body = dict[str, Any] | Callable[[], dict[str, Any]]
@@ -511,7 +517,7 @@ async def query_cases(system: System, setup: Setup, groups: dict[str, list[int]]
                                       f"out ({NO_ANSWER_CACHE}): provider_ids per request ({size})", earliest_subject,
                                       provider_subsets(setup, service_id, seed=days), has_data, seconds,
                                       distinct=4096))
-    # Last, as its bookings stay on the host: the uncached case again while bookings land (reported, not a goal).
+    # Last: the uncached case again while bookings and cancels land on the queried days (reported, not a goal).
     bookings = SteadyBookings(system, setup, BOOKING_RATE)
     bookings.begin()
     try:
@@ -1062,13 +1068,13 @@ def report(seconds: float, small: list[QueryRun], big: list[QueryRun], rebuilds:
                        rows, title=f"Queries over NATS ({seconds:g} s per case after 1 s warm-up; durable Postgres)"))
     counted = [r for r in small + big if r.counted]
     parts.append(table(
-        ["case", "queries/s", "p50 ms", "p99 ms", "bookings/s", "kept days computed", "per query"],
-        [[r.label, r.outcome.rate, r.outcome.p(50), r.outcome.p(99), r.counted.get("bookings/s", 0.0),
+        ["case", "queries/s", "p50 ms", "p99 ms", "bookings and cancels/s", "kept days computed", "per query"],
+        [[r.label, r.outcome.rate, r.outcome.p(50), r.outcome.p(99), r.counted.get("commands/s", 0.0),
           int(r.counted["days computed"]), r.counted["days per query"]] for r in counted],
-        title=(f"Link slots while bookings land (report, not a goal): create_event on the queried host {BOOKING_RATE}/s "
-               "through the command service, at half hours after the queried windows (answers unchanged; each "
-               "booking moves the host's calendar version, so the kept days of its links are computed again), "
-               "beside the same case with no writes; kept days computed by the query service during the "
+        title=(f"Link slots while bookings land (report, not a goal): create_event and cancel_event in turn at a free "
+               f"slot in the middle of the queried window, {BOOKING_RATE} commands/s through the command service "
+               "(each stamps every day of the window, so the kept days of the host's 32 links are computed "
+               "again), beside the same case with no writes; kept days computed by the query service during the "
                "measured run")))
 
     # Every goal is judged on the cases with no answer cache (no answer of the second reused; the link days and
@@ -1127,7 +1133,8 @@ def report(seconds: float, small: list[QueryRun], big: list[QueryRun], rebuilds:
          f"({rm_big.rate:,.0f} / {noop.rate:,.0f})"), ">= 0.50", verdict(rm_big.rate / noop.rate >= 0.5)],
         [f"  (report) link_slots cached / no-op at {big_label}", (f"{cached_link.rate / noop.rate:.2f} "
          f"({cached_link.rate:,.0f} / {noop.rate:,.0f})"), "(report)", ""],
-        [f"  (report) link_slots while {BOOKING_RATE} bookings/s land on the queried host / no-op at {big_label}",
+        [(f"  (report) link_slots while {BOOKING_RATE} bookings and cancels/s land on the queried days / no-op at "
+          f"{big_label}"),
          (f"{at_big['link bookings'].rate / noop.rate:.2f} ({at_big['link bookings'].rate:,.0f} / {noop.rate:,.0f}; "
           f"p50 {at_big['link bookings'].p(50):.2f} ms, p99 {at_big['link bookings'].p(99):.2f} ms; "
           f"{big_bookings.counted['days computed']:,.0f} kept days computed)"), "(report)", ""],
