@@ -31,7 +31,7 @@ class LeanClient(NatsClient):
     subscription's task, which then calls the callback: at thousands of requests a second that is a large
     share of a gateway's time. A subscription made with `direct` skips all three: the read loop hands its
     messages to the function as the parser read them. The function runs on the read loop and must not
-    block (set a future's result, start a task). Everything else (reconnects, which subscribe again with the
+    block (set a future's result, start a task); one that raises is logged. Everything else (reconnects, which subscribe again with the
     same sid, JetStream, other subscriptions) is nats-py's own.
     """
 
@@ -50,8 +50,11 @@ class LeanClient(NatsClient):
         handler = self._direct.get(sid)
         if handler is None:
             await super()._process_msg(sid, subject, reply, data, headers)  # type: ignore[arg-type]
-        else:
+            return
+        try:
             handler(subject, reply, data, headers)
+        except Exception:  # raised into nats-py's read loop, it would end it and the connection would go deaf
+            log.exception("direct handler for %s failed", subject)
 
 
 async def lean_connect(servers: list[str] | str, **options: Any) -> LeanClient:
@@ -88,6 +91,7 @@ class Requests:
         self.waiting: dict[bytes, asyncio.Future[bytes]] = {}
         self.tokens = itertools.count(1)
         self.prefix = ""
+        self.dropped = 0  # replies that came after their request gave up
 
     async def start(self) -> None:
         """Subscribe to this client's reply inboxes."""
@@ -98,7 +102,8 @@ class Requests:
         def on_reply(subject: bytes, _reply: bytes, data: bytes, headers: bytes | None) -> None:
             future = waiting.pop(subject[cut:], None)
             if future is None or future.done():
-                return  # a reply after its request gave up
+                self.dropped += 1  # a reply after its request gave up
+                return
             if headers is not None and headers[9:12] == b"503":  # `NATS/1.0 503`: nobody subscribes the subject
                 future.set_exception(NoRespondersError())
             else:

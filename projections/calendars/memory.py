@@ -87,7 +87,11 @@ class ProviderCalendar:
 # days from a's day - 2 to b's day + 1; MARGIN_DAYS = 3 on both sides covers that with a day to spare
 # (tests/unit/test_day_slots.py fails with a margin of 1).
 MARGIN_DAYS = 3
-WIDEST_SPAN_DAYS = 400  # a change wider than this counts as a change to every day
+# Memory: at most MAX_STAMPED_DAYS stamps (about 80 bytes each) per provider. A change wider than
+# WIDEST_SPAN_DAYS (a long busy-time sync), or one that would pass the cap, counts as a change to every day
+# (`base`), as before per-day stamps: correct, only less of the cache survives it.
+WIDEST_SPAN_DAYS = 14
+MAX_STAMPED_DAYS = 64
 
 
 @dataclass
@@ -173,6 +177,10 @@ class LiveCalendars:
                 return
             for day in range(first, last + 1):
                 provider.days[day] = provider.version
+            if len(provider.days) > MAX_STAMPED_DAYS:
+                provider.base = provider.version
+                provider.days.clear()
+                return
 
     def _oldest_day(self, now: float | None = None) -> int:
         """The first UTC day number whose stamps are kept: a window starts at now at the earliest, and

@@ -73,9 +73,11 @@ async def bootstrap(settings: Settings, clock: Callable[[], float] | None = None
     try:
         yield QueryApp(nc, pool, service, calendars)
     finally:
+        with contextlib.suppress(Exception):  # take no more requests; answer those taken, then drain
+            await answering.subscription.unsubscribe()
+        await answering.finish()
         with contextlib.suppress(Exception):  # a connection already gone has nothing left to drain
             await nc.drain()
-        await answering.finish()
         stop.set()
         appended.wake_all()
         await follower

@@ -99,7 +99,9 @@ class Appended:
             try:
                 conn = await asyncpg.connect(self.url)
                 await self._listen_on(conn)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - whatever ended it, listen again (followers poll meanwhile)
                 log.warning("listening for appends: %s: %s", type(exc).__name__, exc)
             finally:
                 self.listening.clear()

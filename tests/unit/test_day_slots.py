@@ -22,7 +22,7 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from projections.calendars.memory import LiveCalendars
+from projections.calendars.memory import MAX_STAMPED_DAYS, LiveCalendars
 from services.query.link_days import LinkDays
 from shared.availability import (
     AvailabilityRule,
@@ -165,8 +165,11 @@ def calendar_events(draw: st.DrawFn, base: int) -> object:
     if kind == "move":
         return ReservationMoved(provider_id=provider_id, reservation_id=rid, start_at=iso_utc(start),
                                 end_at=iso_utc(start + length))
-    return ExternalBusyTimesSynced(provider_id=provider_id, from_at=iso_utc(base), until_at=iso_utc(base + 4 * DAY),
-                                   busy_times=[BusyInterval(start_at=iso_utc(start), end_at=iso_utc(start + length))])
+    first = base + draw(st.integers(0, 3 * 24)) * 3600  # a synced window of an hour to four days, anywhere in the run
+    until = min(base + 4 * DAY, first + draw(st.integers(1, 4 * 24)) * 3600)
+    busy = [BusyInterval(start_at=iso_utc(start), end_at=iso_utc(start + length))] if first <= start < until else []
+    return ExternalBusyTimesSynced(provider_id=provider_id, from_at=iso_utc(first), until_at=iso_utc(until),
+                                   busy_times=busy)
 
 
 queries = st.tuples(st.integers(0, 36 * 4).map(lambda k: k * 900 + 60 * (k % 3)),  # now: base + up to 36 h
@@ -374,3 +377,43 @@ def test_a_booking_leaves_kept_the_days_it_cannot_reach() -> None:
     live.apply(ProviderScheduleSet(provider_id="prov_b", schedule=live.providers["prov_b"].schedule))
     days.answer(1, link, PROVIDERS, BASE, BASE, BASE + 20 * DAY)
     assert days.computed == computed + 7 + 20  # a new schedule may move any day
+
+
+def test_a_busy_time_sync_moves_the_days_of_its_window_and_leaves_the_others_kept() -> None:
+    live = _calendars("Etc/UTC")
+    days = LinkDays(live)
+    link = LinkRules(time_zone="Etc/UTC", durations=[30])
+    days.answer(1, link, PROVIDERS, BASE, BASE, BASE + 20 * DAY)
+    computed = days.computed
+    nine = BASE + 12 * DAY + 9 * 3600
+    live.apply(ExternalBusyTimesSynced(provider_id="prov_a", from_at=iso_utc(BASE + 12 * DAY),
+                                       until_at=iso_utc(BASE + 13 * DAY),
+                                       busy_times=[BusyInterval(start_at=iso_utc(nine), end_at=iso_utc(nine + 3 * 3600))]))
+    answer = msgspec.json.decode(days.answer(1, link, PROVIDERS, BASE, BASE, BASE + 20 * DAY))
+    assert answer == [{"start_at": iso_utc(s.start), "end_at": iso_utc(s.end), "duration": s.duration, "rank": s.rank}
+                      for s in link_slots(link, live.host_calendars(PROVIDERS, BASE), BASE, BASE, BASE + 20 * DAY)]
+    assert days.computed == computed + 8  # days 9 to 16: the window's day and three on each side (it ends at midnight)
+
+
+def test_a_provider_changed_on_more_days_than_it_keeps_stamps_for_has_every_day_computed_again() -> None:
+    live = _calendars("Etc/UTC")
+    days = LinkDays(live)
+    link = LinkRules(time_zone="Etc/UTC", durations=[30])
+    days.answer(1, link, PROVIDERS, BASE, BASE, BASE + 30 * DAY)
+    window_days, computed = days.computed, days.computed
+    k = 0
+    while live.providers["prov_a"].days or k == 0:  # bookings a fortnight apart from day 100: seven stamps each
+        live.apply(TimeReserved(provider_id="prov_a", reservation_id=f"r{k}", kind="event",
+                                start_at=iso_utc(BASE + (100 + 14 * k) * DAY + 9 * 3600),
+                                end_at=iso_utc(BASE + (100 + 14 * k) * DAY + 10 * 3600)))
+        assert len(live.providers["prov_a"].days) <= MAX_STAMPED_DAYS
+        if live.providers["prov_a"].days:  # under the cap: the window's days stay kept
+            answer = days.answer(1, link, PROVIDERS, BASE, BASE, BASE + 30 * DAY)
+            assert days.computed == computed
+        k += 1
+    assert k == MAX_STAMPED_DAYS // 7 + 1  # the booking that passed the cap cleared the stamps and raised `base`
+    answer = days.answer(1, link, PROVIDERS, BASE, BASE, BASE + 30 * DAY)
+    assert days.computed == computed + window_days
+    assert msgspec.json.decode(answer) == [
+        {"start_at": iso_utc(s.start), "end_at": iso_utc(s.end), "duration": s.duration, "rank": s.rank}
+        for s in link_slots(link, live.host_calendars(PROVIDERS, BASE), BASE, BASE, BASE + 30 * DAY)]
