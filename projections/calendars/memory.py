@@ -168,6 +168,8 @@ class LiveCalendars:
         if spans is None:
             provider.base = provider.version
             return
+        if not spans:
+            return
         # Days before this are never in a window again (pruned as in `prune`): history stamps nothing.
         oldest = self._oldest_day()
         for a, b in spans:
@@ -215,8 +217,11 @@ class LiveCalendars:
                     before = reservations.get(event.reservation_id)
                     provider.calendar.apply(event)
                     after = reservations.get(event.reservation_id)
+                    # Only time a window can still reach is stamped: history (most of a log) costs no loop.
+                    oldest = (self._oldest_day() - MARGIN_DAYS) * SECONDS_PER_DAY
                     self._changed(provider, event.provider_id, [
-                        (r.start - r.buffer_before, r.end + r.buffer_after) for r in (before, after) if r is not None])
+                        (r.start - r.buffer_before, r.end + r.buffer_after) for r in (before, after)
+                        if r is not None and r.end + r.buffer_after >= oldest])
             case ExternalBusyTimesSynced():
                 provider = self.providers.get(event.provider_id)
                 if provider is not None:
