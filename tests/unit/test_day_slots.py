@@ -359,17 +359,26 @@ def test_kept_days_of_links_with_day_long_durations_and_buffers_follow_every_boo
         days.answer(1, link, ["prov_a"], BASE, start, end)  # every day of the window kept before the change
         live.apply(event)  # type: ignore[arg-type]
         answer = msgspec.json.decode(days.answer(1, link, ["prov_a"], BASE, start, end))
-        assert answer == [{"start_at": iso_utc(s.start), "end_at": iso_utc(s.end), "duration": s.duration,
-                           "rank": s.rank}
-                          for s in link_slots(link, live.host_calendars(["prov_a"], BASE), BASE, start, end)]
+        assert answer == _engines(link, live, ["prov_a"], BASE, start, end)
 
 
-def test_a_booking_leaves_kept_the_days_it_cannot_reach() -> None:
+def _engines(link: LinkRules, live: LiveCalendars, hosts: list[str], now: int, start: int, end: int) -> list[object]:
+    """The engine's answer for the window, as LinkDays encodes it."""
+    return [{"start_at": iso_utc(s.start), "end_at": iso_utc(s.end), "duration": s.duration, "rank": s.rank}
+            for s in link_slots(link, live.host_calendars(hosts, now), now, start, end)]
+
+
+def _twenty_days_kept() -> tuple[LiveCalendars, LinkDays, LinkRules, int]:
+    """Calendars, and a link's next twenty days kept; how many days that computed."""
     live = _calendars("Etc/UTC")
     days = LinkDays(live)
     link = LinkRules(time_zone="Etc/UTC", durations=[30])
     days.answer(1, link, PROVIDERS, BASE, BASE, BASE + 20 * DAY)
-    computed = days.computed
+    return live, days, link, days.computed
+
+
+def test_a_booking_leaves_kept_the_days_it_cannot_reach() -> None:
+    live, days, link, computed = _twenty_days_kept()
     live.apply(TimeReserved(provider_id="prov_a", reservation_id="r", kind="event",
                             start_at=iso_utc(BASE + 10 * DAY + 9 * 3600), end_at=iso_utc(BASE + 10 * DAY + 10 * 3600)))
     days.answer(1, link, PROVIDERS, BASE, BASE, BASE + 20 * DAY)
@@ -380,18 +389,13 @@ def test_a_booking_leaves_kept_the_days_it_cannot_reach() -> None:
 
 
 def test_a_busy_time_sync_moves_the_days_of_its_window_and_leaves_the_others_kept() -> None:
-    live = _calendars("Etc/UTC")
-    days = LinkDays(live)
-    link = LinkRules(time_zone="Etc/UTC", durations=[30])
-    days.answer(1, link, PROVIDERS, BASE, BASE, BASE + 20 * DAY)
-    computed = days.computed
+    live, days, link, computed = _twenty_days_kept()
     nine = BASE + 12 * DAY + 9 * 3600
     live.apply(ExternalBusyTimesSynced(provider_id="prov_a", from_at=iso_utc(BASE + 12 * DAY),
                                        until_at=iso_utc(BASE + 13 * DAY),
                                        busy_times=[BusyInterval(start_at=iso_utc(nine), end_at=iso_utc(nine + 3 * 3600))]))
     answer = msgspec.json.decode(days.answer(1, link, PROVIDERS, BASE, BASE, BASE + 20 * DAY))
-    assert answer == [{"start_at": iso_utc(s.start), "end_at": iso_utc(s.end), "duration": s.duration, "rank": s.rank}
-                      for s in link_slots(link, live.host_calendars(PROVIDERS, BASE), BASE, BASE, BASE + 20 * DAY)]
+    assert answer == _engines(link, live, PROVIDERS, BASE, BASE, BASE + 20 * DAY)
     assert days.computed == computed + 8  # days 9 to 16: the window's day and three on each side (it ends at midnight)
 
 
@@ -414,6 +418,4 @@ def test_a_provider_changed_on_more_days_than_it_keeps_stamps_for_has_every_day_
     assert k == MAX_STAMPED_DAYS // 7 + 1  # the booking that passed the cap cleared the stamps and raised `base`
     answer = days.answer(1, link, PROVIDERS, BASE, BASE, BASE + 30 * DAY)
     assert days.computed == computed + window_days
-    assert msgspec.json.decode(answer) == [
-        {"start_at": iso_utc(s.start), "end_at": iso_utc(s.end), "duration": s.duration, "rank": s.rank}
-        for s in link_slots(link, live.host_calendars(PROVIDERS, BASE), BASE, BASE, BASE + 30 * DAY)]
+    assert msgspec.json.decode(answer) == _engines(link, live, PROVIDERS, BASE, BASE, BASE + 30 * DAY)
