@@ -5,7 +5,7 @@ St John's, Kathmandu, Kolkata) over their DST changes, with the providers in the
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -119,12 +119,16 @@ def test_the_index_answers_the_engines_earliest_slot(run: tuple[Place, list[obje
         assert from_date.toordinal() == local_ordinal(zone, now)
 
 
+def _friday_nine() -> tuple[date, int, tuple[object, ...]]:
+    """The run's first day (a Friday, open 09:00-11:00 New York), its 09:00, and an index key for it."""
+    day = datetime.fromtimestamp(BASE, UTC).astimezone(RULES_ZONE).date()
+    return day, int(datetime(day.year, day.month, day.day, 9, tzinfo=RULES_ZONE).timestamp()), ("srv", 1, ZONE, day)
+
+
 def test_a_booking_moves_the_answer_and_a_cancellation_brings_it_back() -> None:
     live = _calendars()
     index = NextFreeIndex(live)
-    day = datetime.fromtimestamp(BASE, UTC).astimezone(RULES_ZONE).date()  # a Friday, 09:00-11:00 New York
-    nine = int(datetime(day.year, day.month, day.day, 9, tzinfo=RULES_ZONE).timestamp())
-    key = ("srv", 1, ZONE, day)
+    day, nine, key = _friday_nine()
     now = nine - 7200
     assert index.earliest(key, RULES, PROVIDERS, {}, ZONE, day, now, None) == nine
     for provider_id in PROVIDERS:
@@ -144,9 +148,7 @@ def test_an_index_the_change_log_no_longer_reaches_looks_at_every_provider_again
     live = _calendars()
     live.recent = type(live.recent)(maxlen=1)
     index = NextFreeIndex(live)
-    day = datetime.fromtimestamp(BASE, UTC).astimezone(RULES_ZONE).date()
-    nine = int(datetime(day.year, day.month, day.day, 9, tzinfo=RULES_ZONE).timestamp())
-    key = ("srv", 1, ZONE, day)
+    day, nine, key = _friday_nine()
     assert index.earliest(key, RULES, PROVIDERS, {}, ZONE, day, nine - 60, None) == nine
     for provider_id in PROVIDERS:  # four changes: the log keeps the last one only
         live.apply(TimeReserved(provider_id=provider_id, reservation_id="r", kind="event", start_at=iso_utc(nine),
@@ -157,9 +159,7 @@ def test_an_index_the_change_log_no_longer_reaches_looks_at_every_provider_again
 def test_an_answer_computed_after_a_hold_expired_is_computed_again_when_the_clock_steps_back() -> None:
     live = _calendars()
     index = NextFreeIndex(live)
-    day = datetime.fromtimestamp(BASE, UTC).astimezone(RULES_ZONE).date()  # a Friday, 09:00-11:00 New York
-    nine = int(datetime(day.year, day.month, day.day, 9, tzinfo=RULES_ZONE).timestamp())
-    key = ("srv", 1, ZONE, day)
+    day, nine, key = _friday_nine()
     live.apply(TimeReserved(provider_id="prov_a", reservation_id="h", kind="hold", start_at=iso_utc(nine),
                             end_at=iso_utc(nine + 7200), expires_at=iso_utc(nine - 3600)))
     assert index.earliest(key, RULES, ["prov_a"], {}, ZONE, day, nine - 1800, None) == nine  # the hold expired
